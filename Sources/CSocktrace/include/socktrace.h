@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * socktrace.h - the one definition of what the BPF program sends to user space.
+ *
+ * Included by bpf/socktrace.bpf.c (after vmlinux.h) and imported by Swift as the
+ * CSocktrace module. Plain C types only, no includes, explicit padding: both
+ * compilers (clang -target bpf and the host's) must lay these out identically.
+ * Tests/SocktraceCoreTests/LayoutTests.swift pins the sizes.
+ *
+ * Every record starts with struct st_header; `kind` says which struct follows,
+ * `size` is sizeof that struct, so a reader can check before it reads.
+ */
+#ifndef SOCKTRACE_H
+#define SOCKTRACE_H
+
+#define ST_COMM_LEN 16
+#define ST_PATH_LEN 256
+#define ST_ARGS_LEN 256
+#define ST_MAX_PIDS 1024
+
+/* Record kinds (st_header.kind). */
+enum st_kind {
+	ST_KIND_SOCKET = 1,     /* socket(2), or a kernel-internal __sock_create */
+	ST_KIND_SOCKETPAIR = 2, /* socketpair(2): two sockets, two fds */
+	ST_KIND_ACCEPT = 3,     /* accept(2)/accept4(2): a connected socket */
+	ST_KIND_RELEASE = 4,    /* a socket born under tracing went away */
+	ST_KIND_FORK = 5,       /* a traced process forked (or cloned a thread) */
+	ST_KIND_EXEC = 6,       /* a traced process called execve */
+	ST_KIND_EXIT = 7,       /* a traced process (thread group) exited */
+};
+
+/* Which attach rung produced a record (st_socket.probe). */
+enum st_probe {
+	ST_PROBE_TRACEPOINT = 1,
+	ST_PROBE_KPROBE = 2,
+	ST_PROBE_FENTRY = 3,
+};
+
+/* Where a failed socket() failed (st_socket.failed_stage). */
+enum st_stage {
+	ST_STAGE_UNKNOWN = 0,    /* failed, but the rung cannot tell where */
+	ST_STAGE_SYS_SOCKET = 1, /* __sys_socket itself (bad type flags): no __sock_create */
+	ST_STAGE_SOCK_CREATE = 2, /* __sock_create: family, type, protocol, LSM, create */
+	ST_STAGE_SOCK_MAP_FD = 3, /* sock_map_fd: fd allocation or file, socket released */
+};
+
+/* How a socket's end was seen (st_release.how). */
+enum st_release_how {
+	ST_RELEASE_SOCK = 1,  /* __sock_release: the kernel freed the socket */
+	ST_RELEASE_CLOSE = 2, /* close(2) of an fd that held it (tracepoint rung) */
+};
+
+/* st_socket.bits */
+#define ST_BIT_KERNEL (1u << 0)       /* kern=1: a socket the kernel made for itself */
+#define ST_BIT_HAS_STAGES (1u << 1)   /* sock_create_ns / sock_map_fd_ns are measured */
+#define ST_BIT_HAS_INODE (1u << 2)    /* inode (and resolved type/protocol) were read */
+#define ST_BIT_HAS_STAGE_INFO (1u << 3) /* failed_stage is meaningful for this rung */
+
+struct st_header {
+	unsigned short kind;
+	unsigned short size;
+	unsigned int cpu;
+	unsigned long long ts_ns; /* bpf_ktime_get_boot_ns() at the record's end */
+	unsigned int pid;         /* tgid */
+	unsigned int tid;
+	unsigned int ppid;        /* real_parent's tgid */
+	unsigned int uid;
+	unsigned int gid;
+	unsigned int netns;       /* network namespace inode */
+	unsigned long long cgroup_id;
+	char comm[ST_COMM_LEN];
+};
+
+/* One socket birth: socket(), socketpair() or accept(). Joined in the kernel. */
+struct st_socket {
+	struct st_header h;
+	int family;
+	int type;              /* as requested, with SOCK_NONBLOCK/SOCK_CLOEXEC */
+	int protocol;          /* as requested */
+	int resolved_type;     /* sock->type, -1 if unknown */
+	int resolved_protocol; /* sk->sk_protocol, -1 if unknown */
+	int ret;               /* syscall result: fd or -errno */
+	int fd2;               /* socketpair: the second fd; accept: listening fd; else -1 */
+	unsigned int bits;     /* ST_BIT_* */
+	unsigned long long inode;  /* socket inode (socket:[N]) or 0 */
+	unsigned long long inode2; /* socketpair: second inode; accept: listener's */
+	unsigned long long duration_ns;    /* entry to exit of the whole call */
+	unsigned long long sock_create_ns; /* __sock_create, entry to return */
+	unsigned long long sock_map_fd_ns; /* sock_map_fd: __sock_create return to exit */
+	unsigned char probe;        /* enum st_probe */
+	unsigned char failed_stage; /* enum st_stage */
+	unsigned char pad[6];
+};
+
+struct st_release {
+	struct st_header h;
+	unsigned long long inode;
+	unsigned int how; /* enum st_release_how */
+	int family;       /* -1 if unknown */
+};
+
+struct st_fork {
+	struct st_header h;
+	unsigned int child_pid; /* child's tgid */
+	unsigned int child_tid;
+};
+
+struct st_exec {
+	struct st_header h;
+	unsigned int args_len;  /* bytes of args used: NUL-separated argv */
+	unsigned int args_truncated;
+	char filename[ST_PATH_LEN];
+	char args[ST_ARGS_LEN];
+};
+
+struct st_exit {
+	struct st_header h;
+	int exit_code; /* the wait status byte: code << 8 | signal */
+	unsigned int pad;
+};
+
+/*
+ * Load-time settings, written by the loader into .rodata before load so the
+ * verifier prunes what is switched off.
+ */
+struct st_config {
+	unsigned int self_tgid;         /* never trace the tracer */
+	unsigned char filter_pids;      /* only tgids in the `traced` map */
+	unsigned char follow;           /* add children of traced tgids to `traced` */
+	unsigned char lifecycle;        /* emit fork/exec/exit and release records */
+	unsigned char pad;
+	unsigned long long wakeup_bytes; /* wake the reader once this much is queued */
+};
+
+#endif /* SOCKTRACE_H */
