@@ -1,0 +1,30 @@
+/*
+ * socktrace_probes.h - host-side helpers around libbpf that are awkward in
+ * Swift: raw program loads with option structs (LIBBPF_OPTS does not import)
+ * and the variadic log callback.
+ */
+#ifndef SOCKTRACE_PROBES_H
+#define SOCKTRACE_PROBES_H
+
+/*
+ * Loads and attaches a two-instruction fentry program on the kernel function
+ * `name` (its BTF id looked up in vmlinux BTF), then detaches it. Proves what
+ * BTF alone cannot: lockdown or a missing trampoline refuses here.
+ * Returns 0, or -errno: -ENOENT no such BTF function, -EPERM refused, ...
+ */
+int st_fentry_can_attach(const char *name);
+
+/* Whether vmlinux BTF can be loaded: 0, or -errno. */
+int st_vmlinux_btf_available(void);
+
+/* Whether vmlinux BTF has a function `name`: 1, 0, or -errno. */
+int st_btf_has_function(const char *name);
+
+/*
+ * Routes libbpf's log: to stderr when verbose, otherwise kept quietly; the
+ * last warning line stays readable through st_libbpf_last_warning().
+ */
+void st_libbpf_set_logging(int verbose);
+const char *st_libbpf_last_warning(void);
+
+#endif /* SOCKTRACE_PROBES_H */

@@ -1,0 +1,180 @@
+/// An attach rung: how the socket() path is hooked.
+public enum Rung: String, CaseIterable, Sendable {
+  case fentry, kprobe, tracepoint
+}
+
+/// What the user asked for with `--attach`.
+public enum RungChoice: String, CaseIterable, Sendable {
+  case auto, fentry, kprobe, tracepoint
+}
+
+/// What the kernel was found to allow: each fact measured by `KernelProbes`.
+public struct ProbeFacts: Equatable, Sendable {
+  /// Result of loading and attaching a trial fentry program, per function:
+  /// 0 on success or a positive errno.
+  public var fentry: [String: Int32] = [:]
+  /// Whether the kernel has kprobes (the kprobe PMU or kprobe_events).
+  public var kprobesSupported = false
+  /// Kernel functions present in /proc/kallsyms (asked only when needed).
+  public var kallsyms: Set<String> = []
+  /// Whether the syscall tracepoints for socket(2) exist.
+  public var syscallTracepoints = false
+
+  public init(
+    fentry: [String: Int32] = [:], kprobesSupported: Bool = false, kallsyms: Set<String> = [],
+    syscallTracepoints: Bool = false
+  ) {
+    self.fentry = fentry
+    self.kprobesSupported = kprobesSupported
+    self.kallsyms = kallsyms
+    self.syscallTracepoints = syscallTracepoints
+  }
+}
+
+/// Which rung each hook uses, which programs to load, and why higher rungs
+/// were passed over. Decided once, before load, from `ProbeFacts`.
+public struct AttachPlan: Equatable, Sendable {
+  /// One line of the plan: a hook of the socket path and how it is seen.
+  public struct Hook: Equatable, Sendable {
+    public var name: String
+    public var rung: Rung?
+    public var how: String
+  }
+
+  public var rung: Rung
+  public var hooks: [Hook]
+  /// Why each rung above the chosen one could not be used.
+  public var passedOver: [(rung: Rung, reason: String)]
+  /// Programs to load, by their names in socktrace.bpf.c.
+  public var programs: Set<String>
+
+  public static func == (lhs: AttachPlan, rhs: AttachPlan) -> Bool {
+    lhs.rung == rhs.rung && lhs.hooks == rhs.hooks && lhs.programs == rhs.programs
+      && lhs.passedOver.map(\.rung) == rhs.passedOver.map(\.rung)
+      && lhs.passedOver.map(\.reason) == rhs.passedOver.map(\.reason)
+  }
+
+  /// The kernel functions the function rungs hook.
+  public static let socketFunctions = ["__sys_socket", "__sock_create"]
+  public static let releaseFunction = "__sock_release"
+
+  /// Programs every rung loads: socketpair, accept, and the process lifecycle.
+  static let commonPrograms: Set<String> = [
+    "tp_enter_socketpair", "tp_exit_socketpair", "tp_enter_accept4", "tp_exit_accept4",
+    "tp_enter_accept", "tp_exit_accept", "handle_fork", "handle_exec", "handle_exit",
+  ]
+
+  /// Why `rung` cannot trace the socket path with these facts, or nil if it can.
+  public static func unavailability(of rung: Rung, facts: ProbeFacts) -> String? {
+    switch rung {
+    case .fentry:
+      for function in socketFunctions {
+        guard let status = facts.fentry[function] else { return "not probed" }
+        if status == 0 { continue }
+        if status == 1 || status == 13 {  // EPERM, EACCES
+          return "trial fentry on \(function) refused: \(errnoText(status)); "
+            + "kernel lockdown forbids fentry/fexit"
+        }
+        if status == 2 { return "\(function) is not in the kernel's BTF" }
+        return "trial fentry on \(function) failed: \(errnoText(status))"
+      }
+      return nil
+    case .kprobe:
+      guard facts.kprobesSupported else {
+        return "kernel built without kprobes (no /sys/bus/event_source/devices/kprobe)"
+      }
+      for function in socketFunctions where !facts.kallsyms.contains(function) {
+        return "\(function) is not in /proc/kallsyms"
+      }
+      return nil
+    case .tracepoint:
+      return facts.syscallTracepoints
+        ? nil : "no syscalls/sys_enter_socket tracepoint (CONFIG_FTRACE_SYSCALLS)"
+    }
+  }
+
+  /// Picks the rung: the one asked for, or with `.auto` the first that works
+  /// of fentry, kprobe, tracepoint.
+  public static func decide(
+    _ choice: RungChoice, facts: ProbeFacts, lifecycle: Bool = true
+  ) throws(TraceError) -> AttachPlan {
+    var passedOver: [(rung: Rung, reason: String)] = []
+    let candidates: [Rung]
+    switch choice {
+    case .auto: candidates = Rung.allCases
+    case .fentry: candidates = [.fentry]
+    case .kprobe: candidates = [.kprobe]
+    case .tracepoint: candidates = [.tracepoint]
+    }
+    for rung in candidates {
+      if let reason = unavailability(of: rung, facts: facts) {
+        passedOver.append((rung, reason))
+        continue
+      }
+      return plan(for: rung, facts: facts, lifecycle: lifecycle, passedOver: passedOver)
+    }
+    let reason = passedOver.map { "\($0.rung.rawValue): \($0.reason)" }.joined(separator: "; ")
+    throw .rungUnavailable(rung: choice.rawValue, reason: reason)
+  }
+
+  static func plan(
+    for rung: Rung, facts: ProbeFacts, lifecycle: Bool, passedOver: [(rung: Rung, reason: String)]
+  ) -> AttachPlan {
+    var programs = commonPrograms
+    var hooks: [Hook] = []
+    let mapping =
+      "inlined into __sys_socket (not in BTF or kallsyms); measured from "
+      + "__sock_create's return to __sys_socket's return"
+    switch rung {
+    case .fentry:
+      programs.formUnion([
+        "fentry_sys_socket", "fexit_sys_socket", "fentry_sock_create", "fexit_sock_create",
+      ])
+      hooks = [
+        Hook(name: "__sys_socket", rung: .fentry, how: "fentry + fexit"),
+        Hook(name: "__sock_create", rung: .fentry, how: "fentry + fexit (kern=1: kernel sockets)"),
+        Hook(name: "sock_map_fd", rung: .fentry, how: mapping),
+      ]
+    case .kprobe:
+      programs.formUnion([
+        "kprobe_sys_socket", "kretprobe_sys_socket", "kprobe_sock_create",
+        "kretprobe_sock_create",
+      ])
+      hooks = [
+        Hook(name: "__sys_socket", rung: .kprobe, how: "kprobe + kretprobe"),
+        Hook(name: "__sock_create", rung: .kprobe, how: "kprobe + kretprobe (kern=1: kernel sockets)"),
+        Hook(name: "sock_map_fd", rung: .kprobe, how: mapping),
+      ]
+    case .tracepoint:
+      programs.formUnion(["tp_enter_socket", "tp_exit_socket"])
+      hooks = [
+        Hook(
+          name: "__sys_socket", rung: .tracepoint,
+          how: "syscalls/sys_enter_socket + sys_exit_socket"),
+        Hook(
+          name: "__sock_create", rung: nil,
+          how: "not visible: no stage timings, failed stage or kernel sockets"),
+        Hook(
+          name: "sock_map_fd", rung: nil,
+          how: "not visible: the new socket and inode are read from the fd table at sys_exit_socket"),
+      ]
+    }
+    hooks.append(Hook(name: "socketpair/accept", rung: .tracepoint, how: "syscall tracepoints"))
+    if lifecycle {
+      let releaseByFunction =
+        (rung == .fentry && facts.fentry[releaseFunction] == 0)
+        || (rung == .kprobe && facts.kallsyms.contains(releaseFunction))
+      if releaseByFunction {
+        programs.insert(rung == .fentry ? "fentry_sock_release" : "kprobe_sock_release")
+        hooks.append(Hook(name: releaseFunction, rung: rung, how: "socket release"))
+      } else {
+        programs.formUnion(["tp_enter_close", "tp_exit_close"])
+        hooks.append(
+          Hook(name: releaseFunction, rung: .tracepoint, how: "close(2) of the socket's fd stands for it"))
+      }
+    }
+    hooks.append(
+      Hook(name: "process", rung: .tracepoint, how: "tp_btf sched_process_fork/exec/exit"))
+    return AttachPlan(rung: rung, hooks: hooks, passedOver: passedOver, programs: programs)
+  }
+}

@@ -1,0 +1,105 @@
+import CSocktrace
+import Glibc
+
+/// Measures what the running kernel allows, by trying rather than guessing.
+public enum KernelProbes {
+  public static let tracefs = "/sys/kernel/tracing"
+  static let socketTracepoint = "events/syscalls/sys_enter_socket"
+  static let kprobePMU = "/sys/bus/event_source/devices/kprobe/type"
+
+  /// Measures the facts a choice needs: `.auto` stops as soon as a rung works,
+  /// so a locked-down kernel never pays for reading /proc/kallsyms.
+  public static func facts(for choice: RungChoice) -> ProbeFacts {
+    var facts = ProbeFacts()
+    let wanted: [Rung] = choice == .auto ? Rung.allCases : [Rung(rawValue: choice.rawValue) ?? .tracepoint]
+    for rung in wanted {
+      switch rung {
+      case .fentry:
+        for function in AttachPlan.socketFunctions + [AttachPlan.releaseFunction] {
+          facts.fentry[function] = -st_fentry_can_attach(function)
+        }
+      case .kprobe:
+        facts.kprobesSupported = access(kprobePMU, F_OK) == 0
+        if facts.kprobesSupported {
+          facts.kallsyms = kallsyms(containing: AttachPlan.socketFunctions + [AttachPlan.releaseFunction])
+        }
+      case .tracepoint:
+        facts.syscallTracepoints = access("\(tracefs)/\(socketTracepoint)", F_OK) == 0
+      }
+      if AttachPlan.unavailability(of: rung, facts: facts) == nil { break }
+    }
+    return facts
+  }
+
+  /// Which of `names` are text symbols in /proc/kallsyms.
+  static func kallsyms(containing names: [String]) -> Set<String> {
+    guard let file = fopen("/proc/kallsyms", "r") else { return [] }
+    defer { fclose(file) }
+    let wanted = Set(names)
+    var found: Set<String> = []
+    var line = [CChar](repeating: 0, count: 512)
+    while found.count < wanted.count, fgets(&line, Int32(line.count), file) != nil {
+      // "ffffffff81234560 T __sys_socket\n": the name is the third field.
+      let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ", maxSplits: 3)
+      guard fields.count >= 3 else { continue }
+      let name = fields[2].split(separator: "\t").first.map(String.init) ?? ""
+      let trimmed = name.trimmingTrailingWhitespace()
+      if wanted.contains(trimmed) { found.insert(trimmed) }
+    }
+    return found
+  }
+
+  /// Mounts tracefs at /sys/kernel/tracing when it is not there (a fresh
+  /// machine): the syscall tracepoints need it. Returns whether it mounted.
+  @discardableResult
+  public static func ensureTracefs() throws(TraceError) -> Bool {
+    if access("\(tracefs)/events", F_OK) == 0 { return false }
+    if access("/sys/kernel/debug/tracing/events", F_OK) == 0 { return false }
+    if mount("tracefs", tracefs, "tracefs", 0, nil) != 0 {
+      throw .tracefsUnavailable(errno: errno)
+    }
+    return true
+  }
+
+  /// Whether vmlinux BTF loads: 0 or an errno.
+  public static func btfStatus() -> Int32 { -st_vmlinux_btf_available() }
+
+  /// The kernel release, `uname -r`.
+  public static var kernelRelease: String {
+    var name = utsname()
+    uname(&name)
+    return withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+  }
+
+  /// The host name, `uname -n`.
+  public static var hostName: String {
+    var name = utsname()
+    uname(&name)
+    return withUnsafeBytes(of: name.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+  }
+
+  /// The lockdown mode in brackets in /sys/kernel/security/lockdown, if readable.
+  public static var lockdown: String? {
+    guard let text = readSmallFile("/sys/kernel/security/lockdown") else { return nil }
+    guard let open = text.firstIndex(of: "["), let close = text.firstIndex(of: "]") else {
+      return text.trimmingTrailingWhitespace()
+    }
+    return String(text[text.index(after: open)..<close])
+  }
+}
+
+/// Reads a small text file (a /proc or /sys entry) whole, or nil.
+func readSmallFile(_ path: String) -> String? {
+  let fd = open(path, O_RDONLY | O_CLOEXEC)
+  guard fd >= 0 else { return nil }
+  defer { close(fd) }
+  var bytes: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 4096)
+  while true {
+    let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    if count < 0 && errno == EINTR { continue }
+    guard count > 0 else { break }
+    bytes.append(contentsOf: chunk[0..<count])
+  }
+  return String(decoding: bytes, as: UTF8.self)
+}

@@ -1,0 +1,202 @@
+import CSocktrace
+
+/// One record from the kernel, decoded. Each case wraps the C record as the
+/// BPF program wrote it (`socktrace.h`) and reads fields on demand.
+public enum TraceEvent {
+  case socket(SocketEvent)
+  case release(ReleaseEvent)
+  case fork(ForkEvent)
+  case exec(ExecEvent)
+  case exit(ExitEvent)
+
+  public var header: EventHeader {
+    switch self {
+    case .socket(let event): return event.header
+    case .release(let event): return event.header
+    case .fork(let event): return event.header
+    case .exec(let event): return event.header
+    case .exit(let event): return event.header
+    }
+  }
+}
+
+/// Who did it and when: the fields every record starts with.
+public struct EventHeader {
+  var raw: st_header
+
+  public init(raw: st_header) { self.raw = raw }
+
+  /// `bpf_ktime_get_boot_ns()` when the record was written.
+  public var bootTimeNanoseconds: UInt64 { raw.ts_ns }
+  public var cpu: UInt32 { raw.cpu }
+  /// The thread group id: what user space calls the pid.
+  public var pid: UInt32 { raw.pid }
+  public var tid: UInt32 { raw.tid }
+  public var ppid: UInt32 { raw.ppid }
+  public var uid: UInt32 { raw.uid }
+  public var gid: UInt32 { raw.gid }
+  public var networkNamespace: UInt32 { raw.netns }
+  public var cgroupID: UInt64 { raw.cgroup_id }
+
+  /// The task's comm, raw bytes up to the first NUL: any bytes a process chose.
+  public var comm: [UInt8] {
+    withUnsafeBytes(of: raw.comm) { bytes in
+      Array(bytes.prefix { $0 != 0 })
+    }
+  }
+}
+
+/// Which attach rung produced a record.
+public enum Probe: UInt8, Sendable, CaseIterable {
+  case tracepoint = 1
+  case kprobe = 2
+  case fentry = 3
+
+  public var name: String {
+    switch self {
+    case .tracepoint: return "tracepoint"
+    case .kprobe: return "kprobe"
+    case .fentry: return "fentry"
+    }
+  }
+}
+
+/// The stage of `__sys_socket` where a failed call failed.
+public enum Stage: UInt8, Sendable {
+  case sysSocket = 1
+  case sockCreate = 2
+  case sockMapFD = 3
+
+  public var name: String {
+    switch self {
+    case .sysSocket: return "sys_socket"
+    case .sockCreate: return "sock_create"
+    case .sockMapFD: return "sock_map_fd"
+    }
+  }
+}
+
+/// Which call gave birth to a socket.
+public enum SocketSource: Sendable {
+  case socket, socketpair, accept
+
+  public var eventName: String {
+    switch self {
+    case .socket: return "socket"
+    case .socketpair: return "socketpair"
+    case .accept: return "accept"
+    }
+  }
+}
+
+/// One socket birth — socket(), socketpair() or accept() — joined in the kernel.
+public struct SocketEvent {
+  var raw: st_socket
+
+  public init(raw: st_socket) { self.raw = raw }
+
+  public var header: EventHeader { EventHeader(raw: raw.h) }
+
+  public var source: SocketSource {
+    switch Int(raw.h.kind) {
+    case Int(ST_KIND_SOCKETPAIR.rawValue): return .socketpair
+    case Int(ST_KIND_ACCEPT.rawValue): return .accept
+    default: return .socket
+    }
+  }
+
+  public var family: Int32 { raw.family }
+  /// The type argument as passed, flags included.
+  public var requestedType: Int32 { raw.type }
+  /// The type without SOCK_NONBLOCK/SOCK_CLOEXEC.
+  public var type: Int32 { raw.type & SocketNames.typeMask }
+  public var requestedProtocol: Int32 { raw.protocol }
+  /// The protocol the socket got (resolved when 0 was asked), if it was read.
+  public var resolvedProtocol: Int32? { raw.resolved_protocol >= 0 ? raw.resolved_protocol : nil }
+  /// The protocol to show: the resolved one when known, else what was asked.
+  public var `protocol`: Int32 { resolvedProtocol ?? raw.protocol }
+  public var isKernel: Bool { raw.bits & UInt32(ST_BIT_KERNEL) != 0 }
+  /// The syscall's return value: an fd, 0 for socketpair, or -errno.
+  public var returnValue: Int32 { raw.ret }
+  public var errno: Int32 { raw.ret < 0 ? -raw.ret : 0 }
+  public var succeeded: Bool { raw.ret >= 0 }
+
+  /// The new fd; for socketpair, the first of the two. Nil on failure and for kernel sockets.
+  public var fd: Int32? { raw.ret >= 0 && !isKernel ? raw.ret : nil }
+  /// socketpair: the second fd. accept: the listening fd.
+  public var secondFD: Int32? { raw.fd2 >= 0 ? raw.fd2 : nil }
+  public var inode: UInt64? {
+    raw.ret >= 0 && raw.bits & UInt32(ST_BIT_HAS_INODE) != 0 ? raw.inode : nil
+  }
+  /// socketpair: the second socket's inode. accept: the listening socket's.
+  public var secondInode: UInt64? { raw.inode2 != 0 ? raw.inode2 : nil }
+
+  public var durationNanoseconds: UInt64 { raw.duration_ns }
+  /// Per-stage durations, where the rung sees inside `__sys_socket`.
+  public var stages: (sockCreate: UInt64, sockMapFD: UInt64)? {
+    guard raw.bits & UInt32(ST_BIT_HAS_STAGES) != 0 else { return nil }
+    return (raw.sock_create_ns, raw.sock_map_fd_ns)
+  }
+  public var probe: Probe? { Probe(rawValue: raw.probe) }
+  /// Where a failed call failed; nil on success or when the rung cannot tell.
+  public var failedStage: Stage? { succeeded ? nil : Stage(rawValue: raw.failed_stage) }
+}
+
+/// A socket born under tracing went away.
+public struct ReleaseEvent {
+  var raw: st_release
+
+  public init(raw: st_release) { self.raw = raw }
+  public var header: EventHeader { EventHeader(raw: raw.h) }
+  public var inode: UInt64 { raw.inode }
+  public var family: Int32? { raw.family >= 0 ? raw.family : nil }
+  /// "release" when the kernel freed the socket, "close" when only close(2) was seen.
+  public var how: String { raw.how == ST_RELEASE_CLOSE.rawValue ? "close" : "release" }
+}
+
+/// A traced process forked a new process.
+public struct ForkEvent {
+  var raw: st_fork
+
+  public init(raw: st_fork) { self.raw = raw }
+  public var header: EventHeader { EventHeader(raw: raw.h) }
+  public var childPID: UInt32 { raw.child_pid }
+  public var childTID: UInt32 { raw.child_tid }
+}
+
+/// A traced process called execve.
+public struct ExecEvent {
+  var raw: st_exec
+
+  public init(raw: st_exec) { self.raw = raw }
+  public var header: EventHeader { EventHeader(raw: raw.h) }
+
+  /// The path execve was given, raw bytes.
+  public var filename: [UInt8] {
+    withUnsafeBytes(of: raw.filename) { Array($0.prefix { $0 != 0 }) }
+  }
+
+  /// argv as the process laid it out, split at NULs, raw bytes.
+  public var arguments: [[UInt8]] {
+    let length = min(Int(raw.args_len), Int(ST_ARGS_LEN))
+    var arguments = withUnsafeBytes(of: raw.args) { bytes in
+      bytes.prefix(length).split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
+    }
+    if arguments.last?.isEmpty == true { arguments.removeLast() }  // argv ends with a NUL
+    return arguments
+  }
+
+  public var argumentsTruncated: Bool { raw.args_truncated != 0 }
+}
+
+/// A traced process (its whole thread group) exited.
+public struct ExitEvent {
+  var raw: st_exit
+
+  public init(raw: st_exit) { self.raw = raw }
+  public var header: EventHeader { EventHeader(raw: raw.h) }
+  /// The wait status: exit code in bits 8-15, terminating signal in 0-6.
+  public var status: Int32 { raw.exit_code }
+  public var exitCode: Int32 { (raw.exit_code >> 8) & 0xff }
+  public var signal: Int32 { raw.exit_code & 0x7f }
+}

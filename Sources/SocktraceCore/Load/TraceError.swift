@@ -1,0 +1,53 @@
+import Glibc
+
+/// Every failure the tracer reports to its user: one line, no libbpf dump.
+public enum TraceError: Error, CustomStringConvertible, Equatable {
+  /// Not root and missing the capabilities BPF tracing needs.
+  case missingPrivileges(missing: [String])
+  /// The kernel exposes no BTF (`/sys/kernel/btf/vmlinux`): CO-RE cannot relocate.
+  case noBTF(errno: Int32)
+  /// A pid given with `-p` names no running process.
+  case noSuchProcess(Int32)
+  /// The output path cannot be opened for writing.
+  case unwritableOutput(path: String, errno: Int32)
+  /// A libbpf step failed: the step, the object it acted on, and errno.
+  case libbpf(step: String, object: String, errno: Int32, detail: String)
+  /// `--attach RUNG` asked for a rung this kernel cannot provide.
+  case rungUnavailable(rung: String, reason: String)
+  /// tracefs is not mounted and could not be mounted.
+  case tracefsUnavailable(errno: Int32)
+  /// A write to the output failed while tracing.
+  case writeFailed(path: String, errno: Int32)
+
+  public var description: String {
+    switch self {
+    case .missingPrivileges(let missing):
+      return "socktrace needs root or the capabilities \(missing.joined(separator: ", ")) "
+        + "to load BPF programs; run it with sudo"
+    case .noBTF(let errno):
+      return "this kernel has no BTF (/sys/kernel/btf/vmlinux: \(errnoText(errno))); "
+        + "socktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+    case .noSuchProcess(let pid):
+      return "no process with pid \(pid)"
+    case .unwritableOutput(let path, let errno):
+      return "cannot write \(path): \(errnoText(errno))"
+    case .libbpf(let step, let object, let errno, let detail):
+      let suffix = detail.isEmpty ? "" : " (\(detail))"
+      return "\(step) \(object) failed: \(errnoText(errno))\(suffix)"
+    case .rungUnavailable(let rung, let reason):
+      return "--attach \(rung) is not available on this kernel: \(reason)"
+    case .tracefsUnavailable(let errno):
+      return "tracefs is not mounted at /sys/kernel/tracing and mounting it failed: "
+        + errnoText(errno)
+    case .writeFailed(let path, let errno):
+      return "writing \(path) failed: \(errnoText(errno))"
+    }
+  }
+}
+
+/// `strerror` plus the symbolic name: "Operation not permitted (EPERM)".
+public func errnoText(_ errno: Int32) -> String {
+  let message = String(cString: strerror(errno))
+  if let name = ErrnoNames.name(errno) { return "\(message) (\(name))" }
+  return message
+}

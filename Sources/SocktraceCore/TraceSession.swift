@@ -1,0 +1,97 @@
+import CLibBPF
+import CSocktrace
+import Glibc
+
+/// What to trace and how.
+public struct TraceOptions: Sendable {
+  public var pids: [Int32] = []
+  public var follow = false
+  public var rung: RungChoice = .auto
+  /// Ring buffer size in bytes: a power of two, a multiple of the page size.
+  public var ringBufferBytes: UInt32 = 16 << 20
+  /// Wake the reader once this much is queued; 0 wakes on every record.
+  public var wakeupBytes: UInt64 = 256 << 10
+  /// Emit fork/exec/exit and socket release records.
+  public var lifecycle = true
+  /// Show libbpf's own log.
+  public var verbose = false
+
+  public init() {}
+}
+
+/// The pipeline's kernel half, in order: check privileges and BTF, probe the
+/// kernel, plan the rung, open and configure the object, load, fill the pid
+/// filter, open the ring buffer, attach. Everything is freed in reverse when
+/// the session goes away.
+public final class TraceSession {
+  public let plan: AttachPlan
+  public let facts: ProbeFacts
+  private let object: BPFObject
+  private let links = Links()
+  private let reader: RingBufferReader
+  private let drops: DropCounter
+  private let tracedFD: Int32
+  /// Whether the session mounted tracefs itself.
+  public let mountedTracefs: Bool
+
+  public init(
+    options: TraceOptions, handler: @escaping RingBufferReader.Handler
+  ) throws(TraceError) {
+    st_libbpf_set_logging(options.verbose ? 1 : 0)
+    let missing = Privileges.missing()
+    guard missing.isEmpty else { throw .missingPrivileges(missing: missing) }
+    let btf = KernelProbes.btfStatus()
+    guard btf == 0 else { throw .noBTF(errno: btf) }
+    for pid in options.pids where !Privileges.processExists(pid) {
+      throw .noSuchProcess(pid)
+    }
+    mountedTracefs = try KernelProbes.ensureTracefs()
+    facts = KernelProbes.facts(for: options.rung)
+    plan = try AttachPlan.decide(options.rung, facts: facts, lifecycle: options.lifecycle)
+
+    object = try BPFObject()
+    try object.loadOnly(plan.programs)
+    var config = st_config()
+    config.self_tgid = UInt32(getpid())
+    config.filter_pids = options.pids.isEmpty ? 0 : 1
+    config.follow = options.follow ? 1 : 0
+    config.lifecycle = options.lifecycle ? 1 : 0
+    config.wakeup_bytes = options.wakeupBytes
+    try object.setConfig(config)
+    try object.setRingBufferSize(options.ringBufferBytes)
+    try object.load()
+
+    tracedFD = try object.mapFD(named: "traced")
+    drops = DropCounter(mapFD: try object.mapFD(named: "drops"))
+    reader = try RingBufferReader(mapFD: try object.mapFD(named: "events"), handler: handler)
+    // The filter must be full before attaching: tracepoints are system-wide.
+    for pid in options.pids { try trace(pid: pid) }
+    try links.attach(plan, in: object)
+  }
+
+  /// Adds a thread group to the in-kernel pid filter.
+  public func trace(pid: Int32) throws(TraceError) {
+    var key = UInt32(bitPattern: pid)
+    var one: UInt8 = 1
+    let status = bpf_map_update_elem(tracedFD, &key, &one, UInt64(BPF_ANY))
+    if status < 0 {
+      throw .libbpf(step: "updating", object: "pid filter", errno: -status, detail: "")
+    }
+  }
+
+  /// Waits up to `interval` ms, then reads what is queued.
+  @discardableResult
+  public func poll(interval: Int32) throws(TraceError) -> Int {
+    try reader.poll(interval: interval)
+  }
+
+  /// Reads what is queued without waiting.
+  @discardableResult
+  public func drain() throws(TraceError) -> Int { try reader.drain() }
+
+  /// Records the kernel dropped because the ring buffer was full.
+  public var lostEvents: UInt64 { drops.total() }
+
+  /// Detaches every program; records already queued can still be drained.
+  public func detach() { links.detach() }
+}

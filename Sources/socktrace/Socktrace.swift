@@ -1,0 +1,35 @@
+import ArgumentParser
+import Glibc
+import SocktraceCore
+
+@main
+struct Socktrace: ParsableCommand {
+  static let version = "0.1.0"
+
+  static let configuration = CommandConfiguration(
+    commandName: "socktrace",
+    abstract: "Trace how and when processes create sockets, with eBPF.",
+    discussion: """
+      Records every socket birth — socket(), socketpair(), accept() — joined in \
+      the kernel into one record per call, with the process, the result, the fd \
+      and inode, and the time spent in each stage of the kernel's socket path.
+      """,
+    version: version,
+    subcommands: [Record.self, Doctor.self],
+    defaultSubcommand: Record.self
+  )
+}
+
+/// Writes one line to standard error.
+func printError(_ message: String) {
+  var line = message
+  if !line.hasSuffix("\n") { line += "\n" }
+  line.withUTF8 { bytes in
+    var offset = 0
+    while offset < bytes.count {
+      let written = write(2, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
+      if written <= 0 { return }
+      offset += written
+    }
+  }
+}

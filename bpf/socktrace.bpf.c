@@ -1,0 +1,737 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * socktrace.bpf.c - one record per socket birth, joined in the kernel.
+ *
+ * The path being traced (net/socket.c):
+ *
+ *   socket(2) -> __sys_socket(family, type, protocol)
+ *     flags check               -EINVAL here never reaches __sock_create
+ *     __sock_create(net, family, type, protocol, &sock, kern=0)
+ *       sock_alloc, security_socket_create, pf->create (inet_create, ...),
+ *       security_socket_post_create
+ *     sock_map_fd(sock, flags)  inlined into __sys_socket on 6.1 .. 6.18:
+ *       get_unused_fd_flags, sock_alloc_file, fd_install
+ *
+ * Three rungs see this path, the loader enables exactly one (Attach/AttachPlan):
+ *   fentry/fexit  __sys_socket and __sock_create: stages, failed stage, kernel sockets
+ *   kprobe        the same functions through kprobe/kretprobe
+ *   tracepoint    syscalls/sys_{enter,exit}_socket: the whole call only; the
+ *                 socket and inode are read from the task's fd table at exit
+ *
+ * socketpair(2) and accept(2) are traced at their syscall tracepoints on every
+ * rung, process lifecycle at the sched tracepoints (tp_btf).
+ *
+ * State for a call in flight is kept per thread in `inflight`; the exit hook
+ * emits the record and deletes the entry on every path.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "socktrace.h"
+
+#define EINVAL 22
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Load-time settings: written by the loader into .rodata before load. */
+const volatile struct st_config cfg = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+/* Records that found the ring buffer full: counted, never silent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} drops SEC(".maps");
+
+/* Traced thread groups (tgid -> 1), filled before attach, grown by follow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_PIDS * 8);
+	__type(key, u32);
+	__type(value, u8);
+} traced SEC(".maps");
+
+enum inflight_kind { IF_SOCKET = 1, IF_SOCKETPAIR, IF_ACCEPT, IF_CLOSE };
+
+struct inflight {
+	u64 start_ns;
+	u64 create_start_ns; /* __sock_create entry (function rungs) */
+	u64 create_end_ns;   /* __sock_create return */
+	u64 inode;
+	u64 inode2;
+	u64 uptr;            /* socketpair: user int[2]; kprobe: struct socket ** */
+	int kind;
+	int family, type, protocol;
+	int create_ret;
+	int resolved_type, resolved_protocol;
+	int fd2;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32); /* tid */
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+/* Kernel-internal __sock_create (kern=1) in flight, by tid: entry time and res. */
+struct kcreate {
+	u64 start_ns;
+	u64 res;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, struct kcreate);
+} kcreate SEC(".maps");
+
+/* Sockets born under tracing (inode -> family): only these get release records. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, int);
+} births SEC(".maps");
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+static __always_inline bool tgid_traced(u32 tgid)
+{
+	if (tgid == cfg.self_tgid)
+		return false;
+	if (!cfg.filter_pids)
+		return true;
+	return bpf_map_lookup_elem(&traced, &tgid) != NULL;
+}
+
+static __always_inline bool current_traced(void)
+{
+	return tgid_traced(bpf_get_current_pid_tgid() >> 32);
+}
+
+static __always_inline u32 current_tid(void)
+{
+	return (u32)bpf_get_current_pid_tgid();
+}
+
+static __always_inline void count_drop(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&drops, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void *reserve(u32 size)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!rec)
+		count_drop();
+	return rec;
+}
+
+/*
+ * Batch wakeups: a wakeup per record costs more than everything else together.
+ * The reader also polls on a short timer, so a quiet stream still flows.
+ */
+static __always_inline void submit(void *rec)
+{
+	u64 flags = 0;
+
+	if (cfg.wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
+				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
+}
+
+static __always_inline void fill_header(struct st_header *h, u16 kind, u16 size)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	u64 id = bpf_get_current_pid_tgid();
+	u64 ugid = bpf_get_current_uid_gid();
+
+	h->kind = kind;
+	h->size = size;
+	h->cpu = bpf_get_smp_processor_id();
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->pid = id >> 32;
+	h->tid = (u32)id;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (u32)ugid;
+	h->gid = ugid >> 32;
+	h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* The struct file behind fd in the current task's table, or NULL. */
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+/* A socket's inode number, the N in /proc/PID/fd/X -> socket:[N]. */
+static __always_inline u64 socket_inode(struct socket *sock)
+{
+	return BPF_CORE_READ((struct socket_alloc *)sock, vfs_inode.i_ino);
+}
+
+/* Fill type, protocol (resolved when 0 was asked) and inode from a socket. */
+static __always_inline void read_socket(struct inflight *f, struct socket *sock)
+{
+	if (!sock)
+		return;
+	f->inode = socket_inode(sock);
+	f->resolved_type = BPF_CORE_READ(sock, type);
+	f->resolved_protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+}
+
+/* The socket open at fd (tracepoint rung: sock_map_fd has installed it). */
+static __always_inline struct socket *fd_socket(int fd)
+{
+	struct file *file = fd_file(fd);
+
+	return file ? (struct socket *)BPF_CORE_READ(file, private_data) : NULL;
+}
+
+static __always_inline void remember_birth(u64 inode, int family)
+{
+	if (cfg.lifecycle && inode)
+		bpf_map_update_elem(&births, &inode, &family, BPF_ANY);
+}
+
+static __always_inline void start_call(int kind, int family, int type, int protocol)
+{
+	struct inflight f = {};
+	u32 tid = current_tid();
+
+	if (!current_traced())
+		return;
+	f.kind = kind;
+	f.start_ns = bpf_ktime_get_boot_ns();
+	f.family = family;
+	f.type = type;
+	f.protocol = protocol;
+	f.resolved_type = -1;
+	f.resolved_protocol = -1;
+	f.fd2 = -1;
+	bpf_map_update_elem(&inflight, &tid, &f, BPF_ANY);
+}
+
+/* Emit the one record of a socket-creating call, then forget it. */
+static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, long ret,
+					u8 probe, bool stages)
+{
+	struct st_socket *e = reserve(sizeof(*e));
+	u64 now = bpf_ktime_get_boot_ns();
+
+	if (!e)
+		goto out;
+	fill_header(&e->h, kind, sizeof(*e));
+	e->family = f->family;
+	e->type = f->type;
+	e->protocol = f->protocol;
+	e->ret = ret;
+	e->fd2 = f->fd2;
+	e->probe = probe;
+	e->duration_ns = now - f->start_ns;
+	e->resolved_type = f->resolved_type;
+	e->resolved_protocol = f->resolved_protocol;
+	e->bits = 0;
+	if (ret >= 0) {
+		e->inode = f->inode;
+		e->inode2 = f->inode2;
+		if (f->inode)
+			e->bits |= ST_BIT_HAS_INODE;
+		remember_birth(f->inode, f->family);
+		if (kind == ST_KIND_SOCKETPAIR)
+			remember_birth(f->inode2, f->family);
+	} else {
+		e->inode = 0;
+		e->inode2 = kind == ST_KIND_ACCEPT ? f->inode2 : 0;
+	}
+	e->sock_create_ns = 0;
+	e->sock_map_fd_ns = 0;
+	e->failed_stage = ST_STAGE_UNKNOWN;
+	if (stages) {
+		e->bits |= ST_BIT_HAS_STAGE_INFO;
+		if (f->create_end_ns) {
+			e->bits |= ST_BIT_HAS_STAGES;
+			e->sock_create_ns = f->create_end_ns - f->create_start_ns;
+			e->sock_map_fd_ns = now - f->create_end_ns;
+		}
+		if (ret < 0) {
+			if (!f->create_end_ns)
+				e->failed_stage = ST_STAGE_SYS_SOCKET;
+			else if (f->create_ret < 0)
+				e->failed_stage = ST_STAGE_SOCK_CREATE;
+			else
+				e->failed_stage = ST_STAGE_SOCK_MAP_FD;
+		}
+	}
+	submit(e);
+out:
+	bpf_map_delete_elem(&inflight, &tid);
+}
+
+/* ---- rung 1: fentry/fexit ------------------------------------------------ */
+
+SEC("fentry/__sys_socket")
+int BPF_PROG(fentry_sys_socket, int family, int type, int protocol)
+{
+	start_call(IF_SOCKET, family, type, protocol);
+	return 0;
+}
+
+SEC("fexit/__sys_socket")
+int BPF_PROG(fexit_sys_socket, int family, int type, int protocol, int ret)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+
+	if (f && f->kind == IF_SOCKET)
+		finish_call(ST_KIND_SOCKET, f, tid, ret, ST_PROBE_FENTRY, true);
+	return 0;
+}
+
+/* __sock_create entry: a stage of an in-flight socket(), or a kernel socket. */
+static __always_inline void sock_create_enter(int kern, u64 res)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+
+	if (f && f->kind == IF_SOCKET && !kern) {
+		f->create_start_ns = bpf_ktime_get_boot_ns();
+		f->uptr = res;
+		return;
+	}
+	if (kern && current_traced()) {
+		struct kcreate k = {.start_ns = bpf_ktime_get_boot_ns(), .res = res};
+
+		bpf_map_update_elem(&kcreate, &tid, &k, BPF_ANY);
+	}
+}
+
+/* __sock_create return: ret, and the socket it made when it succeeded. */
+static __always_inline void sock_create_exit(int kern, int ret, struct socket *sock, u8 probe)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+	struct kcreate *k;
+	struct st_socket *e;
+
+	if (f && f->kind == IF_SOCKET && !kern) {
+		f->create_end_ns = bpf_ktime_get_boot_ns();
+		f->create_ret = ret;
+		if (ret == 0)
+			read_socket(f, sock);
+		return;
+	}
+	k = bpf_map_lookup_elem(&kcreate, &tid);
+	if (!k)
+		return;
+	/* A socket the kernel made for itself: no syscall, no fd. */
+	e = reserve(sizeof(*e));
+	if (e) {
+		u64 now = bpf_ktime_get_boot_ns();
+
+		fill_header(&e->h, ST_KIND_SOCKET, sizeof(*e));
+		e->family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+		e->type = BPF_CORE_READ(sock, type);
+		e->protocol = -1;
+		e->resolved_type = ret == 0 ? e->type : -1;
+		e->resolved_protocol = ret == 0 ? BPF_CORE_READ(sock, sk, sk_protocol) : -1;
+		e->ret = ret;
+		e->fd2 = -1;
+		e->inode = ret == 0 ? socket_inode(sock) : 0;
+		e->inode2 = 0;
+		e->duration_ns = now - k->start_ns;
+		e->sock_create_ns = now - k->start_ns;
+		e->sock_map_fd_ns = 0;
+		e->probe = probe;
+		e->failed_stage = ret < 0 ? ST_STAGE_SOCK_CREATE : ST_STAGE_UNKNOWN;
+		e->bits = ST_BIT_KERNEL | ST_BIT_HAS_STAGE_INFO | (e->inode ? ST_BIT_HAS_INODE : 0);
+		submit(e);
+	}
+	bpf_map_delete_elem(&kcreate, &tid);
+}
+
+SEC("fentry/__sock_create")
+int BPF_PROG(fentry_sock_create, void *net, int family, int type, int protocol, void *res,
+	     int kern)
+{
+	sock_create_enter(kern, 0);
+	return 0;
+}
+
+/*
+ * `struct socket **res` cannot be read from the fexit context on 6.1 (the
+ * verifier rejects pointer-to-pointer arguments): take it as a raw u64 with
+ * bpf_get_func_arg() and read through it.
+ */
+SEC("fexit/__sock_create")
+int BPF_PROG(fexit_sock_create, void *net, int family, int type, int protocol, void *res_unused,
+	     int kern, int ret)
+{
+	u64 res = 0;
+	struct socket *sock = NULL;
+
+	bpf_get_func_arg(ctx, 4, &res);
+	if (ret == 0 && res)
+		bpf_probe_read_kernel(&sock, sizeof(sock), (void *)res);
+	sock_create_exit(kern, ret, sock, ST_PROBE_FENTRY);
+	return 0;
+}
+
+/* ---- rung 2: kprobe/kretprobe -------------------------------------------- */
+
+SEC("kprobe/__sys_socket")
+int BPF_KPROBE(kprobe_sys_socket, int family, int type, int protocol)
+{
+	start_call(IF_SOCKET, family, type, protocol);
+	return 0;
+}
+
+SEC("kretprobe/__sys_socket")
+int BPF_KRETPROBE(kretprobe_sys_socket, int ret)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+
+	if (f && f->kind == IF_SOCKET)
+		finish_call(ST_KIND_SOCKET, f, tid, ret, ST_PROBE_KPROBE, true);
+	return 0;
+}
+
+/* Six arguments: libbpf 1.1's BPF_KPROBE stops at five; x86-64 passes the 6th in r9. */
+SEC("kprobe/__sock_create")
+int kprobe_sock_create(struct pt_regs *ctx)
+{
+	u64 res = PT_REGS_PARM5(ctx);
+	int kern = (int)ctx->r9;
+
+	sock_create_enter(kern, res);
+	return 0;
+}
+
+/* A kretprobe sees no arguments: read *res through the pointer saved at entry. */
+SEC("kretprobe/__sock_create")
+int BPF_KRETPROBE(kretprobe_sock_create, int ret)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+	struct kcreate *k;
+	struct socket *sock = NULL;
+	u64 res = 0;
+	int kern = 0;
+
+	if (f && f->kind == IF_SOCKET) {
+		res = f->uptr;
+	} else if ((k = bpf_map_lookup_elem(&kcreate, &tid))) {
+		res = k->res;
+		kern = 1;
+	} else {
+		return 0;
+	}
+	if (ret == 0 && res)
+		bpf_probe_read_kernel(&sock, sizeof(sock), (void *)res);
+	sock_create_exit(kern, ret, sock, ST_PROBE_KPROBE);
+	return 0;
+}
+
+/* ---- rung 3: syscall tracepoints ----------------------------------------- */
+
+SEC("tracepoint/syscalls/sys_enter_socket")
+int tp_enter_socket(struct syscall_enter_ctx *ctx)
+{
+	start_call(IF_SOCKET, ctx->args[0], ctx->args[1], ctx->args[2]);
+	return 0;
+}
+
+/* sock_map_fd has installed the file by now: read the socket from the fd table. */
+SEC("tracepoint/syscalls/sys_exit_socket")
+int tp_exit_socket(struct syscall_exit_ctx *ctx)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+
+	if (!f || f->kind != IF_SOCKET)
+		return 0;
+	if (ctx->ret >= 0)
+		read_socket(f, fd_socket(ctx->ret));
+	finish_call(ST_KIND_SOCKET, f, tid, ctx->ret, ST_PROBE_TRACEPOINT, false);
+	return 0;
+}
+
+/* ---- socketpair(2) and accept(2): syscall tracepoints on every rung -------- */
+
+SEC("tracepoint/syscalls/sys_enter_socketpair")
+int tp_enter_socketpair(struct syscall_enter_ctx *ctx)
+{
+	u32 tid = current_tid();
+	struct inflight *f;
+
+	start_call(IF_SOCKETPAIR, ctx->args[0], ctx->args[1], ctx->args[2]);
+	f = bpf_map_lookup_elem(&inflight, &tid);
+	if (f)
+		f->uptr = ctx->args[3];
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_socketpair")
+int tp_exit_socketpair(struct syscall_exit_ctx *ctx)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+	int fds[2] = {-1, -1};
+	long ret;
+
+	if (!f || f->kind != IF_SOCKETPAIR)
+		return 0;
+	ret = ctx->ret;
+	if (ret == 0 && bpf_probe_read_user(fds, sizeof(fds), (void *)f->uptr) == 0) {
+		struct socket *second = fd_socket(fds[1]);
+
+		read_socket(f, fd_socket(fds[0]));
+		f->inode2 = second ? socket_inode(second) : 0;
+		f->fd2 = fds[1];
+		ret = fds[0]; /* the record's fd is the first of the pair */
+	}
+	finish_call(ST_KIND_SOCKETPAIR, f, tid, ret, ST_PROBE_TRACEPOINT, false);
+	return 0;
+}
+
+static __always_inline void accept_enter(int listen_fd)
+{
+	u32 tid = current_tid();
+	struct inflight *f;
+	struct socket *listener;
+
+	start_call(IF_ACCEPT, 0, 0, 0);
+	f = bpf_map_lookup_elem(&inflight, &tid);
+	if (!f)
+		return;
+	listener = fd_socket(listen_fd);
+	f->fd2 = listen_fd;
+	if (listener) {
+		f->inode2 = socket_inode(listener);
+		f->family = BPF_CORE_READ(listener, sk, __sk_common.skc_family);
+		f->type = BPF_CORE_READ(listener, type);
+		f->protocol = BPF_CORE_READ(listener, sk, sk_protocol);
+	}
+}
+
+static __always_inline void accept_exit(long ret)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+
+	if (!f || f->kind != IF_ACCEPT)
+		return;
+	if (ret >= 0)
+		read_socket(f, fd_socket(ret));
+	finish_call(ST_KIND_ACCEPT, f, tid, ret, ST_PROBE_TRACEPOINT, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int tp_enter_accept4(struct syscall_enter_ctx *ctx)
+{
+	accept_enter(ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int tp_exit_accept4(struct syscall_exit_ctx *ctx)
+{
+	accept_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int tp_enter_accept(struct syscall_enter_ctx *ctx)
+{
+	accept_enter(ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int tp_exit_accept(struct syscall_exit_ctx *ctx)
+{
+	accept_exit(ctx->ret);
+	return 0;
+}
+
+/* ---- socket release -------------------------------------------------------- */
+
+static __always_inline void emit_release(u64 inode, u32 how)
+{
+	int *family = bpf_map_lookup_elem(&births, &inode);
+	struct st_release *e;
+
+	if (!family)
+		return; /* not born under tracing */
+	e = reserve(sizeof(*e));
+	if (e) {
+		fill_header(&e->h, ST_KIND_RELEASE, sizeof(*e));
+		e->inode = inode;
+		e->how = how;
+		e->family = *family;
+		submit(e);
+	}
+	bpf_map_delete_elem(&births, &inode);
+}
+
+/*
+ * __sock_release(sock, inode): the socket is going away, whoever holds it.
+ * Called from sock_close (last fput) and sock_release (kernel sockets).
+ */
+SEC("fentry/__sock_release")
+int BPF_PROG(fentry_sock_release, struct socket *sock)
+{
+	emit_release(socket_inode(sock), ST_RELEASE_SOCK);
+	return 0;
+}
+
+SEC("kprobe/__sock_release")
+int BPF_KPROBE(kprobe_sock_release, struct socket *sock)
+{
+	emit_release(socket_inode(sock), ST_RELEASE_SOCK);
+	return 0;
+}
+
+/*
+ * Tracepoint rung: no hook sees the socket die, so close(2) of an fd holding a
+ * socket born under tracing stands for it (labelled "close", not "release").
+ */
+SEC("tracepoint/syscalls/sys_enter_close")
+int tp_enter_close(struct syscall_enter_ctx *ctx)
+{
+	struct socket *sock;
+	struct inflight *f;
+	u32 tid = current_tid();
+
+	if (!current_traced())
+		return 0;
+	sock = fd_socket(ctx->args[0]);
+	if (!sock)
+		return 0;
+	start_call(IF_CLOSE, 0, 0, 0);
+	f = bpf_map_lookup_elem(&inflight, &tid);
+	if (f)
+		f->inode = socket_inode(sock);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_close")
+int tp_exit_close(struct syscall_exit_ctx *ctx)
+{
+	u32 tid = current_tid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+
+	if (!f || f->kind != IF_CLOSE)
+		return 0;
+	if (ctx->ret == 0)
+		emit_release(f->inode, ST_RELEASE_CLOSE);
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+/* ---- process lifecycle: sched tracepoints with BTF-typed arguments --------- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	u32 ptgid = BPF_CORE_READ(parent, tgid);
+	u32 ctgid = BPF_CORE_READ(child, tgid);
+	u32 ctid = BPF_CORE_READ(child, pid);
+	struct st_fork *e;
+	u8 one = 1;
+
+	if (ctgid == ptgid || !tgid_traced(ptgid))
+		return 0; /* a new thread, or not ours */
+	if (cfg.filter_pids && cfg.follow)
+		bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY);
+	if (!cfg.lifecycle)
+		return 0;
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_header(&e->h, ST_KIND_FORK, sizeof(*e));
+	e->child_pid = ctgid;
+	e->child_tid = ctid;
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct mm_struct *mm;
+	struct st_exec *e;
+	unsigned long start, end, len;
+
+	if (!cfg.lifecycle || !current_traced())
+		return 0;
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_header(&e->h, ST_KIND_EXEC, sizeof(*e));
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	mm = BPF_CORE_READ(task, mm);
+	start = BPF_CORE_READ(mm, arg_start);
+	end = BPF_CORE_READ(mm, arg_end);
+	len = end > start ? end - start : 0;
+	e->args_truncated = len > ST_ARGS_LEN;
+	if (len > ST_ARGS_LEN)
+		len = ST_ARGS_LEN;
+	e->args_len = 0;
+	/* ST_ARGS_LEN is a power of two: the mask bounds len for the verifier. */
+	if (len && bpf_probe_read_user(e->args, ((len - 1) & (ST_ARGS_LEN - 1)) + 1,
+				       (void *)start) == 0)
+		e->args_len = len;
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	u32 tgid = BPF_CORE_READ(task, tgid);
+	struct st_exit *e;
+
+	/* One record per thread group: signal->live reached 0 before this tracepoint. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0 || !tgid_traced(tgid))
+		return 0;
+	if (cfg.lifecycle) {
+		e = reserve(sizeof(*e));
+		if (e) {
+			fill_header(&e->h, ST_KIND_EXIT, sizeof(*e));
+			e->exit_code = BPF_CORE_READ(task, exit_code);
+			e->pad = 0;
+			submit(e);
+		}
+	}
+	/* A dead tgid may be reused by an unrelated process: stop tracing it. */
+	if (cfg.filter_pids)
+		bpf_map_delete_elem(&traced, &tgid);
+	return 0;
+}
