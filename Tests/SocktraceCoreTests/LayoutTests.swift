@@ -1,0 +1,25 @@
+import CSocktrace
+import Testing
+
+/// socktrace.h is compiled by clang -target bpf and by the host compiler; the
+/// records must have the same size on both sides. These sizes are what the
+/// header's explicit layout gives on x86-64 and on BPF.
+@Suite struct LayoutTests {
+  @Test func recordSizesArePinned() {
+    #expect(MemoryLayout<st_header>.size == 64)
+    #expect(MemoryLayout<st_socket>.size == 144)
+    #expect(MemoryLayout<st_release>.size == 80)
+    #expect(MemoryLayout<st_fork>.size == 72)
+    #expect(MemoryLayout<st_exec>.size == 64 + 8 + Int(ST_PATH_LEN) + Int(ST_ARGS_LEN))
+    #expect(MemoryLayout<st_exit>.size == 72)
+    #expect(MemoryLayout<st_config>.size == 16)
+  }
+
+  @Test func headerFieldsAreWhereTheBPFSideWritesThem() {
+    #expect(MemoryLayout<st_header>.offset(of: \st_header.ts_ns) == 8)
+    #expect(MemoryLayout<st_header>.offset(of: \st_header.cgroup_id) == 40)
+    #expect(MemoryLayout<st_header>.offset(of: \st_header.comm) == 48)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.inode) == 96)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.probe) == 136)
+  }
+}
