@@ -4,9 +4,10 @@
 //   count-events FILE [PID...]
 //
 // Prints one JSON line:
-//   {"bytes":B,"lines":L,"socket_lines":S,"pid_socket_lines":K,"pid_socket_failed":F,
+//   {"bytes":B,"lines":L,"socket_lines":S,"birth_lines":N,"pid_socket_lines":K,"pid_socket_failed":F,
 //    "end_lines":E,"other_lines":O}
 // socket_lines: records whose "event" is "socket" (any process);
+// birth_lines: socket, socketpair and accept records (the end record's "sockets");
 // pid_socket_lines: of those, the ones whose top-level "pid" is one of PID...;
 // pid_socket_failed: of those, the ones whose "ret" is negative (a failed call);
 // end_lines: "event":"end" records (the harness reads the end record itself).
@@ -59,7 +60,7 @@ int main(int argc, char **argv) {
 		perror(argv[1]);
 		return 1;
 	}
-	unsigned long long bytes = 0, lines = 0, sock = 0, pidsock = 0, pidfail = 0, ends = 0,
+	unsigned long long bytes = 0, lines = 0, sock = 0, births = 0, pidsock = 0, pidfail = 0, ends = 0,
 			   other = 0;
 	size_t cap = 1 << 20, len = 0;
 	char *buf = malloc(cap);
@@ -84,12 +85,17 @@ int main(int argc, char **argv) {
 				const char *ev = value_of(start, nl, "\"event\"");
 				if (ev && nl - ev >= 8 && !memcmp(ev, "\"socket\"", 8)) {
 					sock++;
+					births++;
 					const char *pv = value_of(start, nl, "\"pid\"");
 					if (pv && is_pid(strtol(pv, NULL, 10))) {
 						pidsock++;
 						const char *rv = value_of(start, nl, "\"ret\"");
 						if (rv && *rv == '-') pidfail++;
 					}
+				} else if (ev && ((nl - ev >= 12 && !memcmp(ev, "\"socketpair\"", 12)) ||
+						  (nl - ev >= 8 && !memcmp(ev, "\"accept\"", 8)))) {
+					births++;
+					other++;
 				} else if (ev && nl - ev >= 5 && !memcmp(ev, "\"end\"", 5)) {
 					ends++;
 				} else {
@@ -106,8 +112,9 @@ int main(int argc, char **argv) {
 		memmove(buf, start, len);
 		if (eof) break;
 	}
-	printf("{\"bytes\":%llu,\"lines\":%llu,\"socket_lines\":%llu,\"pid_socket_lines\":%llu,"
+	printf("{\"bytes\":%llu,\"lines\":%llu,\"socket_lines\":%llu,\"birth_lines\":%llu,"
+	       "\"pid_socket_lines\":%llu,"
 	       "\"pid_socket_failed\":%llu,\"end_lines\":%llu,\"other_lines\":%llu}\n",
-	       bytes, lines, sock, pidsock, pidfail, ends, other);
+	       bytes, lines, sock, births, pidsock, pidfail, ends, other);
 	return 0;
 }

@@ -1,0 +1,742 @@
+#!/usr/bin/env python3
+"""socktrace benchmark harness. Run it through Benchmarks/run.sh, which installs
+what is missing, builds socket-storm, count-events and the tracer, then calls this.
+
+Three measurements (see Benchmarks/README.md):
+  1. overhead: rounds that interleave configurations (untraced, socktrace in
+     several modes, bpftrace counting, strace for reference) for P=1 and P=2
+     workers; each socktrace run is checked for lost events;
+  2. start-up latency: launch of `socktrace --json -o FILE` to the `Tracing` line
+     and to the first socket record in FILE;
+  3. steady memory: VmRSS/VmHWM of the tracer over a long run (~10M records).
+Prints a Markdown table at the end; raw data goes to OUTDIR/results.json.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BPFTRACE_PROGRAM = (
+    'BEGIN { printf("Tracing\\n"); } '
+    "tracepoint:syscalls:sys_enter_socket,tracepoint:syscalls:sys_exit_socket "
+    "{ @[probe] = count(); }"
+)
+
+violations = []  # (where, message): printed loudly, and in the table
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def loud(where, msg):
+    violations.append((where, msg))
+    log(f"!!! {where}: {msg}")
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM in KiB, or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return None
+    out = {}
+    for key in ("VmRSS", "VmHWM"):
+        m = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
+        out[key] = int(m.group(1)) if m else None
+    return out
+
+
+def proc_cpu_seconds(pid):
+    """utime+stime of a process from /proc/PID/stat, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Background:
+    """A tracer running beside the workload: started, awaited until it prints its
+    ready line, stopped with SIGINT and reaped with its rusage."""
+
+    def __init__(self, argv, ready_stream="stderr", ready_prefix="Tracing", stdout_path=None):
+        self.argv = argv
+        self.ready_stream = ready_stream
+        self.ready_prefix = ready_prefix
+        self.stdout_path = stdout_path
+        self.lines = {"stdout": [], "stderr": []}
+        self.ready = threading.Event()
+        self.exited = threading.Event()
+        self.t_ready = None
+        self.returncode = None
+        self.cpu_seconds = None
+        self.killed = False
+        self.threads = []
+
+    def _reader(self, name, stream):
+        for raw in iter(stream.readline, b""):
+            t = time.monotonic()
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines[name].append((t, line))
+            if name == self.ready_stream and not self.ready.is_set() and line.startswith(
+                self.ready_prefix
+            ):
+                self.t_ready = t
+                self.ready.set()
+        stream.close()
+
+    def start(self):
+        stdout = open(self.stdout_path, "wb") if self.stdout_path else subprocess.PIPE
+        self.t_launch = time.monotonic()
+        self.p = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C on the harness is ours to forward
+        )
+        if self.stdout_path:
+            stdout.close()
+        streams = [("stderr", self.p.stderr)]
+        if not self.stdout_path:
+            streams.append(("stdout", self.p.stdout))
+        for name, stream in streams:
+            th = threading.Thread(target=self._reader, args=(name, stream), daemon=True)
+            th.start()
+            self.threads.append(th)
+        return self
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready.wait(0.01):
+                return True
+            if self.p.poll() is not None:
+                return False
+        return False
+
+    def stop(self, timeout=120.0):
+        """SIGINT, then wait (drain) up to timeout, then SIGKILL. Returns seconds
+        from SIGINT to exit."""
+        t0 = time.monotonic()
+        if self.p.returncode is None:
+            try:
+                os.kill(self.p.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        status = None
+        while True:
+            pid, st, ru = os.wait4(self.p.pid, os.WNOHANG)
+            if pid:
+                status = st
+                self.cpu_seconds = ru.ru_utime + ru.ru_stime
+                break
+            if time.monotonic() - t0 > timeout:
+                self.killed = True
+                os.kill(self.p.pid, signal.SIGKILL)
+                _, status, ru = os.wait4(self.p.pid, 0)
+                self.cpu_seconds = ru.ru_utime + ru.ru_stime
+                break
+            time.sleep(0.005)
+        t_exit = time.monotonic()
+        self.returncode = os.waitstatus_to_exitcode(status)
+        self.p.returncode = self.returncode  # reaped here; keep Popen from waiting
+        for th in self.threads:
+            th.join(5)
+        return t_exit - t0
+
+    def text(self, name):
+        return "\n".join(line for _, line in self.lines[name])
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.out = args.outdir
+        os.makedirs(self.out, exist_ok=True)
+        self.results = {"runs": [], "startup": [], "rss": None, "args": vars(args)}
+
+    # ---------------------------------------------------------------- workload
+    def storm(self, procs, iters, mix=None, fail=0.0, prefix=()):
+        argv = list(prefix) + [self.a.storm, "-p", str(procs), "-n", str(iters)]
+        if mix:
+            argv += ["-m", mix]
+        if fail:
+            argv += ["-f", str(fail)]
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+        try:
+            res = json.loads(line)
+        except ValueError:
+            raise RuntimeError(f"socket-storm printed no result (rc={r.returncode}): {r.stderr}")
+        if r.returncode != 0:
+            loud("socket-storm", f"exit {r.returncode}: {line} {r.stderr.strip()}")
+        return res
+
+    def count(self, path, pids):
+        r = subprocess.run(
+            [self.a.counter, path] + [str(p) for p in pids],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        return json.loads(r.stdout)
+
+    @staticmethod
+    def end_record(path):
+        """The last `end` record of a JSON-lines file, or None."""
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - 65536))
+                tail = f.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+        for line in reversed(tail.splitlines()):
+            if '"event":"end"' in line.replace(" ", ""):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    return None
+        return None
+
+    # ------------------------------------------------------------- configs
+    def configs(self):
+        st = self.a.tracer
+        cfgs = [("untraced", "untraced", None)]
+        if st:
+            cfgs += [
+                ("st-json", "socktrace --json -o FILE", "json"),
+                ("st-text", "socktrace (text) >/dev/null", "text"),
+                ("st-tp-json", "socktrace --attach tracepoint --json -o FILE", "json"),
+                ("st-so-json", "socktrace --sockets-only --json -o FILE (diagnostic)", "json"),
+            ]
+        if self.a.bpftrace:
+            cfgs.append(("bpftrace", "bpftrace count sys_enter/exit_socket", "bpftrace"))
+        if self.a.strace:
+            cfgs.append(("strace", "strace -f -o /dev/null (reference)", "strace"))
+        return cfgs
+
+    def tracer_argv(self, cfg, path):
+        st = self.a.tracer
+        if cfg == "st-json":
+            return [st, "--json", "-o", path]
+        if cfg == "st-text":
+            return [st]
+        if cfg == "st-tp-json":
+            return [st, "--attach", "tracepoint", "--json", "-o", path]
+        if cfg == "st-so-json":
+            return [st, "--sockets-only", "--json", "-o", path]
+        if cfg == "bpftrace":
+            return [self.a.bpftrace, "-e", BPFTRACE_PROGRAM]
+        return None
+
+    # ------------------------------------------------------------- one run
+    def run_one(self, cfg, kind, procs, iters, rnd, mix=None, fail=0.0):
+        where = f"{cfg} P={procs} round {rnd}" + (f" mix={mix} fail={fail}" if mix or fail else "")
+        run = {"config": cfg, "procs": procs, "iters": iters, "round": rnd, "mix": mix, "fail": fail}
+        path = os.path.join(self.out, f"{cfg}-p{procs}-r{rnd}.jsonl")
+        if os.path.exists(path):
+            os.unlink(path)
+        bg = None
+        argv = self.tracer_argv(cfg, path)
+        if argv:
+            if kind == "text":
+                bg = Background(argv, stdout_path="/dev/null")
+            elif kind == "bpftrace":
+                bg = Background(argv, ready_stream="stdout")
+            else:
+                bg = Background(argv)
+            bg.start()
+            if not bg.wait_ready(self.a.ready_timeout):
+                bg.stop(10)
+                loud(where, f"tracer never printed its ready line; stderr: {bg.text('stderr')[-500:]}")
+                run["error"] = "not ready"
+                self.results["runs"].append(run)
+                return run
+            run["ready_ms"] = (bg.t_ready - bg.t_launch) * 1e3
+            time.sleep(self.a.settle)
+            cpu0 = proc_cpu_seconds(bg.pid)
+        prefix = ()
+        if kind == "strace":
+            prefix = (self.a.strace, "-f", "-qq", "-o", "/dev/null")
+        res = self.storm(procs, iters, mix, fail, prefix)
+        run["storm"] = res
+        run["ns_per_call"] = res["ns_per_call"]
+        calls = res["calls"]
+        if bg:
+            stop_s = bg.stop(self.a.stop_timeout)
+            run["stop_ms"] = stop_s * 1e3
+            run["exit"] = bg.returncode
+            if bg.killed:
+                loud(where, f"tracer did not exit within {self.a.stop_timeout}s of SIGINT; killed")
+            elif bg.returncode != 0:
+                loud(where, f"tracer exit code {bg.returncode}: {bg.text('stderr')[-300:]}")
+            if cpu0 is not None and bg.cpu_seconds is not None:
+                run["tracer_cpu_ns_per_call"] = (bg.cpu_seconds - cpu0) * 1e9 / max(calls, 1)
+        if kind == "json":
+            self.check_json(run, where, path, res)
+            if not self.a.keep:
+                os.unlink(path)
+        elif kind == "text":
+            self.check_text(run, where, bg, res)
+        elif kind == "bpftrace":
+            self.check_bpftrace(run, where, bg, res)
+        self.results["runs"].append(run)
+        extra = ""
+        if "recorded" in run:
+            extra = f" recorded={run['recorded']} lost={run.get('lost')} check={run['check']}"
+        if "tracer_cpu_ns_per_call" in run:
+            extra += f" tracer_cpu={run['tracer_cpu_ns_per_call']:.0f}ns/call"
+        if "stop_ms" in run:
+            extra += f" stop={run['stop_ms']:.0f}ms"
+        log(f"  {cfg:<11} P={procs} n={iters:<7} {res['ns_per_call']:>9.1f} ns/call "
+            f"(worker cpu {res['cpu_ns_per_call']:.0f}){extra}")
+        return run
+
+    def verdict(self, run, where, recorded, lost, calls):
+        run["recorded"], run["lost"], run["calls"] = recorded, lost, calls
+        if recorded is None or lost is None:
+            run["check"] = "UNKNOWN"
+            loud(where, f"could not read recorded/lost (recorded={recorded}, lost={lost})")
+        elif recorded == calls and lost == 0:
+            run["check"] = "ok"
+        elif recorded + lost == calls:
+            run["check"] = "LOSS"
+            loud(where, f"lost events: recorded {recorded} + lost {lost} = {calls} calls")
+        elif recorded < calls and recorded + lost > calls:
+            # `lost` counts every dropped record (release, fork, other processes' too)
+            run["check"] = "LOSS"
+            loud(where, f"lost events: recorded {recorded} of {calls} calls, lost {lost} "
+                 f"(lost counts all record kinds and processes)")
+        else:
+            run["check"] = "VIOLATION"
+            loud(where, f"LOSS CHECK VIOLATED: recorded {recorded} + lost {lost} != {calls} calls")
+
+    def check_json(self, run, where, path, res):
+        if not os.path.exists(path):
+            loud(where, "no output file")
+            run["check"] = "NO FILE"
+            return
+        c = self.count(path, res["pids"])
+        end = self.end_record(path)
+        run["count"] = c
+        run["end"] = end
+        lost = end.get("lost") if end else None
+        if end is None:
+            loud(where, "no end record in the output")
+        self.verdict(run, where, c["pid_socket_lines"], lost, res["calls"])
+        if c["pid_socket_failed"] != res["failed"] and run["check"] == "ok":
+            loud(where, f"failed calls: storm made {res['failed']}, tracer recorded "
+                 f"{c['pid_socket_failed']} with ret<0")
+            run["check"] = "VIOLATION"
+        if end:
+            written = c["lines"] - 2  # all but start and end
+            if end.get("events") != written or end.get("sockets") != c["birth_lines"]:
+                loud(where, f"end record disagrees with the file: events={end.get('events')} vs "
+                     f"{written} lines, sockets={end.get('sockets')} vs {c['birth_lines']} births")
+
+    def check_text(self, run, where, bg, res):
+        err = bg.text("stderr")
+        m = re.search(r"(\d+) events \((\d+) socket births, (\d+) failed\), (\d+) lost", err)
+        recorded = None
+        lost = int(m.group(4)) if m else None
+        top = re.search(r"top processes: (.*)", err)
+        if top:
+            per_pid = {int(p): int(n) for p, n in re.findall(r"\((\d+)\) (\d+)", top.group(1))}
+            recorded = sum(per_pid.get(p, 0) for p in res["pids"])
+        elif m and int(m.group(2)) == 0:
+            recorded = 0
+        run["summary"] = err.strip().splitlines()[-2:] if err.strip() else []
+        self.verdict(run, where, recorded, lost, res["calls"])
+
+    def check_bpftrace(self, run, where, bg, res):
+        out = bg.text("stdout")
+        enter = re.search(r"sys_enter_socket\]: (\d+)", out)
+        exit_ = re.search(r"sys_exit_socket\]: (\d+)", out)
+        enter = int(enter.group(1)) if enter else 0
+        exit_ = int(exit_.group(1)) if exit_ else 0
+        run["bpftrace"] = {"enter": enter, "exit": exit_}
+        # Counts every process; the storm's calls are a lower bound.
+        run["calls"] = res["calls"]
+        run["recorded"] = min(enter, exit_)
+        run["lost"] = 0
+        if enter >= res["calls"] and exit_ >= res["calls"]:
+            run["check"] = "ok"
+        else:
+            run["check"] = "VIOLATION"
+            loud(where, f"bpftrace counted enter={enter} exit={exit_} < {res['calls']} calls")
+
+    # ------------------------------------------------------------- overhead
+    def overhead(self):
+        cfgs = self.configs()
+        kinds = {c: k for c, _, k in cfgs}
+        rng = random.Random(self.a.seed)
+        plist = [int(p) for p in self.a.procs.split(",")]
+        dead = set()  # configs that failed to start: skipped from then on
+        log(f"== overhead: {self.a.rounds} rounds x {len(cfgs)} configs x P={plist}, "
+            f"n={self.a.iters} calls per worker (strace n={self.a.strace_iters}, "
+            f"{self.a.strace_rounds} rounds), seed {self.a.seed}")
+        for rnd in range(1, self.a.rounds + 1):
+            jobs = [(c, p) for c, _, _ in cfgs for p in plist
+                    if c != "strace" or rnd <= self.a.strace_rounds]
+            rng.shuffle(jobs)
+            log(f"-- round {rnd}/{self.a.rounds} ({time.monotonic() - T0:.0f}s)")
+            for cfg, p in jobs:
+                if cfg in dead:
+                    continue
+                iters = self.a.strace_iters if cfg == "strace" else self.a.iters
+                run = self.run_one(cfg, kinds[cfg], p, iters, rnd)
+                if run.get("error") == "not ready":
+                    dead.add(cfg)
+        # The mixed workload: several families and 10% failing calls, to check
+        # that failed calls are recorded too (and what they cost).
+        if self.a.tracer and self.a.mix_rounds:
+            log(f"== mixed workload ({self.a.mix}, {self.a.fail:.0%} failing): "
+                f"{self.a.mix_rounds} rounds")
+            for rnd in range(1, self.a.mix_rounds + 1):
+                jobs = [(c, p) for c in ("untraced", "st-json") for p in plist]
+                rng.shuffle(jobs)
+                for cfg, p in jobs:
+                    if cfg in dead:
+                        continue
+                    self.run_mixed(cfg, kinds[cfg], p, rnd)
+
+    def run_mixed(self, cfg, kind, p, rnd):
+        run = self.run_one(cfg, kind, p, self.a.iters, rnd, self.a.mix, self.a.fail)
+        run["config"] = cfg + "+mix"
+        return run
+
+    # ------------------------------------------------------------- start-up
+    def startup(self):
+        if not self.a.tracer:
+            return
+        log(f"== start-up latency: {self.a.startup_trials} trials")
+        for i in range(self.a.startup_trials):
+            path = os.path.join(self.out, f"startup-{i}.jsonl")
+            if os.path.exists(path):
+                os.unlink(path)
+            bg = Background([self.a.tracer, "--json", "-o", path]).start()
+            trial = {"trial": i}
+            if not bg.wait_ready(self.a.ready_timeout):
+                bg.stop(10)
+                loud("start-up", f"trial {i}: no Tracing line; {bg.text('stderr')[-300:]}")
+                self.results["startup"].append(trial)
+                continue
+            trial["ready_ms"] = (bg.t_ready - bg.t_launch) * 1e3
+            # One socket() from a fresh process right after the Tracing line.
+            t_call = time.monotonic()
+            storm = subprocess.Popen([self.a.storm, "-p", "1", "-n", "1"], stdout=subprocess.PIPE,
+                                     text=True)
+            seen, buf, pos = None, "", 0
+            deadline = time.monotonic() + self.a.first_event_timeout
+            while time.monotonic() < deadline:
+                try:
+                    with open(path, "r", errors="replace") as f:
+                        f.seek(pos)
+                        chunk = f.read()
+                        pos = f.tell()
+                except OSError:
+                    chunk = ""
+                buf += chunk
+                if '"comm":"socket-storm"' in buf and '"event":"socket"' in buf:
+                    hit = [l for l in buf.splitlines()
+                           if '"event":"socket"' in l and '"comm":"socket-storm"' in l]
+                    if hit:
+                        seen = time.monotonic()
+                        break
+                time.sleep(0.0005)
+            out, _ = storm.communicate()
+            trial["storm_ms"] = None
+            stop_s = bg.stop(self.a.stop_timeout)
+            trial["stop_ms"] = stop_s * 1e3
+            if seen is not None:
+                trial["first_event_ms"] = (seen - bg.t_launch) * 1e3
+                trial["call_to_file_ms"] = (seen - t_call) * 1e3
+            else:
+                # Did it arrive at all (at exit)?
+                with open(path, errors="replace") as f:
+                    at_exit = any('"event":"socket"' in l and '"comm":"socket-storm"' in l
+                                  for l in f)
+                trial["first_event_ms"] = None
+                loud("start-up", f"trial {i}: socket record not in the file after "
+                     f"{self.a.first_event_timeout}s" + ("; it appeared only at exit" if at_exit
+                                                         else "; not even at exit"))
+            log(f"  trial {i}: launch->Tracing {trial['ready_ms']:.1f} ms, launch->first event "
+                f"{trial.get('first_event_ms') or float('nan'):.1f} ms, call->file "
+                f"{trial.get('call_to_file_ms') or float('nan'):.1f} ms, stop {trial['stop_ms']:.0f} ms")
+            self.results["startup"].append(trial)
+            if not self.a.keep:
+                os.unlink(path)
+            time.sleep(0.2)
+
+    # ------------------------------------------------------------- memory
+    def memory(self):
+        if not self.a.tracer or self.a.rss_events <= 0:
+            return
+        procs = 2
+        # Each socket()+close() pair makes two records: socket and release.
+        iters = max(1, self.a.rss_events // (2 * procs))
+        path = os.path.join(self.out, "rss.jsonl")
+        if os.path.exists(path):
+            os.unlink(path)
+        log(f"== memory: socktrace --json -o FILE, P={procs} x {iters} calls "
+            f"(~{2 * procs * iters / 1e6:.1f}M records)")
+        bg = Background([self.a.tracer, "--json", "-o", path]).start()
+        if not bg.wait_ready(self.a.ready_timeout):
+            bg.stop(10)
+            loud("memory", "tracer not ready")
+            return
+        time.sleep(self.a.settle)
+        samples = []
+        stop = threading.Event()
+
+        def sampler():
+            while not stop.is_set():
+                st = proc_status(bg.pid)
+                if st is None:
+                    break
+                try:
+                    size = os.path.getsize(path)
+                except OSError:
+                    size = 0
+                samples.append((time.monotonic(), st["VmRSS"], st["VmHWM"], size))
+                stop.wait(self.a.rss_interval)
+
+        th = threading.Thread(target=sampler, daemon=True)
+        th.start()
+        base = proc_status(bg.pid)
+        cpu0 = proc_cpu_seconds(bg.pid)
+        t0 = time.monotonic()
+        res = self.storm(procs, iters)
+        t_storm = time.monotonic() - t0
+        time.sleep(1.0)  # let it drain the ring before the last sample
+        after = proc_status(bg.pid)
+        stop.set()
+        th.join()
+        stop_s = bg.stop(self.a.stop_timeout)
+        run = {"config": "rss", "procs": procs, "iters": iters, "storm": res,
+               "storm_seconds": t_storm, "stop_ms": stop_s * 1e3, "exit": bg.returncode,
+               "baseline": base, "after": after,
+               "samples": [(round(t - t0, 3), r, h, s) for t, r, h, s in samples]}
+        if cpu0 is not None and bg.cpu_seconds is not None:
+            run["tracer_cpu_ns_per_call"] = (bg.cpu_seconds - cpu0) * 1e9 / max(res["calls"], 1)
+        self.check_json(run, "memory run", path, res)
+        end = run.get("end") or {}
+        events = end.get("events") or run["count"]["lines"]
+        run["events"] = events
+        # RSS against records written, over the second half of the storm.
+        bpr = run["count"]["bytes"] / max(run["count"]["lines"], 1)
+        pts = [(s / bpr, r) for t, r, h, s in samples if s > 0]
+        half = [p for p in pts if p[0] >= events / 2]
+        if len(half) >= 3:
+            n = len(half)
+            mx = sum(x for x, _ in half) / n
+            my = sum(y for _, y in half) / n
+            sxx = sum((x - mx) ** 2 for x, _ in half)
+            slope = sum((x - mx) * (y - my) for x, y in half) / sxx if sxx else 0.0
+            run["rss_slope_kib_per_mrec"] = slope * 1e6
+        run["rss_max_kib"] = max((r for _, r, _, _ in samples), default=None)
+        run["hwm_kib"] = max((h for _, _, h, _ in samples), default=None)
+        self.results["rss"] = run
+        with open(os.path.join(self.out, "rss-samples.csv"), "w") as f:
+            f.write("seconds,vmrss_kib,vmhwm_kib,file_bytes\n")
+            for t, r, h, s in run["samples"]:
+                f.write(f"{t},{r},{h},{s}\n")
+        log(f"  {events} records in {t_storm:.1f}s, baseline RSS {base['VmRSS'] / 1024:.1f} MB, "
+            f"max {run['rss_max_kib'] / 1024:.1f} MB, after {after['VmRSS'] / 1024:.1f} MB, "
+            f"HWM {run['hwm_kib'] / 1024:.1f} MB, slope "
+            f"{run.get('rss_slope_kib_per_mrec', float('nan')) / 1024:.2f} MB/M records, "
+            f"check {run['check']}")
+        if not self.a.keep:
+            os.unlink(path)
+
+    # ------------------------------------------------------------- report
+    def table(self):
+        runs = [r for r in self.results["runs"] if "ns_per_call" in r]
+        plist = [int(p) for p in self.a.procs.split(",")]
+        base = {(r["procs"], r["round"], r.get("mix")): r["ns_per_call"]
+                for r in runs if r["config"] in ("untraced", "untraced+mix")}
+        cbase = {(r["procs"], r["round"], r.get("mix")): r["storm"]["cpu_ns_per_call"]
+                 for r in runs if r["config"] in ("untraced", "untraced+mix")}
+        labels = dict((c, l) for c, l, _ in self.configs())
+        labels.update({"untraced+mix": f"untraced, mixed ({self.a.mix}, {self.a.fail:.0%} fail)",
+                       "st-json+mix": f"socktrace --json, mixed ({self.a.fail:.0%} fail)"})
+        order = [c for c, _, _ in self.configs()] + ["untraced+mix", "st-json+mix"]
+        lines = []
+        hdr = "| measurement | " + " | ".join(f"P={p}: ratio median [min–max]" for p in plist) + \
+              " | ns/call median (" + "/".join(f"P={p}" for p in plist) + ") | worker CPU/call ratio (" + \
+              "/".join(f"P={p}" for p in plist) + ") | tracer CPU µs/call (" + \
+              "/".join(f"P={p}" for p in plist) + ") | lost (sum) | loss check |"
+        lines.append(hdr)
+        lines.append("|" + "---|" * (hdr.count("|") - 1))
+        for cfg in order:
+            rs = [r for r in runs if r["config"] == cfg]
+            if not rs:
+                continue
+            cells, ns, cpu, tcpu = [], [], [], []
+            for p in plist:
+                cr = [r["storm"]["cpu_ns_per_call"] / cbase[(p, r["round"], r.get("mix"))]
+                      for r in rs if r["procs"] == p and (p, r["round"], r.get("mix")) in cbase]
+                cpu.append(f"{statistics.median(cr):.2f}" if cr else "—")
+                tc = [r["tracer_cpu_ns_per_call"] / 1e3 for r in rs
+                      if r["procs"] == p and "tracer_cpu_ns_per_call" in r]
+                tcpu.append(f"{statistics.median(tc):.1f}" if tc else "—")
+                ratios = [r["ns_per_call"] / base[(p, r["round"], r.get("mix"))]
+                          for r in rs if r["procs"] == p and (p, r["round"], r.get("mix")) in base]
+                pr = [r["ns_per_call"] for r in rs if r["procs"] == p]
+                if ratios:
+                    cells.append(f"{statistics.median(ratios):.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
+                                 f" (n={len(ratios)})")
+                else:
+                    cells.append("—")
+                ns.append(f"{statistics.median(pr):.0f}" if pr else "—")
+            checks = [r.get("check") for r in rs if r.get("check")]
+            lost = [r.get("lost") for r in rs if r.get("lost") is not None]
+            bad = [c for c in checks if c != "ok"]
+            check = "—" if not checks else (f"ok ({len(checks)} runs)" if not bad else
+                                            f"**{len(bad)}/{len(checks)} {', '.join(sorted(set(bad)))}**")
+            lines.append(f"| {labels.get(cfg, cfg)} | " + " | ".join(cells) + f" | {' / '.join(ns)} | {' / '.join(cpu)} | {' / '.join(tcpu)} | "
+                         f"{sum(lost) if lost else '—'} | {check} |")
+        # start-up
+        su = self.results["startup"]
+
+        def med(vals, fmt="{:.0f}"):
+            vals = [v for v in vals if v is not None]
+            if not vals:
+                return "—"
+            return (fmt + " [" + fmt + "–" + fmt + "]").format(statistics.median(vals), min(vals), max(vals))
+
+        blank = " | ".join("" for _ in plist[1:])
+        if su:
+            lines.append(f"| start-up: launch → `Tracing` line, ms | {med([t.get('ready_ms') for t in su])} | "
+                         f"{blank} | | | | | n={len(su)} |")
+            missing = sum(1 for t in su if t.get("first_event_ms") is None)
+            lines.append(f"| start-up: launch → first socket record in FILE, ms | "
+                         f"{med([t.get('first_event_ms') for t in su])} | {blank} | | | | | "
+                         f"{'**' + str(missing) + ' never seen**' if missing else 'n=' + str(len(su))} |")
+            lines.append(f"| start-up: socket() call → record in FILE, ms | "
+                         f"{med([t.get('call_to_file_ms') for t in su])} | {blank} | | | | | |")
+            lines.append(f"| stop: SIGINT → exit (idle tracer), ms | {med([t.get('stop_ms') for t in su])} | "
+                         f"{blank} | | | | | |")
+        rss = self.results["rss"]
+        if rss:
+            mb = lambda k: f"{k / 1024:.1f}" if k is not None else "—"
+            ev = rss.get("events", 0)
+            tcpu_rss = f"{rss['tracer_cpu_ns_per_call'] / 1e3:.1f}" if rss.get("tracer_cpu_ns_per_call") else ""
+            cells = ["" for _ in plist]
+            idx = plist.index(rss["procs"]) if rss["procs"] in plist else 0
+            cells[idx] = (f"{mb(rss['baseline']['VmRSS'])} idle → {mb(rss['rss_max_kib'])} max, "
+                          f"HWM {mb(rss['hwm_kib'])}")
+            lines.append(f"| RSS MB over {ev / 1e6:.1f}M records ({rss['storm_seconds']:.0f} s) | "
+                         + " | ".join(cells) + f" | | | {tcpu_rss} | {rss.get('lost', '—')} | {rss.get('check', '—')} |")
+            slope = rss.get("rss_slope_kib_per_mrec")
+            if slope is not None:
+                cells[idx] = f"{slope / 1024:+.2f} MB per million records (2nd half)"
+                lines.append("| RSS growth | " + " | ".join(cells) + " | | | | | |")
+        return "\n".join(lines)
+
+
+T0 = time.monotonic()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--storm", required=True)
+    ap.add_argument("--counter", required=True)
+    ap.add_argument("--tracer", default="", help="socktrace binary ('' to skip its configs)")
+    ap.add_argument("--bpftrace", default=shutil.which("bpftrace") or "")
+    ap.add_argument("--strace", default=shutil.which("strace") or "")
+    ap.add_argument("--quick", action="store_true", help="~1 minute version")
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--iters", type=int, help="socket() calls per worker per run")
+    ap.add_argument("--procs", default="1,2")
+    ap.add_argument("--strace-iters", type=int)
+    ap.add_argument("--strace-rounds", type=int)
+    ap.add_argument("--mix", default="inet-dgram,inet6-stream,unix-stream,netlink")
+    ap.add_argument("--fail", type=float, default=0.1)
+    ap.add_argument("--mix-rounds", type=int)
+    ap.add_argument("--startup-trials", type=int)
+    ap.add_argument("--rss-events", type=int, help="records for the memory run (0 skips it)")
+    ap.add_argument("--rss-interval", type=float, default=0.25)
+    ap.add_argument("--settle", type=float, default=0.3, help="seconds after `Tracing` before the storm")
+    ap.add_argument("--ready-timeout", type=float, default=60)
+    ap.add_argument("--stop-timeout", type=float, default=120)
+    ap.add_argument("--first-event-timeout", type=float, default=5)
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--keep", action="store_true", help="keep the JSON files")
+    ap.add_argument("--outdir", default="/tmp/socktrace-bench")
+    ap.add_argument("--skip", default="", help="comma list of: overhead,startup,memory")
+    a = ap.parse_args()
+    q = a.quick
+    defaults = {
+        "rounds": 3 if q else 9,
+        "iters": 20000 if q else 100000,
+        "strace_iters": 1000 if q else 4000,
+        "strace_rounds": 1 if q else 3,
+        "mix_rounds": 1 if q else 3,
+        "startup_trials": 3 if q else 7,
+        "rss_events": 1_000_000 if q else 10_000_000,
+    }
+    for k, v in defaults.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    b = Bench(a)
+    skip = set(filter(None, a.skip.split(",")))
+    others = subprocess.run(["pgrep", "-l", "-x", "socktrace|bpftrace|strace|socket-storm"],
+                            stdout=subprocess.PIPE, text=True).stdout.strip()
+    if others:
+        log(f"WARNING: other tracers/workloads are running and will disturb the numbers:\n{others}")
+    try:
+        if "overhead" not in skip:
+            b.overhead()
+        if "startup" not in skip:
+            b.startup()
+        if "memory" not in skip:
+            b.memory()
+    finally:
+        b.results["violations"] = violations
+        b.results["seconds"] = time.monotonic() - T0
+        with open(os.path.join(a.outdir, "results.json"), "w") as f:
+            json.dump(b.results, f, indent=1)
+    table = b.table()
+    with open(os.path.join(a.outdir, "table.md"), "w") as f:
+        f.write(table + "\n")
+    print()
+    print(f"socktrace benchmarks — {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.uname().release}, "
+          f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {time.monotonic() - T0:.0f} s, "
+          f"seed {a.seed}")
+    if a.tracer:
+        print(f"tracer: {a.tracer}")
+    print()
+    print(table)
+    print()
+    print("Ratios: per-round socket()+close() wall time per call over the untraced run of the "
+          "same round; median [min–max] over rounds.")
+    if violations:
+        print()
+        print(f"**{len(violations)} problem(s):**")
+        for where, msg in violations:
+            print(f"- {where}: {msg}")
+    print(f"\nraw data: {a.outdir}/results.json")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# socktrace benchmarks: overhead per socket()+close() against untraced, loss
+# check, start-up latency and steady memory. See Benchmarks/README.md.
+#
+#   sudo Benchmarks/run.sh            # full run, < 10 minutes
+#   sudo Benchmarks/run.sh --quick    # ~1 minute
+#
+# Options of its own (everything else goes to bench.py, see --help there):
+#   --tracer PATH         benchmark this socktrace binary, do not build one
+#   --no-build            use the newest already-built socktrace, do not build
+#   --scratch-path DIR    where `swift build` builds (default: REPO/.build-bench,
+#                         so a benchmark never races a developer's .build)
+#   --no-tracer           only untraced, bpftrace and strace (no swift needed)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+scratch=${SOCKTRACE_BENCH_SCRATCH:-$repo/.build-bench}
+tracer=""
+build=1
+want_tracer=1
+pass=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--tracer) tracer=$2; build=0; shift 2 ;;
+	--no-build) build=0; shift ;;
+	--scratch-path) scratch=$2; shift 2 ;;
+	--no-tracer) want_tracer=0; shift ;;
+	*) pass+=("$1"); shift ;;
+	esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run.sh: needs root (BPF, tracefs, apt-get)" >&2
+	exit 1
+fi
+
+# --- what we need ---------------------------------------------------------
+need=()
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v python3 >/dev/null || need+=(python3)
+command -v bpftrace >/dev/null || need+=(bpftrace)
+command -v strace >/dev/null || need+=(strace)
+command -v pgrep >/dev/null || need+=(procps)
+if [ "$want_tracer" = 1 ] && [ "$build" = 1 ]; then
+	# Build dependencies of the package (libbpf-dev etc. from Package.swift,
+	# clang for the BPF object).
+	command -v clang >/dev/null || need+=(clang)
+	[ -e /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)
+	[ -e /usr/include/libelf.h ] || need+=(libelf-dev)
+	[ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
+	command -v pkg-config >/dev/null || need+=(pkg-config)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+	echo "run.sh: installing ${need[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2 || true
+	if ! apt-get install -y -qq "${need[@]}" >&2; then
+		# bpftrace and strace are optional: retry without them.
+		rest=()
+		for p in "${need[@]}"; do [ "$p" = bpftrace ] || [ "$p" = strace ] || rest+=("$p"); done
+		[ ${#rest[@]} -eq 0 ] || apt-get install -y -qq "${rest[@]}" >&2
+		apt-get install -y -qq bpftrace >&2 || echo "run.sh: bpftrace unavailable, skipping its config" >&2
+		apt-get install -y -qq strace >&2 || echo "run.sh: strace unavailable, skipping its config" >&2
+	fi
+fi
+
+# bpftrace reads tracepoint formats from tracefs, which a fresh machine lacks.
+if [ ! -e /sys/kernel/tracing/events ]; then
+	mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null ||
+		echo "run.sh: could not mount tracefs; bpftrace may fail" >&2
+fi
+# bpftrace (and older libbpf) want a generous memlock limit.
+ulimit -l unlimited 2>/dev/null || ulimit -l 1048576 2>/dev/null || true
+
+# --- build -----------------------------------------------------------------
+bin=$scratch/bench-bin
+mkdir -p "$bin"
+gcc -O2 -Wall -o "$bin/socket-storm" "$here/socket-storm.c"
+gcc -O2 -Wall -o "$bin/count-events" "$here/count-events.c"
+
+if [ "$want_tracer" = 1 ] && [ -z "$tracer" ]; then
+	if [ "$build" = 1 ]; then
+		if ! command -v swift >/dev/null; then
+			echo "run.sh: no swift toolchain on PATH (Debian has none; install swift.org's)." >&2
+			echo "run.sh: continuing WITHOUT the socktrace configurations" >&2
+		elif [ ! -f "$repo/Package.swift" ]; then
+			echo "run.sh: no Package.swift yet; continuing WITHOUT socktrace" >&2
+		else
+			echo "run.sh: swift build -c release --scratch-path $scratch" >&2
+			if (cd "$repo" && swift build -c release --product socktrace --scratch-path "$scratch" >&2); then
+				tracer=$scratch/release/socktrace
+			else
+				echo "run.sh: !!! swift build failed; continuing WITHOUT socktrace" >&2
+			fi
+		fi
+	else
+		for t in "$repo/.build/release/socktrace" "$scratch/release/socktrace" "$repo/.build/debug/socktrace"; do
+			if [ -x "$t" ]; then tracer=$t; break; fi
+		done
+		[ -n "$tracer" ] || echo "run.sh: no built socktrace found; continuing WITHOUT it" >&2
+	fi
+fi
+
+exec python3 "$here/bench.py" --storm "$bin/socket-storm" --counter "$bin/count-events" \
+	--tracer "$tracer" ${pass[@]+"${pass[@]}"}
