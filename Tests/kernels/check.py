@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""check.py - compare socktrace's recordings inside the test VMs with the truth.
+
+usage: check.py --results DIR [--tracer] KERNEL...
+
+DIR/<kernel>/ is what run.sh split out of a VM's serial log:
+  vm, done, kernel/{uname,facts,doctor,dmesg},
+  <rung>/{status,stderr,events.jsonl,workload.jsonl,workload.stderr}.
+workload.jsonl is socktrace-workload's own report (one JSON object per call);
+events.jsonl is socktrace's recording (docs/schema.md). Without --tracer the
+VM ran the workload alone (stand-in) and only the infrastructure is checked.
+Prints one "PASS ..."/"FAIL ..." line per check, then "N passed, N failed".
+Python 3 standard library only.
+"""
+import argparse
+import json
+import os
+import sys
+
+RUNGS = {"auto": "fentry", "kprobe": "kprobe", "tracepoint": "tracepoint"}
+SOCK_NONBLOCK, SOCK_CLOEXEC, SOCK_TYPE_MASK = 0o4000, 0o2000000, 0xF
+# Protocol the kernel picks when 0 is asked: (family, type) -> protocol.
+DEFAULT_PROTO = {(2, 1): 6, (2, 2): 17, (10, 1): 6, (10, 2): 17}
+# Where each failure happens (errno -> failed_stage), for the workload's calls.
+FAILED_STAGE = {22: "sys_socket", 97: "sock_create", 93: "sock_create", 24: "sock_map_fd"}
+# The workload's scenarios, to check that it made every call (15 records + unshare).
+EXPECTED_OPS = {"socket": 13, "socketpair": 1, "accept": 1, "unshare": 1}
+
+passed = failed = 0
+
+
+def check(ok, name, reason=""):
+    """Count and print one check."""
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+    print(f"{'PASS' if ok else 'FAIL'} {name}" + (f": {reason}" if reason and not ok else ""))
+    return ok
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def kv(text):
+    """'a=1 b=x' (the status files) -> dict."""
+    return dict(w.split("=", 1) for w in (text or "").split() if "=" in w)
+
+
+def jsonl(path, name):
+    """Parse a JSON Lines file; a line that is not JSON is a failed check."""
+    text, records, bad = read(path), [], []
+    for n, line in enumerate((text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            bad.append(f"line {n}: {line[:160]!r}")
+    check(text is not None and not bad, f"{name} is JSON Lines",
+          "missing" if text is None else "; ".join(bad[:3]))
+    return records
+
+
+def flags_of(t):
+    names = []
+    if t & SOCK_NONBLOCK:
+        names.append("SOCK_NONBLOCK")
+    if t & SOCK_CLOEXEC:
+        names.append("SOCK_CLOEXEC")
+    rest = t & ~(SOCK_NONBLOCK | SOCK_CLOEXEC | SOCK_TYPE_MASK)
+    if rest:
+        names.append(hex(rest))
+    return sorted(names)
+
+
+def label(op):
+    """A short name for one workload call."""
+    if op["op"] == "socket":
+        return (f"socket({op['family']},{op['type']:#x},{op['protocol']})="
+                f"{op['ret']} pid={op['pid']} tid={op['tid']}")
+    return f"{op['op']} pid={op['pid']} fd={op.get('fd', op.get('ret'))}"
+
+
+def diff(rec, want):
+    """The fields of rec that differ from want, as 'field=got (want X)'."""
+    return [f"{k}={rec.get(k)!r} (want {v!r})" for k, v in want.items() if rec.get(k) != v]
+
+
+def check_socket(name, op, recs, probe):
+    """One socket() call: recorded once, with the right fields and stages."""
+    ok = op["ret"] >= 0
+    if ok:  # a success is identified by its inode
+        found = [r for r in recs if r.get("inode") == op["inode"]]
+    else:  # a failure by who made it and how it failed
+        found = [r for r in recs if not r.get("kernel") and r.get("pid") == op["pid"]
+                 and r.get("tid") == op["tid"] and r.get("errno") == op["errno"]
+                 and r.get("family_num") == op["family"]]
+    if not check(len(found) == 1, f"{name}: recorded once", f"{len(found)} records"):
+        return found
+    rec = found[0]
+    base = op["type"] & SOCK_TYPE_MASK
+    proto = op["protocol"] or (DEFAULT_PROTO.get((op["family"], base), 0) if ok else 0)
+    want = {"pid": op["pid"], "tid": op["tid"], "fd": op["ret"] if ok else None,
+            "ret": op["ret"] if ok else -op["errno"], "errno": op["errno"],
+            "inode": op["inode"] if ok else None, "kernel": False,
+            "family_num": op["family"], "type_num": base,
+            "protocol_num": proto, "requested_protocol_num": op["protocol"]}
+    bad = diff(rec, want)
+    if sorted(rec.get("flags") or []) != flags_of(op["type"]):
+        bad.append(f"flags={rec.get('flags')!r} (want {flags_of(op['type'])!r})")
+    check(not bad, f"{name}: fields", "; ".join(bad))
+    check(rec.get("probe") == probe, f"{name}: probe", f"probe={rec.get('probe')!r} (want {probe!r})")
+    if probe == "tracepoint":
+        return found
+    if ok:
+        st = rec.get("stages") or {}
+        check(st.get("sock_create_ns") is not None and st.get("sock_map_fd_ns") is not None
+              and rec.get("failed_stage") is None, f"{name}: stages",
+              f"stages={rec.get('stages')!r} failed_stage={rec.get('failed_stage')!r}")
+    else:
+        stage = FAILED_STAGE.get(op["errno"])
+        check(rec.get("failed_stage") == stage, f"{name}: failed_stage",
+              f"failed_stage={rec.get('failed_stage')!r} (want {stage!r})")
+    return found
+
+
+def check_pair(name, op, recs, probe, kind):
+    """socketpair/accept: one record of that event with both fds and inodes."""
+    if op["ret"] < 0:
+        return check(False, f"{name}: workload call succeeded", f"errno {op['errno']}")
+    fd, fd2 = (op["fd"], op["fd2"]) if kind == "socketpair" else (op["ret"], op["fd2"])
+    peer = ("peer_fd", "peer_inode") if kind == "socketpair" else ("listen_fd", "listen_inode")
+    found = [r for r in recs if r.get("event") == kind and r.get("pid") == op["pid"]
+             and r.get("fd") == fd]
+    if not check(len(found) == 1, f"{name}: recorded once", f"{len(found)} {kind} records"):
+        return
+    rec = found[0]
+    want = {"tid": op["tid"], peer[0]: fd2, "probe": probe}
+    inodes = {"inode": op["inode"], peer[1]: op["inode2"]}
+    bad = diff(rec, want)
+    # Inodes are required where the rung sees the socket; elsewhere null or right.
+    bad += [f"{k}={rec.get(k)!r} (want {v!r})" for k, v in inodes.items()
+            if rec.get(k) != v and (probe != "tracepoint" or rec.get(k) is not None)]
+    check(not bad, f"{name}: fields", "; ".join(bad))
+
+
+def check_rung(kdir, kernel, rung):
+    probe, d, pre = RUNGS[rung], os.path.join(kdir, rung), f"{kernel} {rung}"
+    status = kv(read(os.path.join(d, "status")))
+    stderr = read(os.path.join(d, "stderr")) or ""
+    print(f"INFO {pre}: {read(os.path.join(d, 'status')) or 'no status'}".rstrip())
+    attached = any(l.startswith("Tracing") for l in stderr.splitlines())
+    if not check(attached, f"{pre}: tracer attached", "stderr: " + stderr.strip()[-400:]):
+        return
+    check(status.get("stop") == "INT" and status.get("tracer_rc") == "0",
+          f"{pre}: tracer stopped by SIGINT with status 0",
+          f"stop={status.get('stop')} rc={status.get('tracer_rc')}; stderr: {stderr.strip()[-300:]}")
+    ops = jsonl(os.path.join(d, "workload.jsonl"), f"{pre} workload report")
+    check_ops(pre, ops, status)
+    recs = jsonl(os.path.join(d, "events.jsonl"), f"{pre} recording")
+    start = [r for r in recs if r.get("event") == "start"]
+    end = [r for r in recs if r.get("event") == "end"]
+    check(len(start) == 1 and start[0].get("probe") == probe, f"{pre}: start record, probe {probe}",
+          f"start={start[:1]!r}"[:300])
+    check(len(end) == 1 and end[0].get("lost") == 0 and end[0].get("decode_errors") == 0,
+          f"{pre}: end record, nothing lost", f"end={end[:1]!r}")
+    sockets = [r for r in recs if r.get("event") == "socket"]
+    matched = []
+    for op in ops:
+        name = f"{pre} {label(op)}"
+        if op["op"] == "socket":
+            matched += check_socket(name, op, sockets, probe)
+        elif op["op"] in ("socketpair", "accept"):
+            check_pair(name, op, recs, probe, op["op"])
+        elif op["op"] == "unshare" and probe != "tracepoint":
+            mine = [r for r in sockets if r.get("kernel") is True and r.get("pid") == op["pid"]]
+            kern = [r for r in sockets if r.get("kernel") is True]
+            check(bool(mine), f"{name}: kernel sockets of the new netns recorded",
+                  f"{len(mine)} kernel:true socket records from pid {op['pid']}, {len(kern)} in all")
+    # Nothing else claims to be a socket() call of the workload's processes.
+    pids = {op["pid"] for op in ops}
+    stray = [r for r in sockets if r.get("pid") in pids and not r.get("kernel")
+             and not any(r is m for m in matched)]
+    check(not stray, f"{pre}: no unexpected socket records from the workload",
+          "; ".join(json.dumps(r)[:300] for r in stray[:3]))
+
+
+def check_ops(pre, ops, status):
+    """The workload ran every scenario (so a missing record is the tracer's)."""
+    count = {k: sum(1 for o in ops if o.get("op") == k) for k in EXPECTED_OPS}
+    check(count == EXPECTED_OPS and status.get("workload_rc") == "0",
+          f"{pre}: workload made every call", f"rc={status.get('workload_rc')} ops={count}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--tracer", action="store_true", help="the VMs ran socktrace")
+    ap.add_argument("kernels", nargs="+")
+    a = ap.parse_args()
+    for kernel in a.kernels:
+        kdir = os.path.join(a.results, kernel)
+        vm = kv(read(os.path.join(kdir, "vm")))
+        print(f"INFO {kernel}: VM {vm.get('seconds', '?')}s, qemu rc {vm.get('qemu_rc', '?')}")
+        done = read(os.path.join(kdir, "done")) is not None
+        if not check(done, f"{kernel}: VM ran to the end and powered off",
+                     f"no ===DONE marker (qemu rc {vm.get('qemu_rc')}, 124 = timeout); see the log"):
+            continue
+        facts = kv(read(os.path.join(kdir, "kernel", "facts")))
+        check(facts.get("btf") == "yes" and facts.get("sys_socket_syms", "0") != "0",
+              f"{kernel}: kernel has BTF and __sys_socket", f"facts={facts}")
+        if not a.tracer:
+            d = os.path.join(kdir, "none")
+            check_ops(kernel, jsonl(os.path.join(d, "workload.jsonl"), f"{kernel} workload report"),
+                      kv(read(os.path.join(d, "status"))))
+            continue
+        doctor = read(os.path.join(kdir, "kernel", "doctor")) or ""
+        check("doctor_rc=0" in doctor, f"{kernel}: socktrace doctor exits 0", doctor.strip()[-300:])
+        for rung in RUNGS:
+            check_rung(kdir, kernel, rung)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

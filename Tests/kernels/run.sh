@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# run.sh [SOCKTRACE_BINARY | --stand-in]
+# Boots each Debian kernel (fetch-kernels.sh) under qemu TCG with an initramfs
+# holding socktrace, the workload and guest-init.sh; splits the guest's marked
+# output into $CACHE/results/<kernel>/<rung>/<file>; runs check.py, whose last
+# line is "N passed, N failed". Exit status is non-zero on any failure.
+#
+# Env: KERNEL_CACHE (default $REPO/.cache/kernels), VM_TIMEOUT seconds per VM
+# (default 600), VM_PARALLEL=1 boots all kernels at once (default; -smp 1 each),
+# VM_APPEND extra kernel command line (e.g. st.rungs=kprobe).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${KERNEL_CACHE:-$repo/.cache/kernels}
+timeout_s=${VM_TIMEOUT:-600}
+build=$cache/build results=$cache/results logs=$cache/logs
+
+# The tracer: argument, else the release build, else the debug build.
+socktrace=${1:-}
+if [ -z "$socktrace" ]; then
+	for b in "$repo/.build/release/socktrace" "$repo/.build/debug/socktrace"; do
+		[ -x "$b" ] && { socktrace=$b; break; }
+	done
+fi
+[ -n "$socktrace" ] || { echo "run.sh: no socktrace binary (build it, or pass --stand-in)" >&2; exit 2; }
+[ "$socktrace" = --stand-in ] && socktrace=""
+[ -z "$socktrace" ] || [ -x "$socktrace" ] || { echo "run.sh: $socktrace not executable" >&2; exit 2; }
+
+mkdir -p "$build" "$logs"
+gcc -O2 -static -pthread -o "$build/socktrace-workload" "$repo/Tests/Workload/workload.c"
+kernels=$("$here/fetch-kernels.sh" "$cache")
+"$here/build-initramfs.sh" "$build/initramfs.cpio.gz" "$here/guest-init.sh" \
+	"$build/socktrace-workload" $socktrace
+
+# boot NAME VMLINUZ: one VM, serial console to $logs/NAME.log, then split it.
+boot() {
+	local name=$1 log=$logs/$1.log start=$SECONDS rc=0
+	echo "run.sh: booting $name (timeout ${timeout_s}s)" >&2
+	timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 \
+		-nodefaults -display none -no-reboot -serial "file:$log" \
+		-kernel "$2" -initrd "$build/initramfs.cpio.gz" \
+		-append "console=ttyS0 quiet panic=-1 ${VM_APPEND:-}" \
+		</dev/null >"$logs/$name.qemu" 2>&1 || rc=$?
+	echo "run.sh: $name finished in $((SECONDS - start))s (qemu rc=$rc)" >&2
+	rm -rf "${results:?}/$name" && mkdir -p "$results/$name"
+	echo "qemu_rc=$rc seconds=$((SECONDS - start))" >"$results/$name/vm"
+	# ===BEGIN rung=R file=F=== ... ===END===  ->  $results/NAME/R/F
+	tr -d '\r' <"$log" | awk -v dir="$results/$name" '
+		match($0, /===BEGIN rung=[^ ]+ file=[^ ]+===$/) {
+			split(substr($0, RSTART + 9, RLENGTH - 12), kv, /[ =]/)
+			system("mkdir -p \"" dir "/" kv[2] "\"")
+			out = dir "/" kv[2] "/" kv[4]; printf "" >out; next
+		}
+		/^===END===$/ { if (out != "") close(out); out = ""; next }
+		/===DONE/ { print $0 >(dir "/done"); next }
+		out != "" { print >out }'
+}
+
+names=()
+while read -r name vmlinuz _; do
+	names+=("$name")
+	if [ "${VM_PARALLEL:-1}" = 1 ]; then boot "$name" "$vmlinuz" & else boot "$name" "$vmlinuz"; fi
+done <<<"$kernels"
+wait
+
+python3 "$here/check.py" --results "$results" ${socktrace:+--tracer} "${names[@]}"
