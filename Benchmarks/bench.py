@@ -43,17 +43,64 @@ def loud(where, msg):
 
 
 def proc_status(pid):
-    """VmRSS and VmHWM in KiB, or None if the process is gone."""
+    """VmRSS, VmHWM, RssAnon, RssFile in KiB, or None if the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             text = f.read()
     except OSError:
         return None
     out = {}
-    for key in ("VmRSS", "VmHWM"):
+    for key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
         m = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
         out[key] = int(m.group(1)) if m else None
     return out
+
+
+def smaps_rss(pid):
+    """Rss in KiB per mapping name ([anon] for unnamed), summed."""
+    out = {}
+    name = None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                parts = line.split()
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    name = (parts[5] if len(parts) > 5 else "[anon]") + " " + parts[1]
+                elif parts and parts[0] == "Rss:" and name:
+                    out[name] = out.get(name, 0) + int(parts[1])
+    except OSError:
+        return None
+    return out
+
+
+FOREIGN_NAMES = ("socktrace", "bpftrace", "strace", "perf", "ltrace", "trace-cmd")
+own_pids = set()  # tracers this harness started
+seen_foreign = {}  # pid -> command line, reported once
+
+
+def foreign_tracers():
+    """Tracers running that this harness did not start: they hook the same
+    syscalls (or all of them) and eat CPU, so they disturb every number."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in own_pids:
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                comm = f.read().strip()
+            if comm not in FOREIGN_NAMES:
+                continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        pid = int(d)
+        found.append(pid)
+        if pid not in seen_foreign:
+            seen_foreign[pid] = cmd
+            loud("environment", f"foreign tracer running, numbers from now on are disturbed: "
+                 f"pid {pid}: {cmd[:160]}")
+    return found
 
 
 def proc_cpu_seconds(pid):
@@ -106,6 +153,7 @@ class Background:
             stderr=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C on the harness is ours to forward
         )
+        own_pids.add(self.p.pid)
         if self.stdout_path:
             stdout.close()
         streams = [("stderr", self.p.stderr)]
@@ -169,7 +217,7 @@ class Bench:
         self.a = args
         self.out = args.outdir
         os.makedirs(self.out, exist_ok=True)
-        self.results = {"runs": [], "startup": [], "rss": None, "args": vars(args)}
+        self.results = {"runs": [], "startup": [], "rss": None, "rss_slow": None, "args": vars(args)}
 
     # ---------------------------------------------------------------- workload
     def storm(self, procs, iters, mix=None, fail=0.0, prefix=()):
@@ -276,7 +324,11 @@ class Bench:
         prefix = ()
         if kind == "strace":
             prefix = (self.a.strace, "-f", "-qq", "-o", "/dev/null")
+        foreign = foreign_tracers()
         res = self.storm(procs, iters, mix, fail, prefix)
+        foreign = sorted(set(foreign) | set(foreign_tracers()))
+        if foreign:
+            run["disturbed_by"] = foreign
         run["storm"] = res
         run["ns_per_call"] = res["ns_per_call"]
         calls = res["calls"]
@@ -306,6 +358,8 @@ class Bench:
             extra += f" tracer_cpu={run['tracer_cpu_ns_per_call']:.0f}ns/call"
         if "stop_ms" in run:
             extra += f" stop={run['stop_ms']:.0f}ms"
+        if run.get("disturbed_by"):
+            extra += f" DISTURBED by pid {','.join(map(str, run['disturbed_by']))}"
         log(f"  {cfg:<11} P={procs} n={iters:<7} {res['ns_per_call']:>9.1f} ns/call "
             f"(worker cpu {res['cpu_ns_per_call']:.0f}){extra}")
         return run
@@ -487,18 +541,24 @@ class Bench:
             time.sleep(0.2)
 
     # ------------------------------------------------------------- memory
-    def memory(self):
-        if not self.a.tracer or self.a.rss_events <= 0:
+    def memory(self, events, key="rss", pin=None):
+        """One long run; pin="0" puts the tracer on CPU 0 only, sharing it with
+        a worker: a consumer slower than its producers, to see whether memory
+        stays bounded when the reader falls behind."""
+        if not self.a.tracer or events <= 0:
             return
         procs = 2
         # Each socket()+close() pair makes two records: socket and release.
-        iters = max(1, self.a.rss_events // (2 * procs))
-        path = os.path.join(self.out, "rss.jsonl")
+        iters = max(1, events // (2 * procs))
+        path = os.path.join(self.out, f"{key}.jsonl")
         if os.path.exists(path):
             os.unlink(path)
-        log(f"== memory: socktrace --json -o FILE, P={procs} x {iters} calls "
-            f"(~{2 * procs * iters / 1e6:.1f}M records)")
-        bg = Background([self.a.tracer, "--json", "-o", path]).start()
+        argv = [self.a.tracer, "--json", "-o", path]
+        if pin is not None:
+            argv = ["taskset", "-c", pin] + argv
+        log(f"== memory{' (slow consumer: tracer pinned to CPU ' + pin + ')' if pin else ''}: "
+            f"socktrace --json -o FILE, P={procs} x {iters} calls (~{2 * procs * iters / 1e6:.1f}M records)")
+        bg = Background(argv).start()
         if not bg.wait_ready(self.a.ready_timeout):
             bg.stop(10)
             loud("memory", "tracer not ready")
@@ -516,54 +576,67 @@ class Bench:
                     size = os.path.getsize(path)
                 except OSError:
                     size = 0
-                samples.append((time.monotonic(), st["VmRSS"], st["VmHWM"], size))
+                samples.append((time.monotonic(), st["VmRSS"], st["VmHWM"], st["RssAnon"],
+                                st["RssFile"], size))
                 stop.wait(self.a.rss_interval)
 
-        th = threading.Thread(target=sampler, daemon=True)
-        th.start()
         base = proc_status(bg.pid)
+        smaps0 = smaps_rss(bg.pid)
         cpu0 = proc_cpu_seconds(bg.pid)
+        th = threading.Thread(target=sampler, daemon=True)
         t0 = time.monotonic()
+        th.start()
+        foreign = foreign_tracers()
         res = self.storm(procs, iters)
         t_storm = time.monotonic() - t0
+        foreign = sorted(set(foreign) | set(foreign_tracers()))
         time.sleep(1.0)  # let it drain the ring before the last sample
         after = proc_status(bg.pid)
+        smaps1 = smaps_rss(bg.pid)
         stop.set()
         th.join()
         stop_s = bg.stop(self.a.stop_timeout)
-        run = {"config": "rss", "procs": procs, "iters": iters, "storm": res,
+        run = {"config": key, "pinned": pin, "procs": procs, "iters": iters, "storm": res,
                "storm_seconds": t_storm, "stop_ms": stop_s * 1e3, "exit": bg.returncode,
-               "baseline": base, "after": after,
-               "samples": [(round(t - t0, 3), r, h, s) for t, r, h, s in samples]}
+               "baseline": base, "after": after, "disturbed_by": foreign,
+               "samples": [(round(t - t0, 3),) + tuple(rest) for t, *rest in samples]}
         if cpu0 is not None and bg.cpu_seconds is not None:
             run["tracer_cpu_ns_per_call"] = (bg.cpu_seconds - cpu0) * 1e9 / max(res["calls"], 1)
-        self.check_json(run, "memory run", path, res)
+        if smaps0 and smaps1:
+            grew = {k: smaps1.get(k, 0) - smaps0.get(k, 0) for k in set(smaps0) | set(smaps1)}
+            run["smaps_growth_kib"] = dict(sorted(grew.items(), key=lambda kv: -abs(kv[1]))[:6])
+            run["bpf_map_kib"] = sum(v for k, v in smaps1.items() if "bpf-map" in k)
+        self.check_json(run, f"memory run {key}", path, res)
         end = run.get("end") or {}
         events = end.get("events") or run["count"]["lines"]
         run["events"] = events
-        # RSS against records written, over the second half of the storm.
+        # Checkpoints by records written (file size / mean record size).
         bpr = run["count"]["bytes"] / max(run["count"]["lines"], 1)
-        pts = [(s / bpr, r) for t, r, h, s in samples if s > 0]
-        half = [p for p in pts if p[0] >= events / 2]
-        if len(half) >= 3:
-            n = len(half)
-            mx = sum(x for x, _ in half) / n
-            my = sum(y for _, y in half) / n
-            sxx = sum((x - mx) ** 2 for x, _ in half)
-            slope = sum((x - mx) * (y - my) for x, y in half) / sxx if sxx else 0.0
-            run["rss_slope_kib_per_mrec"] = slope * 1e6
-        run["rss_max_kib"] = max((r for _, r, _, _ in samples), default=None)
-        run["hwm_kib"] = max((h for _, _, h, _ in samples), default=None)
-        self.results["rss"] = run
-        with open(os.path.join(self.out, "rss-samples.csv"), "w") as f:
-            f.write("seconds,vmrss_kib,vmhwm_kib,file_bytes\n")
-            for t, r, h, s in run["samples"]:
-                f.write(f"{t},{r},{h},{s}\n")
-        log(f"  {events} records in {t_storm:.1f}s, baseline RSS {base['VmRSS'] / 1024:.1f} MB, "
-            f"max {run['rss_max_kib'] / 1024:.1f} MB, after {after['VmRSS'] / 1024:.1f} MB, "
-            f"HWM {run['hwm_kib'] / 1024:.1f} MB, slope "
-            f"{run.get('rss_slope_kib_per_mrec', float('nan')) / 1024:.2f} MB/M records, "
-            f"check {run['check']}")
+        marks = {}
+        for frac in (0.1, 0.25, 0.5, 0.75, 1.0):
+            hit = [x for x in samples if x[5] / bpr >= frac * events * 0.999]
+            if hit:
+                marks[f"{int(frac * 100)}%"] = {"VmRSS": hit[0][1], "RssAnon": hit[0][3]}
+        run["checkpoints"] = marks
+        run["rss_max_kib"] = max((x[1] for x in samples), default=None)
+        run["anon_max_kib"] = max((x[3] for x in samples), default=None)
+        run["hwm_kib"] = max((x[2] for x in samples), default=None)
+        # Growth over the second half of the records (a leak shows here; a
+        # one-off step from a buffer that grew to the largest batch does too,
+        # so read it with the checkpoints).
+        if "50%" in marks and "100%" in marks:
+            run["anon_growth_2nd_half_kib"] = marks["100%"]["RssAnon"] - marks["50%"]["RssAnon"]
+        self.results[key] = run
+        with open(os.path.join(self.out, f"{key}-samples.csv"), "w") as f:
+            f.write("seconds,vmrss_kib,vmhwm_kib,rssanon_kib,rssfile_kib,file_bytes\n")
+            for row in run["samples"]:
+                f.write(",".join(str(v) for v in row) + "\n")
+        log(f"  {events} records in {t_storm:.1f}s; VmRSS {base['VmRSS'] / 1024:.1f} -> max "
+            f"{run['rss_max_kib'] / 1024:.1f} MB (HWM {run['hwm_kib'] / 1024:.1f}); RssAnon "
+            f"{base['RssAnon'] / 1024:.1f} -> max {run['anon_max_kib'] / 1024:.1f} MB; bpf maps "
+            f"{run.get('bpf_map_kib', 0) / 1024:.1f} MB; checkpoints "
+            + ", ".join(f"{k} {v['RssAnon'] / 1024:.1f}" for k, v in marks.items())
+            + f" MB anon; smaps growth {run.get('smaps_growth_kib')}; check {run['check']}")
         if not self.a.keep:
             os.unlink(path)
 
@@ -612,6 +685,9 @@ class Bench:
             bad = [c for c in checks if c != "ok"]
             check = "—" if not checks else (f"ok ({len(checks)} runs)" if not bad else
                                             f"**{len(bad)}/{len(checks)} {', '.join(sorted(set(bad)))}**")
+            nd = sum(1 for r in rs if r.get("disturbed_by"))
+            if nd:
+                check += f"; **{nd} disturbed**"
             lines.append(f"| {labels.get(cfg, cfg)} | " + " | ".join(cells) + f" | {' / '.join(ns)} | {' / '.join(cpu)} | {' / '.join(tcpu)} | "
                          f"{sum(lost) if lost else '—'} | {check} |")
         # start-up
@@ -635,21 +711,29 @@ class Bench:
                          f"{med([t.get('call_to_file_ms') for t in su])} | {blank} | | | | | |")
             lines.append(f"| stop: SIGINT → exit (idle tracer), ms | {med([t.get('stop_ms') for t in su])} | "
                          f"{blank} | | | | | |")
-        rss = self.results["rss"]
-        if rss:
+        for key in ("rss", "rss_slow"):
+            rss = self.results[key]
+            if not rss:
+                continue
+            what = "memory" if key == "rss" else "memory, slow consumer (tracer pinned to CPU 0)"
             mb = lambda k: f"{k / 1024:.1f}" if k is not None else "—"
             ev = rss.get("events", 0)
             tcpu_rss = f"{rss['tracer_cpu_ns_per_call'] / 1e3:.1f}" if rss.get("tracer_cpu_ns_per_call") else ""
-            cells = ["" for _ in plist]
             idx = plist.index(rss["procs"]) if rss["procs"] in plist else 0
-            cells[idx] = (f"{mb(rss['baseline']['VmRSS'])} idle → {mb(rss['rss_max_kib'])} max, "
-                          f"HWM {mb(rss['hwm_kib'])}")
-            lines.append(f"| RSS MB over {ev / 1e6:.1f}M records ({rss['storm_seconds']:.0f} s) | "
-                         + " | ".join(cells) + f" | | | {tcpu_rss} | {rss.get('lost', '—')} | {rss.get('check', '—')} |")
-            slope = rss.get("rss_slope_kib_per_mrec")
-            if slope is not None:
-                cells[idx] = f"{slope / 1024:+.2f} MB per million records (2nd half)"
-                lines.append("| RSS growth | " + " | ".join(cells) + " | | | | | |")
+
+            def row(name, text, tail=" | | | | |"):
+                cells = ["" for _ in plist]
+                cells[idx] = text
+                lines.append(f"| {name} | " + " | ".join(cells) + tail)
+
+            row(f"{what}: VmRSS MB over {ev / 1e6:.1f}M records ({rss['storm_seconds']:.0f} s)",
+                f"{mb(rss['baseline']['VmRSS'])} idle → {mb(rss['rss_max_kib'])} max "
+                f"(VmHWM {mb(rss['hwm_kib'])}; ring buffer maps {mb(rss.get('bpf_map_kib'))})",
+                f" | | | {tcpu_rss} | {rss.get('lost', '—')} | {rss.get('check', '—')} |")
+            marks = rss.get("checkpoints", {})
+            row(f"{what}: RssAnon MB (heap) idle, then at % of records",
+                f"{mb(rss['baseline']['RssAnon'])} idle; "
+                + ", ".join(f"{k} {mb(v['RssAnon'])}" for k, v in marks.items()), " | | | | | |")
         return "\n".join(lines)
 
 
@@ -674,6 +758,8 @@ def main():
     ap.add_argument("--mix-rounds", type=int)
     ap.add_argument("--startup-trials", type=int)
     ap.add_argument("--rss-events", type=int, help="records for the memory run (0 skips it)")
+    ap.add_argument("--slow-events", type=int,
+                    help="records for the slow-consumer memory run (0 skips it)")
     ap.add_argument("--rss-interval", type=float, default=0.25)
     ap.add_argument("--settle", type=float, default=0.3, help="seconds after `Tracing` before the storm")
     ap.add_argument("--ready-timeout", type=float, default=60)
@@ -682,7 +768,7 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--keep", action="store_true", help="keep the JSON files")
     ap.add_argument("--outdir", default="/tmp/socktrace-bench")
-    ap.add_argument("--skip", default="", help="comma list of: overhead,startup,memory")
+    ap.add_argument("--skip", default="", help="comma list of: overhead,startup,memory,slow")
     a = ap.parse_args()
     q = a.quick
     defaults = {
@@ -693,23 +779,23 @@ def main():
         "mix_rounds": 1 if q else 3,
         "startup_trials": 3 if q else 7,
         "rss_events": 1_000_000 if q else 10_000_000,
+        "slow_events": 0 if q else 2_000_000,
     }
     for k, v in defaults.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
     b = Bench(a)
     skip = set(filter(None, a.skip.split(",")))
-    others = subprocess.run(["pgrep", "-l", "-x", "socktrace|bpftrace|strace|socket-storm"],
-                            stdout=subprocess.PIPE, text=True).stdout.strip()
-    if others:
-        log(f"WARNING: other tracers/workloads are running and will disturb the numbers:\n{others}")
+    foreign_tracers()
     try:
         if "overhead" not in skip:
             b.overhead()
         if "startup" not in skip:
             b.startup()
         if "memory" not in skip:
-            b.memory()
+            b.memory(a.rss_events)
+        if "slow" not in skip and a.slow_events > 0:
+            b.memory(a.slow_events, key="rss_slow", pin="0")
     finally:
         b.results["violations"] = violations
         b.results["seconds"] = time.monotonic() - T0
@@ -729,6 +815,14 @@ def main():
     print()
     print("Ratios: per-round socket()+close() wall time per call over the untraced run of the "
           "same round; median [min–max] over rounds.")
+    all_runs = b.results["runs"] + [b.results[k] for k in ("rss", "rss_slow") if b.results[k]]
+    disturbed = [r for r in all_runs if r.get("disturbed_by")]
+    if disturbed or seen_foreign:
+        print()
+        print(f"**{len(disturbed)} of {len(all_runs)} runs ran beside foreign tracers** "
+              "(hooks on the same syscalls and CPU taken: treat those numbers as disturbed):")
+        for pid, cmd in seen_foreign.items():
+            print(f"- pid {pid}: {cmd[:200]}")
     if violations:
         print()
         print(f"**{len(violations)} problem(s):**")
