@@ -296,14 +296,16 @@ class Bench:
         return None
 
     # ------------------------------------------------------------- one run
-    def run_one(self, cfg, kind, procs, iters, rnd, mix=None, fail=0.0):
+    def run_one(self, cfg, kind, procs, iters, rnd, mix=None, fail=0.0, argv=None,
+                expect_loss=False, pause_tracer=False):
         where = f"{cfg} P={procs} round {rnd}" + (f" mix={mix} fail={fail}" if mix or fail else "")
         run = {"config": cfg, "procs": procs, "iters": iters, "round": rnd, "mix": mix, "fail": fail}
         path = os.path.join(self.out, f"{cfg}-p{procs}-r{rnd}.jsonl")
         if os.path.exists(path):
             os.unlink(path)
         bg = None
-        argv = self.tracer_argv(cfg, path)
+        argv = argv(path) if argv else self.tracer_argv(cfg, path)
+        run["expect_loss"] = expect_loss
         if argv:
             if kind == "text":
                 bg = Background(argv, stdout_path="/dev/null")
@@ -325,7 +327,11 @@ class Bench:
         if kind == "strace":
             prefix = (self.a.strace, "-f", "-qq", "-o", "/dev/null")
         foreign = foreign_tracers()
+        if pause_tracer:
+            os.kill(bg.pid, signal.SIGSTOP)  # the reader stops; the ring fills
         res = self.storm(procs, iters, mix, fail, prefix)
+        if pause_tracer:
+            os.kill(bg.pid, signal.SIGCONT)
         foreign = sorted(set(foreign) | set(foreign_tracers()))
         if foreign:
             run["disturbed_by"] = foreign
@@ -366,6 +372,19 @@ class Bench:
 
     def verdict(self, run, where, recorded, lost, calls):
         run["recorded"], run["lost"], run["calls"] = recorded, lost, calls
+        if run.get("expect_loss") and recorded is not None and lost is not None:
+            # A run built to overflow the ring: losing is the point; the
+            # accounting is what is checked.
+            if lost == 0:
+                run["check"] = "no loss provoked"
+            elif recorded + lost == calls:
+                run["check"] = "accounted exactly"
+            elif recorded <= calls < recorded + lost:
+                run["check"] = "accounted (lost > missing)"
+            else:
+                run["check"] = "VIOLATION"
+                loud(where, f"LOSS CHECK VIOLATED: recorded {recorded} + lost {lost} != {calls} calls")
+            return
         if recorded is None or lost is None:
             run["check"] = "UNKNOWN"
             loud(where, f"could not read recorded/lost (recorded={recorded}, lost={lost})")
@@ -472,6 +491,20 @@ class Bench:
                         continue
                     self.run_mixed(cfg, kinds[cfg], p, rnd)
 
+    def loss_accounting(self):
+        """Overflow the ring on purpose: a 1 MiB ring, socket records only, and
+        the tracer stopped (SIGSTOP) for the whole storm, continued after it.
+        Only socket records exist, so recorded + lost must equal the calls
+        exactly (other processes' sockets can only add to lost)."""
+        if not self.a.tracer or self.a.loss_rounds <= 0:
+            return
+        log(f"== loss accounting: {self.a.loss_rounds} runs with the reader stopped")
+        for rnd in range(1, self.a.loss_rounds + 1):
+            self.run_one(
+                "st-starved", "json", 2, self.a.iters, rnd, expect_loss=True, pause_tracer=True,
+                argv=lambda path: [self.a.tracer, "--sockets-only", "--ring-buffer", "1",
+                                   "--json", "-o", path])
+
     def run_mixed(self, cfg, kind, p, rnd):
         run = self.run_one(cfg, kind, p, self.a.iters, rnd, self.a.mix, self.a.fail)
         run["config"] = cfg + "+mix"
@@ -541,10 +574,10 @@ class Bench:
             time.sleep(0.2)
 
     # ------------------------------------------------------------- memory
-    def memory(self, events, key="rss", pin=None):
-        """One long run; pin="0" puts the tracer on CPU 0 only, sharing it with
-        a worker: a consumer slower than its producers, to see whether memory
-        stays bounded when the reader falls behind."""
+    def memory(self, events, key="rss", throttle=False):
+        """One long run. throttle: SIGSTOP/SIGCONT the tracer 20 ms each, so it
+        has half the time to read: a consumer slower than its producers, to
+        see whether memory stays bounded and loss accounted when it falls behind."""
         if not self.a.tracer or events <= 0:
             return
         procs = 2
@@ -554,9 +587,7 @@ class Bench:
         if os.path.exists(path):
             os.unlink(path)
         argv = [self.a.tracer, "--json", "-o", path]
-        if pin is not None:
-            argv = ["taskset", "-c", pin] + argv
-        log(f"== memory{' (slow consumer: tracer pinned to CPU ' + pin + ')' if pin else ''}: "
+        log(f"== memory{' (slow consumer: reader stopped 50% of the time)' if throttle else ''}: "
             f"socktrace --json -o FILE, P={procs} x {iters} calls (~{2 * procs * iters / 1e6:.1f}M records)")
         bg = Background(argv).start()
         if not bg.wait_ready(self.a.ready_timeout):
@@ -583,12 +614,28 @@ class Bench:
         base = proc_status(bg.pid)
         smaps0 = smaps_rss(bg.pid)
         cpu0 = proc_cpu_seconds(bg.pid)
+        tstop = threading.Event()
+
+        def throttler():
+            while not tstop.is_set():
+                os.kill(bg.pid, signal.SIGSTOP)
+                time.sleep(0.02)
+                os.kill(bg.pid, signal.SIGCONT)
+                tstop.wait(0.02)
+
         th = threading.Thread(target=sampler, daemon=True)
+        tt = threading.Thread(target=throttler, daemon=True) if throttle else None
         t0 = time.monotonic()
         th.start()
+        if tt:
+            tt.start()
         foreign = foreign_tracers()
         res = self.storm(procs, iters)
         t_storm = time.monotonic() - t0
+        if tt:
+            tstop.set()
+            tt.join()
+            os.kill(bg.pid, signal.SIGCONT)
         foreign = sorted(set(foreign) | set(foreign_tracers()))
         time.sleep(1.0)  # let it drain the ring before the last sample
         after = proc_status(bg.pid)
@@ -596,7 +643,7 @@ class Bench:
         stop.set()
         th.join()
         stop_s = bg.stop(self.a.stop_timeout)
-        run = {"config": key, "pinned": pin, "procs": procs, "iters": iters, "storm": res,
+        run = {"config": key, "throttled": throttle, "procs": procs, "iters": iters, "storm": res,
                "storm_seconds": t_storm, "stop_ms": stop_s * 1e3, "exit": bg.returncode,
                "baseline": base, "after": after, "disturbed_by": foreign,
                "samples": [(round(t - t0, 3),) + tuple(rest) for t, *rest in samples]}
@@ -606,17 +653,19 @@ class Bench:
             grew = {k: smaps1.get(k, 0) - smaps0.get(k, 0) for k in set(smaps0) | set(smaps1)}
             run["smaps_growth_kib"] = dict(sorted(grew.items(), key=lambda kv: -abs(kv[1]))[:6])
             run["bpf_map_kib"] = sum(v for k, v in smaps1.items() if "bpf-map" in k)
+        run["expect_loss"] = throttle
         self.check_json(run, f"memory run {key}", path, res)
         end = run.get("end") or {}
         events = end.get("events") or run["count"]["lines"]
         run["events"] = events
-        # Checkpoints by records written (file size / mean record size).
-        bpr = run["count"]["bytes"] / max(run["count"]["lines"], 1)
+        # Checkpoints at fractions of the storm's duration (by time, not by file
+        # size: a tracer that holds its output back writes nothing until the end).
         marks = {}
         for frac in (0.1, 0.25, 0.5, 0.75, 1.0):
-            hit = [x for x in samples if x[5] / bpr >= frac * events * 0.999]
+            hit = [x for x in samples if x[0] - t0 >= frac * t_storm * 0.999]
             if hit:
-                marks[f"{int(frac * 100)}%"] = {"VmRSS": hit[0][1], "RssAnon": hit[0][3]}
+                marks[f"{int(frac * 100)}%"] = {"VmRSS": hit[0][1], "RssAnon": hit[0][3],
+                                               "file_mb": round(hit[0][5] / 1e6, 1)}
         run["checkpoints"] = marks
         run["rss_max_kib"] = max((x[1] for x in samples), default=None)
         run["anon_max_kib"] = max((x[3] for x in samples), default=None)
@@ -635,7 +684,7 @@ class Bench:
             f"{run['rss_max_kib'] / 1024:.1f} MB (HWM {run['hwm_kib'] / 1024:.1f}); RssAnon "
             f"{base['RssAnon'] / 1024:.1f} -> max {run['anon_max_kib'] / 1024:.1f} MB; bpf maps "
             f"{run.get('bpf_map_kib', 0) / 1024:.1f} MB; checkpoints "
-            + ", ".join(f"{k} {v['RssAnon'] / 1024:.1f}" for k, v in marks.items())
+            + ", ".join(f"{k} {v['RssAnon'] / 1024:.1f} [{v['file_mb']:.0f} MB written]" for k, v in marks.items())
             + f" MB anon; smaps growth {run.get('smaps_growth_kib')}; check {run['check']}")
         if not self.a.keep:
             os.unlink(path)
@@ -650,8 +699,9 @@ class Bench:
                  for r in runs if r["config"] in ("untraced", "untraced+mix")}
         labels = dict((c, l) for c, l, _ in self.configs())
         labels.update({"untraced+mix": f"untraced, mixed ({self.a.mix}, {self.a.fail:.0%} fail)",
-                       "st-json+mix": f"socktrace --json, mixed ({self.a.fail:.0%} fail)"})
-        order = [c for c, _, _ in self.configs()] + ["untraced+mix", "st-json+mix"]
+                       "st-json+mix": f"socktrace --json, mixed ({self.a.fail:.0%} fail)",
+                       "st-starved": "loss accounting: `--sockets-only --ring-buffer 1`, reader SIGSTOPped during the storm"})
+        order = [c for c, _, _ in self.configs()] + ["untraced+mix", "st-json+mix", "st-starved"]
         lines = []
         hdr = "| measurement | " + " | ".join(f"P={p}: ratio median [min–max]" for p in plist) + \
               " | ns/call median (" + "/".join(f"P={p}" for p in plist) + ") | worker CPU/call ratio (" + \
@@ -682,8 +732,14 @@ class Bench:
                 ns.append(f"{statistics.median(pr):.0f}" if pr else "—")
             checks = [r.get("check") for r in rs if r.get("check")]
             lost = [r.get("lost") for r in rs if r.get("lost") is not None]
-            bad = [c for c in checks if c != "ok"]
-            check = "—" if not checks else (f"ok ({len(checks)} runs)" if not bad else
+            bad = [c for c in checks if c not in ("ok", "accounted exactly", "accounted (lost > missing)")]
+            if cfg == "st-starved":
+                bad = [c for c in checks if c in ("VIOLATION", "UNKNOWN", "NO FILE")]
+                if not bad:
+                    checks_txt = ", ".join(sorted(set(checks)))
+            check = "—" if not checks else (
+                (f"{checks_txt} ({len(checks)} runs)" if cfg == "st-starved" else f"ok ({len(checks)} runs)")
+                if not bad else
                                             f"**{len(bad)}/{len(checks)} {', '.join(sorted(set(bad)))}**")
             nd = sum(1 for r in rs if r.get("disturbed_by"))
             if nd:
@@ -715,7 +771,7 @@ class Bench:
             rss = self.results[key]
             if not rss:
                 continue
-            what = "memory" if key == "rss" else "memory, slow consumer (tracer pinned to CPU 0)"
+            what = "memory" if key == "rss" else "memory, slow consumer (reader SIGSTOPped 20 ms of every 40)"
             mb = lambda k: f"{k / 1024:.1f}" if k is not None else "—"
             ev = rss.get("events", 0)
             tcpu_rss = f"{rss['tracer_cpu_ns_per_call'] / 1e3:.1f}" if rss.get("tracer_cpu_ns_per_call") else ""
@@ -731,9 +787,10 @@ class Bench:
                 f"(VmHWM {mb(rss['hwm_kib'])}; ring buffer maps {mb(rss.get('bpf_map_kib'))})",
                 f" | | | {tcpu_rss} | {rss.get('lost', '—')} | {rss.get('check', '—')} |")
             marks = rss.get("checkpoints", {})
-            row(f"{what}: RssAnon MB (heap) idle, then at % of records",
+            row(f"{what}: RssAnon MB (heap) idle, then at % of the storm's time [MB of JSON written by then]",
                 f"{mb(rss['baseline']['RssAnon'])} idle; "
-                + ", ".join(f"{k} {mb(v['RssAnon'])}" for k, v in marks.items()), " | | | | | |")
+                + ", ".join(f"{k} {mb(v['RssAnon'])} [{v['file_mb']:.0f}]" for k, v in marks.items()),
+                " | | | | | |")
         return "\n".join(lines)
 
 
@@ -757,6 +814,7 @@ def main():
     ap.add_argument("--fail", type=float, default=0.1)
     ap.add_argument("--mix-rounds", type=int)
     ap.add_argument("--startup-trials", type=int)
+    ap.add_argument("--loss-rounds", type=int, help="starved runs that overflow the ring (0 skips)")
     ap.add_argument("--rss-events", type=int, help="records for the memory run (0 skips it)")
     ap.add_argument("--slow-events", type=int,
                     help="records for the slow-consumer memory run (0 skips it)")
@@ -768,7 +826,7 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--keep", action="store_true", help="keep the JSON files")
     ap.add_argument("--outdir", default="/tmp/socktrace-bench")
-    ap.add_argument("--skip", default="", help="comma list of: overhead,startup,memory,slow")
+    ap.add_argument("--skip", default="", help="comma list of: overhead,loss,startup,memory,slow")
     a = ap.parse_args()
     q = a.quick
     defaults = {
@@ -778,6 +836,7 @@ def main():
         "strace_rounds": 1 if q else 3,
         "mix_rounds": 1 if q else 3,
         "startup_trials": 3 if q else 7,
+        "loss_rounds": 1 if q else 2,
         "rss_events": 1_000_000 if q else 10_000_000,
         "slow_events": 0 if q else 2_000_000,
     }
@@ -790,12 +849,14 @@ def main():
     try:
         if "overhead" not in skip:
             b.overhead()
+        if "loss" not in skip:
+            b.loss_accounting()
         if "startup" not in skip:
             b.startup()
         if "memory" not in skip:
             b.memory(a.rss_events)
         if "slow" not in skip and a.slow_events > 0:
-            b.memory(a.slow_events, key="rss_slow", pin="0")
+            b.memory(a.slow_events, key="rss_slow", throttle=True)
     finally:
         b.results["violations"] = violations
         b.results["seconds"] = time.monotonic() - T0
