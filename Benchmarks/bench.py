@@ -466,7 +466,20 @@ class Bench:
         log(f"== overhead: {self.a.rounds} rounds x {len(cfgs)} configs x P={plist}, "
             f"n={self.a.iters} calls per worker (strace n={self.a.strace_iters}, "
             f"{self.a.strace_rounds} rounds), seed {self.a.seed}")
+        # The rounds may use up to this much of the time budget; the rest is
+        # for the mixed, loss, start-up and memory parts.
+        limit = self.a.budget * self.a.rounds_share
         for rnd in range(1, self.a.rounds + 1):
+            elapsed = time.time() - START
+            if rnd > 2:
+                per_round = (time.time() - rounds_t0) / (rnd - 1)
+                if elapsed + per_round > limit:
+                    log(f"!! time budget: stopping after {rnd - 1} rounds ({elapsed:.0f}s elapsed, "
+                        f"~{per_round:.0f}s per round, {limit:.0f}s allowed for rounds)")
+                    self.results["rounds_done"] = rnd - 1
+                    break
+            else:
+                rounds_t0 = time.time() if rnd == 1 else rounds_t0
             jobs = [(c, p) for c, _, _ in cfgs for p in plist
                     if c != "strace" or rnd <= self.a.strace_rounds]
             rng.shuffle(jobs)
@@ -795,6 +808,8 @@ class Bench:
 
 
 T0 = time.monotonic()
+# Wall-clock start of the whole benchmark, build included (run.sh exports it).
+START = float(os.environ.get("SOCKTRACE_BENCH_START", time.time()))
 
 
 def main():
@@ -824,6 +839,10 @@ def main():
     ap.add_argument("--stop-timeout", type=float, default=120)
     ap.add_argument("--first-event-timeout", type=float, default=5)
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--budget", type=float, help="seconds for the whole run, build included "
+                    "(rounds stop early to stay inside it; default 540, 70 with --quick)")
+    ap.add_argument("--rounds-share", type=float, default=0.6,
+                    help="share of the budget the overhead rounds may use")
     ap.add_argument("--keep", action="store_true", help="keep the JSON files")
     ap.add_argument("--outdir", default="/tmp/socktrace-bench")
     ap.add_argument("--skip", default="", help="comma list of: overhead,loss,startup,memory,slow")
@@ -837,6 +856,7 @@ def main():
         "mix_rounds": 1 if q else 3,
         "startup_trials": 3 if q else 7,
         "loss_rounds": 1 if q else 2,
+        "budget": 70 if q else 540,
         "rss_events": 1_000_000 if q else 10_000_000,
         "slow_events": 0 if q else 2_000_000,
     }
@@ -867,10 +887,13 @@ def main():
         f.write(table + "\n")
     print()
     print(f"socktrace benchmarks — {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.uname().release}, "
-          f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {time.monotonic() - T0:.0f} s, "
+          f"{os.cpu_count()} CPUs, {'quick' if q else 'full'} run, {time.monotonic() - T0:.0f} s "
+          f"({time.time() - START:.0f} s with the build), "
           f"seed {a.seed}")
     if a.tracer:
         print(f"tracer: {a.tracer}")
+    else:
+        print("tracer: **socktrace NOT benchmarked** (no binary: see run.sh's messages above)")
     print()
     print(table)
     print()

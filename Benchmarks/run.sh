@@ -13,6 +13,7 @@
 #   --no-tracer           only untraced, bpftrace and strace (no swift needed)
 set -euo pipefail
 
+export SOCKTRACE_BENCH_START=${SOCKTRACE_BENCH_START:-$(date +%s.%N)}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 scratch=${SOCKTRACE_BENCH_SCRATCH:-$repo/.build-bench}
@@ -92,6 +93,7 @@ if [ "$want_tracer" = 1 ] && [ -z "$tracer" ]; then
 				tracer=$scratch/release/socktrace
 			else
 				echo "run.sh: !!! swift build failed; continuing WITHOUT socktrace" >&2
+				echo "run.sh: (--no-build or --tracer PATH benchmarks an existing binary)" >&2
 			fi
 		fi
 	else
