@@ -729,13 +729,15 @@ class Bench:
             cells, ns, cpu, tcpu = [], [], [], []
             for p in plist:
                 cr = [r["storm"]["cpu_ns_per_call"] / cbase[(p, r["round"], r.get("mix"))]
-                      for r in rs if r["procs"] == p and (p, r["round"], r.get("mix")) in cbase]
+                      for r in rs if r["procs"] == p and (p, r["round"], r.get("mix")) in cbase
+                      and cfg != "st-starved"]
                 cpu.append(f"{statistics.median(cr):.2f}" if cr else "—")
                 tc = [r["tracer_cpu_ns_per_call"] / 1e3 for r in rs
                       if r["procs"] == p and "tracer_cpu_ns_per_call" in r]
                 tcpu.append(f"{statistics.median(tc):.1f}" if tc else "—")
                 ratios = [r["ns_per_call"] / base[(p, r["round"], r.get("mix"))]
-                          for r in rs if r["procs"] == p and (p, r["round"], r.get("mix")) in base]
+                          for r in rs if r["procs"] == p and (p, r["round"], r.get("mix")) in base
+                          and cfg != "st-starved"]  # no untraced partner: not a ratio
                 pr = [r["ns_per_call"] for r in rs if r["procs"] == p]
                 if ratios:
                     cells.append(f"{statistics.median(ratios):.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
