@@ -103,6 +103,20 @@ def foreign_tracers():
     return found
 
 
+def irq_work_count():
+    """IRQ work interrupts so far, all CPUs (the IWI line of /proc/interrupts).
+    A BPF ring buffer wakeup is an irq_work; in a VM each one is an interrupt."""
+    try:
+        with open("/proc/interrupts") as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] == "IWI:":
+                    return sum(int(x) for x in parts[1:1 + os.cpu_count()] if x.isdigit())
+    except OSError:
+        pass
+    return None
+
+
 def proc_cpu_seconds(pid):
     """utime+stime of a process from /proc/PID/stat, in seconds."""
     try:
@@ -297,9 +311,10 @@ class Bench:
 
     # ------------------------------------------------------------- one run
     def run_one(self, cfg, kind, procs, iters, rnd, mix=None, fail=0.0, argv=None,
-                expect_loss=False, pause_tracer=False):
+                expect_loss=False, pause_tracer=False, group=None):
         where = f"{cfg} P={procs} round {rnd}" + (f" mix={mix} fail={fail}" if mix or fail else "")
-        run = {"config": cfg, "procs": procs, "iters": iters, "round": rnd, "mix": mix, "fail": fail}
+        run = {"config": cfg, "procs": procs, "iters": iters, "round": rnd, "mix": mix, "fail": fail,
+               "group": group}
         path = os.path.join(self.out, f"{cfg}-p{procs}-r{rnd}.jsonl")
         if os.path.exists(path):
             os.unlink(path)
@@ -327,11 +342,15 @@ class Bench:
         if kind == "strace":
             prefix = (self.a.strace, "-f", "-qq", "-o", "/dev/null")
         foreign = foreign_tracers()
+        iwi0 = irq_work_count()
         if pause_tracer:
             os.kill(bg.pid, signal.SIGSTOP)  # the reader stops; the ring fills
         res = self.storm(procs, iters, mix, fail, prefix)
         if pause_tracer:
             os.kill(bg.pid, signal.SIGCONT)
+        iwi1 = irq_work_count()
+        if iwi0 is not None and iwi1 is not None:
+            run["irq_work_per_call"] = (iwi1 - iwi0) / max(res["calls"], 1)
         foreign = sorted(set(foreign) | set(foreign_tracers()))
         if foreign:
             run["disturbed_by"] = foreign
@@ -362,6 +381,8 @@ class Bench:
             extra = f" recorded={run['recorded']} lost={run.get('lost')} check={run['check']}"
         if "tracer_cpu_ns_per_call" in run:
             extra += f" tracer_cpu={run['tracer_cpu_ns_per_call']:.0f}ns/call"
+        if "irq_work_per_call" in run:
+            extra += f" irq_work/call={run['irq_work_per_call']:.2f}"
         if "stop_ms" in run:
             extra += f" stop={run['stop_ms']:.0f}ms"
         if run.get("disturbed_by"):
@@ -517,9 +538,19 @@ class Bench:
                 "st-starved", "json", 2, self.a.iters, rnd, expect_loss=True, pause_tracer=True,
                 argv=lambda path: [self.a.tracer, "--sockets-only", "--ring-buffer", "1",
                                    "--json", "-o", path])
+        # What a lagging reader costs the traced processes: the reader stopped,
+        # a ring big enough (64 MiB) that nothing is dropped, against untraced
+        # runs of the same size, interleaved.
+        n = min(self.a.iters, 20000)
+        log(f"== reader lagging: P=1, n={n}, reader SIGSTOPped, 64 MiB ring; {self.a.loss_rounds} rounds")
+        for rnd in range(1, self.a.loss_rounds + 1):
+            self.run_one("untraced+lag", None, 1, n, rnd, group="lag")
+            self.run_one("st-lag", "json", 1, n, rnd, pause_tracer=True, group="lag",
+                         argv=lambda path: [self.a.tracer, "--ring-buffer", "64", "--json",
+                                            "-o", path])
 
     def run_mixed(self, cfg, kind, p, rnd):
-        run = self.run_one(cfg, kind, p, self.a.iters, rnd, self.a.mix, self.a.fail)
+        run = self.run_one(cfg, kind, p, self.a.iters, rnd, self.a.mix, self.a.fail, group="mix")
         run["config"] = cfg + "+mix"
         return run
 
@@ -643,7 +674,9 @@ class Bench:
         if tt:
             tt.start()
         foreign = foreign_tracers()
+        iwi0 = irq_work_count()
         res = self.storm(procs, iters)
+        iwi1 = irq_work_count()
         t_storm = time.monotonic() - t0
         if tt:
             tstop.set()
@@ -667,6 +700,8 @@ class Bench:
             run["smaps_growth_kib"] = dict(sorted(grew.items(), key=lambda kv: -abs(kv[1]))[:6])
             run["bpf_map_kib"] = sum(v for k, v in smaps1.items() if "bpf-map" in k)
         run["expect_loss"] = throttle
+        if iwi0 is not None and iwi1 is not None:
+            run["irq_work_per_call"] = (iwi1 - iwi0) / max(res["calls"], 1)
         self.check_json(run, f"memory run {key}", path, res)
         end = run.get("end") or {}
         events = end.get("events") or run["count"]["lines"]
@@ -706,106 +741,114 @@ class Bench:
     def table(self):
         runs = [r for r in self.results["runs"] if "ns_per_call" in r]
         plist = [int(p) for p in self.a.procs.split(",")]
-        base = {(r["procs"], r["round"], r.get("mix")): r["ns_per_call"]
-                for r in runs if r["config"] in ("untraced", "untraced+mix")}
-        cbase = {(r["procs"], r["round"], r.get("mix")): r["storm"]["cpu_ns_per_call"]
-                 for r in runs if r["config"] in ("untraced", "untraced+mix")}
+        ps = "/".join(f"P={p}" for p in plist)
+        key = lambda r: (r["procs"], r["round"], r.get("group"))
+        base = {key(r): r["ns_per_call"] for r in runs if r["config"].startswith("untraced")}
+        cbase = {key(r): r["storm"]["cpu_ns_per_call"] for r in runs
+                 if r["config"].startswith("untraced")}
         labels = dict((c, l) for c, l, _ in self.configs())
-        labels.update({"untraced+mix": f"untraced, mixed ({self.a.mix}, {self.a.fail:.0%} fail)",
-                       "st-json+mix": f"socktrace --json, mixed ({self.a.fail:.0%} fail)",
-                       "st-starved": "loss accounting: `--sockets-only --ring-buffer 1`, reader SIGSTOPped during the storm"})
-        order = [c for c, _, _ in self.configs()] + ["untraced+mix", "st-json+mix", "st-starved"]
-        lines = []
-        hdr = "| measurement | " + " | ".join(f"P={p}: ratio median [min–max]" for p in plist) + \
-              " | ns/call median (" + "/".join(f"P={p}" for p in plist) + ") | worker CPU/call ratio (" + \
-              "/".join(f"P={p}" for p in plist) + ") | tracer CPU µs/call (" + \
-              "/".join(f"P={p}" for p in plist) + ") | lost (sum) | loss check |"
-        lines.append(hdr)
-        lines.append("|" + "---|" * (hdr.count("|") - 1))
+        labels.update({
+            "untraced+mix": f"untraced, mixed ({self.a.mix}, {self.a.fail:.0%} failing)",
+            "st-json+mix": f"socktrace --json -o FILE, mixed ({self.a.fail:.0%} failing)",
+            "st-starved": "loss accounting: `--sockets-only --ring-buffer 1`, reader SIGSTOPped "
+                          "during the storm",
+            "untraced+lag": "untraced, P=1 n≤20000 (partner of the next row)",
+            "st-lag": "socktrace --json --ring-buffer 64, reader SIGSTOPped (lagging), nothing dropped",
+        })
+        order = [c for c, _, _ in self.configs()] + ["untraced+mix", "st-json+mix", "st-starved",
+                                                     "untraced+lag", "st-lag"]
+        cols = ["measurement"] + [f"P={p}: ratio median [min–max]" for p in plist] + [
+            f"ns/call median ({ps})", f"worker CPU/call ratio ({ps})",
+            f"tracer CPU µs/call ({ps})", f"IRQ work/call ({ps})", "lost (sum)", "check"]
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+
+        def add(name, values):
+            """values: {column index: text}; other cells empty."""
+            cells = [values.get(i, "") for i in range(1, len(cols))]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+        def med(vals, fmt="{:.2f}"):
+            return fmt.format(statistics.median(vals)) if vals else "—"
+
+        np_ = len(plist)
         for cfg in order:
             rs = [r for r in runs if r["config"] == cfg]
             if not rs:
                 continue
-            cells, ns, cpu, tcpu = [], [], [], []
-            for p in plist:
-                cr = [r["storm"]["cpu_ns_per_call"] / cbase[(p, r["round"], r.get("mix"))]
-                      for r in rs if r["procs"] == p and (p, r["round"], r.get("mix")) in cbase
-                      and cfg != "st-starved"]
-                cpu.append(f"{statistics.median(cr):.2f}" if cr else "—")
-                tc = [r["tracer_cpu_ns_per_call"] / 1e3 for r in rs
-                      if r["procs"] == p and "tracer_cpu_ns_per_call" in r]
-                tcpu.append(f"{statistics.median(tc):.1f}" if tc else "—")
-                ratios = [r["ns_per_call"] / base[(p, r["round"], r.get("mix"))]
-                          for r in rs if r["procs"] == p and (p, r["round"], r.get("mix")) in base
-                          and cfg != "st-starved"]  # no untraced partner: not a ratio
-                pr = [r["ns_per_call"] for r in rs if r["procs"] == p]
-                if ratios:
-                    cells.append(f"{statistics.median(ratios):.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
-                                 f" (n={len(ratios)})")
-                else:
-                    cells.append("—")
-                ns.append(f"{statistics.median(pr):.0f}" if pr else "—")
+            ratio_ok = cfg != "st-starved"  # no untraced partner
+            v = {}
+            ns, cpu, tcpu, iwi = [], [], [], []
+            for i, p in enumerate(plist):
+                rp = [r for r in rs if r["procs"] == p]
+                ratios = [r["ns_per_call"] / base[key(r)] for r in rp if key(r) in base and ratio_ok]
+                cr = [r["storm"]["cpu_ns_per_call"] / cbase[key(r)] for r in rp
+                      if key(r) in cbase and ratio_ok]
+                v[1 + i] = (f"{statistics.median(ratios):.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
+                            f" (n={len(ratios)})") if ratios else "—"
+                ns.append(med([r["ns_per_call"] for r in rp], "{:.0f}"))
+                cpu.append(med(cr))
+                tcpu.append(med([r["tracer_cpu_ns_per_call"] / 1e3 for r in rp
+                                 if "tracer_cpu_ns_per_call" in r], "{:.1f}"))
+                iwi.append(med([r["irq_work_per_call"] for r in rp if "irq_work_per_call" in r]))
+            v[1 + np_], v[2 + np_], v[3 + np_], v[4 + np_] = (
+                " / ".join(ns), " / ".join(cpu), " / ".join(tcpu), " / ".join(iwi))
             checks = [r.get("check") for r in rs if r.get("check")]
             lost = [r.get("lost") for r in rs if r.get("lost") is not None]
-            bad = [c for c in checks if c not in ("ok", "accounted exactly", "accounted (lost > missing)")]
-            if cfg == "st-starved":
-                bad = [c for c in checks if c in ("VIOLATION", "UNKNOWN", "NO FILE")]
-                if not bad:
-                    checks_txt = ", ".join(sorted(set(checks)))
-            check = "—" if not checks else (
-                (f"{checks_txt} ({len(checks)} runs)" if cfg == "st-starved" else f"ok ({len(checks)} runs)")
-                if not bad else
-                                            f"**{len(bad)}/{len(checks)} {', '.join(sorted(set(bad)))}**")
+            fine = ("ok", "accounted exactly", "accounted (lost > missing)", "no loss provoked")
+            bad = [c for c in checks if c not in fine]
+            if not checks:
+                check = "—"
+            elif bad:
+                check = f"**{len(bad)}/{len(checks)} {', '.join(sorted(set(bad)))}**"
+            else:
+                check = f"{', '.join(sorted(set(checks)))} ({len(checks)} runs)"
             nd = sum(1 for r in rs if r.get("disturbed_by"))
             if nd:
                 check += f"; **{nd} disturbed**"
-            lines.append(f"| {labels.get(cfg, cfg)} | " + " | ".join(cells) + f" | {' / '.join(ns)} | {' / '.join(cpu)} | {' / '.join(tcpu)} | "
-                         f"{sum(lost) if lost else '—'} | {check} |")
-        # start-up
-        su = self.results["startup"]
+            v[5 + np_] = str(sum(lost)) if lost else "—"
+            v[6 + np_] = check
+            add(labels.get(cfg, cfg), v)
 
-        def med(vals, fmt="{:.0f}"):
-            vals = [v for v in vals if v is not None]
+        def spread(vals, fmt="{:.0f}"):
+            vals = [x for x in vals if x is not None]
             if not vals:
                 return "—"
             return (fmt + " [" + fmt + "–" + fmt + "]").format(statistics.median(vals), min(vals), max(vals))
 
-        blank = " | ".join("" for _ in plist[1:])
+        su = self.results["startup"]
         if su:
-            lines.append(f"| start-up: launch → `Tracing` line, ms | {med([t.get('ready_ms') for t in su])} | "
-                         f"{blank} | | | | | n={len(su)} |")
             missing = sum(1 for t in su if t.get("first_event_ms") is None)
-            lines.append(f"| start-up: launch → first socket record in FILE, ms | "
-                         f"{med([t.get('first_event_ms') for t in su])} | {blank} | | | | | "
-                         f"{'**' + str(missing) + ' never seen**' if missing else 'n=' + str(len(su))} |")
-            lines.append(f"| start-up: socket() call → record in FILE, ms | "
-                         f"{med([t.get('call_to_file_ms') for t in su])} | {blank} | | | | | |")
-            lines.append(f"| stop: SIGINT → exit (idle tracer), ms | {med([t.get('stop_ms') for t in su])} | "
-                         f"{blank} | | | | | |")
-        for key in ("rss", "rss_slow"):
-            rss = self.results[key]
+            add("start-up: launch → `Tracing` line, ms", {1: spread([t.get("ready_ms") for t in su]),
+                                                          6 + np_: f"n={len(su)}"})
+            add("start-up: launch → first socket record in FILE, ms",
+                {1: spread([t.get("first_event_ms") for t in su]),
+                 6 + np_: f"**{missing} never seen**" if missing else f"n={len(su)}"})
+            add("start-up: socket() call → record in FILE, ms",
+                {1: spread([t.get("call_to_file_ms") for t in su])})
+            add("stop: SIGINT → exit (idle tracer), ms", {1: spread([t.get("stop_ms") for t in su])})
+        mb = lambda k: f"{k / 1024:.1f}" if k is not None else "—"
+        for rkey in ("rss", "rss_slow"):
+            rss = self.results[rkey]
             if not rss:
                 continue
-            what = "memory" if key == "rss" else "memory, slow consumer (reader SIGSTOPped 20 ms of every 40)"
-            mb = lambda k: f"{k / 1024:.1f}" if k is not None else "—"
+            what = "memory" if rkey == "rss" else "memory, slow consumer (reader SIGSTOPped 20 ms of every 40)"
+            idx = 1 + (plist.index(rss["procs"]) if rss["procs"] in plist else 0)
             ev = rss.get("events", 0)
-            tcpu_rss = f"{rss['tracer_cpu_ns_per_call'] / 1e3:.1f}" if rss.get("tracer_cpu_ns_per_call") else ""
-            idx = plist.index(rss["procs"]) if rss["procs"] in plist else 0
-
-            def row(name, text, tail=" | | | | |"):
-                cells = ["" for _ in plist]
-                cells[idx] = text
-                lines.append(f"| {name} | " + " | ".join(cells) + tail)
-
-            row(f"{what}: VmRSS MB over {ev / 1e6:.1f}M records ({rss['storm_seconds']:.0f} s)",
-                f"{mb(rss['baseline']['VmRSS'])} idle → {mb(rss['rss_max_kib'])} max "
-                f"(VmHWM {mb(rss['hwm_kib'])}; ring buffer maps {mb(rss.get('bpf_map_kib'))})",
-                f" | | | {tcpu_rss} | {rss.get('lost', '—')} | {rss.get('check', '—')} |")
+            v = {idx: f"{mb(rss['baseline']['VmRSS'])} idle → {mb(rss['rss_max_kib'])} max "
+                      f"(VmHWM {mb(rss['hwm_kib'])}; ring buffer maps {mb(rss.get('bpf_map_kib'))})",
+                 1 + np_: f"{rss['storm']['ns_per_call']:.0f}",
+                 5 + np_: str(rss.get("lost", "—")), 6 + np_: str(rss.get("check", "—"))}
+            if rss.get("irq_work_per_call") is not None:
+                v[4 + np_] = f"{rss['irq_work_per_call']:.2f}"
+            if rss.get("tracer_cpu_ns_per_call"):
+                v[3 + np_] = f"{rss['tracer_cpu_ns_per_call'] / 1e3:.1f}"
+            if rss.get("disturbed_by"):
+                v[6 + np_] += "; **disturbed**"
+            add(f"{what}: VmRSS MB over {ev / 1e6:.1f}M records ({rss['storm_seconds']:.0f} s)", v)
             marks = rss.get("checkpoints", {})
-            row(f"{what}: RssAnon MB (heap) idle, then at % of the storm's time [MB of JSON written by then]",
-                f"{mb(rss['baseline']['RssAnon'])} idle; "
-                + ", ".join(f"{k} {mb(v['RssAnon'])} [{v['file_mb']:.0f}]" for k, v in marks.items()),
-                " | | | | | |")
+            add(f"{what}: RssAnon MB (heap) idle, then at % of the storm's time [MB of JSON written by then]",
+                {idx: f"{mb(rss['baseline']['RssAnon'])} idle; "
+                      + ", ".join(f"{k} {mb(m['RssAnon'])} [{m['file_mb']:.0f}]" for k, m in marks.items())})
         return "\n".join(lines)
 
 
