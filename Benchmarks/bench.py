@@ -95,12 +95,33 @@ def foreign_tracers():
         except OSError:
             continue
         pid = int(d)
-        found.append(pid)
+        args = cmd.split()
+        # A socktrace filtered to some pids still runs its BPF programs on every
+        # socket()/close() (they return early): a small cost, not a disturbance.
+        filtered = comm == "socktrace" and any(
+            a in ("-p", "--pid", "--pids") or a.startswith(("--pid=", "--pids=")) for a in args)
+        if not filtered:
+            found.append(pid)
         if pid not in seen_foreign:
-            seen_foreign[pid] = cmd
-            loud("environment", f"foreign tracer running, numbers from now on are disturbed: "
-                 f"pid {pid}: {cmd[:160]}")
+            seen_foreign[pid] = ("(pid-filtered, minor) " if filtered else "") + cmd
+            if filtered:
+                log(f"note: a pid-filtered socktrace is attached (its BPF programs run on every "
+                    f"socket call and return early): pid {pid}: {cmd[:160]}")
+            else:
+                loud("environment", f"foreign tracer running, numbers from now on are disturbed: "
+                     f"pid {pid}: {cmd[:160]}")
     return found
+
+
+def cpu_busy_seconds():
+    """Busy (non-idle, non-iowait) CPU seconds of the whole machine so far."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def irq_work_count():
@@ -343,14 +364,23 @@ class Bench:
             prefix = (self.a.strace, "-f", "-qq", "-o", "/dev/null")
         foreign = foreign_tracers()
         iwi0 = irq_work_count()
+        busy0, t_wall0 = cpu_busy_seconds(), time.monotonic()
+        tcpu0 = proc_cpu_seconds(bg.pid) if bg else 0.0
         if pause_tracer:
             os.kill(bg.pid, signal.SIGSTOP)  # the reader stops; the ring fills
         res = self.storm(procs, iters, mix, fail, prefix)
         if pause_tracer:
             os.kill(bg.pid, signal.SIGCONT)
         iwi1 = irq_work_count()
+        busy1, t_wall1 = cpu_busy_seconds(), time.monotonic()
+        tcpu1 = proc_cpu_seconds(bg.pid) if bg else 0.0
         if iwi0 is not None and iwi1 is not None:
             run["irq_work_per_call"] = (iwi1 - iwi0) / max(res["calls"], 1)
+        if None not in (busy0, busy1, tcpu0, tcpu1) and t_wall1 > t_wall0:
+            # CPU the machine spent on anything but the workers and our tracer:
+            # other people's work, kernel threads (and what tracing makes them do).
+            storm_cpu = res["cpu_ns_per_call"] * res["calls"] / 1e9
+            run["other_load"] = max(0.0, (busy1 - busy0) - storm_cpu - (tcpu1 - tcpu0)) / (t_wall1 - t_wall0)
         foreign = sorted(set(foreign) | set(foreign_tracers()))
         if foreign:
             run["disturbed_by"] = foreign
@@ -383,6 +413,8 @@ class Bench:
             extra += f" tracer_cpu={run['tracer_cpu_ns_per_call']:.0f}ns/call"
         if "irq_work_per_call" in run:
             extra += f" irq_work/call={run['irq_work_per_call']:.2f}"
+        if "other_load" in run:
+            extra += f" other_load={run['other_load']:.2f}"
         if "stop_ms" in run:
             extra += f" stop={run['stop_ms']:.0f}ms"
         if run.get("disturbed_by"):
@@ -759,7 +791,8 @@ class Bench:
                                                      "untraced+lag", "st-lag"]
         cols = ["measurement"] + [f"P={p}: ratio median [min–max]" for p in plist] + [
             f"ns/call median ({ps})", f"worker CPU/call ratio ({ps})",
-            f"tracer CPU µs/call ({ps})", f"IRQ work/call ({ps})", "lost (sum)", "check"]
+            f"tracer CPU µs/call ({ps})", f"IRQ work/call ({ps})",
+            f"other CPU load, CPUs ({ps})", "lost (sum)", "check"]
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
         def add(name, values):
@@ -777,7 +810,7 @@ class Bench:
                 continue
             ratio_ok = cfg != "st-starved"  # no untraced partner
             v = {}
-            ns, cpu, tcpu, iwi = [], [], [], []
+            ns, cpu, tcpu, iwi, oth = [], [], [], [], []
             for i, p in enumerate(plist):
                 rp = [r for r in rs if r["procs"] == p]
                 ratios = [r["ns_per_call"] / base[key(r)] for r in rp if key(r) in base and ratio_ok]
@@ -790,8 +823,9 @@ class Bench:
                 tcpu.append(med([r["tracer_cpu_ns_per_call"] / 1e3 for r in rp
                                  if "tracer_cpu_ns_per_call" in r], "{:.1f}"))
                 iwi.append(med([r["irq_work_per_call"] for r in rp if "irq_work_per_call" in r]))
-            v[1 + np_], v[2 + np_], v[3 + np_], v[4 + np_] = (
-                " / ".join(ns), " / ".join(cpu), " / ".join(tcpu), " / ".join(iwi))
+                oth.append(med([r["other_load"] for r in rp if "other_load" in r]))
+            v[1 + np_], v[2 + np_], v[3 + np_], v[4 + np_], v[5 + np_] = (
+                " / ".join(ns), " / ".join(cpu), " / ".join(tcpu), " / ".join(iwi), " / ".join(oth))
             checks = [r.get("check") for r in rs if r.get("check")]
             lost = [r.get("lost") for r in rs if r.get("lost") is not None]
             fine = ("ok", "accounted exactly", "accounted (lost > missing)", "no loss provoked")
@@ -805,8 +839,8 @@ class Bench:
             nd = sum(1 for r in rs if r.get("disturbed_by"))
             if nd:
                 check += f"; **{nd} disturbed**"
-            v[5 + np_] = str(sum(lost)) if lost else "—"
-            v[6 + np_] = check
+            v[6 + np_] = str(sum(lost)) if lost else "—"
+            v[7 + np_] = check
             add(labels.get(cfg, cfg), v)
 
         def spread(vals, fmt="{:.0f}"):
@@ -819,10 +853,10 @@ class Bench:
         if su:
             missing = sum(1 for t in su if t.get("first_event_ms") is None)
             add("start-up: launch → `Tracing` line, ms", {1: spread([t.get("ready_ms") for t in su]),
-                                                          6 + np_: f"n={len(su)}"})
+                                                          7 + np_: f"n={len(su)}"})
             add("start-up: launch → first socket record in FILE, ms",
                 {1: spread([t.get("first_event_ms") for t in su]),
-                 6 + np_: f"**{missing} never seen**" if missing else f"n={len(su)}"})
+                 7 + np_: f"**{missing} never seen**" if missing else f"n={len(su)}"})
             add("start-up: socket() call → record in FILE, ms",
                 {1: spread([t.get("call_to_file_ms") for t in su])})
             add("stop: SIGINT → exit (idle tracer), ms", {1: spread([t.get("stop_ms") for t in su])})
@@ -837,13 +871,13 @@ class Bench:
             v = {idx: f"{mb(rss['baseline']['VmRSS'])} idle → {mb(rss['rss_max_kib'])} max "
                       f"(VmHWM {mb(rss['hwm_kib'])}; ring buffer maps {mb(rss.get('bpf_map_kib'))})",
                  1 + np_: f"{rss['storm']['ns_per_call']:.0f}",
-                 5 + np_: str(rss.get("lost", "—")), 6 + np_: str(rss.get("check", "—"))}
+                 6 + np_: str(rss.get("lost", "—")), 7 + np_: str(rss.get("check", "—"))}
             if rss.get("irq_work_per_call") is not None:
                 v[4 + np_] = f"{rss['irq_work_per_call']:.2f}"
             if rss.get("tracer_cpu_ns_per_call"):
                 v[3 + np_] = f"{rss['tracer_cpu_ns_per_call'] / 1e3:.1f}"
             if rss.get("disturbed_by"):
-                v[6 + np_] += "; **disturbed**"
+                v[7 + np_] += "; **disturbed**"
             add(f"{what}: VmRSS MB over {ev / 1e6:.1f}M records ({rss['storm_seconds']:.0f} s)", v)
             marks = rss.get("checkpoints", {})
             add(f"{what}: RssAnon MB (heap) idle, then at % of the storm's time [MB of JSON written by then]",
@@ -945,6 +979,13 @@ def main():
     print("Ratios: per-round socket()+close() wall time per call over the untraced run of the "
           "same round; median [min–max] over rounds.")
     all_runs = b.results["runs"] + [b.results[k] for k in ("rss", "rss_slow") if b.results[k]]
+    loads = [r["other_load"] for r in b.results["runs"] if "other_load" in r]
+    if loads:
+        busy = sum(1 for x in loads if x > 0.25)
+        print(f"Other CPU load during the storms (CPU the machine spent on neither the workers nor "
+              f"the tracer under test): median {statistics.median(loads):.2f} CPUs, max "
+              f"{max(loads):.2f}; {busy} of {len(loads)} runs above 0.25 CPUs"
+              + (" — **the machine was busy: numbers are noisy**" if busy > len(loads) // 4 else "."))
     disturbed = [r for r in all_runs if r.get("disturbed_by")]
     if disturbed or seen_foreign:
         print()
