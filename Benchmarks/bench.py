@@ -989,8 +989,12 @@ def main():
     disturbed = [r for r in all_runs if r.get("disturbed_by")]
     if disturbed or seen_foreign:
         print()
-        print(f"**{len(disturbed)} of {len(all_runs)} runs ran beside foreign tracers** "
-              "(hooks on the same syscalls and CPU taken: treat those numbers as disturbed):")
+        if disturbed:
+            print(f"**{len(disturbed)} of {len(all_runs)} runs ran beside foreign tracers** "
+                  "(hooks on the same syscalls and CPU taken: treat those numbers as disturbed):")
+        else:
+            print("Other tracers were attached (pid-filtered: their programs run on every socket "
+                  "call and return early; not counted as disturbing):")
         for pid, cmd in seen_foreign.items():
             print(f"- pid {pid}: {cmd[:200]}")
     if violations:
