@@ -4,7 +4,7 @@
 # every result file on the console between markers
 #   ===BEGIN rung=R file=F===  ...  ===END===
 # and powers off. Without /bin/socktrace it only runs the workload (stand-in).
-# Kernel command line overrides: st.rungs=auto,kprobe  st.scenarios=a,b,c
+# Kernel command line overrides: st.rungs=auto,kprobe  st.scenarios=a,b,c  st.verbose=1
 set -u
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
 mount -t proc proc /proc
@@ -23,10 +23,12 @@ SCENARIOS="inet-stream inet6-dgram unix-nonblock-cloexec raw-icmp netlink bad-fa
  bad-flags bad-protocol emfile socketpair accept thread fork unshare-net"
 ATTACH_WAIT=180 # seconds for the tracer to print "Tracing" (BPF load under TCG)
 STOP_WAIT=60    # seconds for the tracer to drain and exit after SIGINT
+VERBOSE=
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	st.rungs=*) RUNGS=$(echo "${arg#*=}" | tr , ' ') ;;
 	st.scenarios=*) SCENARIOS=$(echo "${arg#*=}" | tr , ' ') ;;
+	st.verbose=1) VERBOSE=-v ;;
 	esac
 done
 
@@ -54,7 +56,7 @@ run_rung() {
 	rung=$1 d=/out/$1
 	mkdir -p "$d"
 	t0=$(now)
-	socktrace --attach "$rung" --json -o "$d/events.jsonl" 2>"$d/stderr" &
+	socktrace $VERBOSE --attach "$rung" --json -o "$d/events.jsonl" 2>"$d/stderr" &
 	pid=$!
 	waitfor $ATTACH_WAIT tracing_or_dead "$d/stderr" "$pid"
 	t1=$(now) workload_rc=-1 stop=none
@@ -84,13 +86,16 @@ uname -r >/out/kernel/uname
 	echo "sys_socket_syms=$(grep -c ' __sys_socket$' /proc/kallsyms)"
 	echo "lockdown=$(cat /sys/kernel/security/lockdown 2>/dev/null || echo n/a)"
 	echo "kprobe_events=$(test -e /sys/kernel/tracing/kprobe_events && echo yes || echo no)"
+	t=$(now); n=$(wc -l </proc/kallsyms) # reading kallsyms is slow under TCG
+	echo "kallsyms_lines=$n kallsyms_read_s=$(echo "$(now) $t" | awk '{print $1-$2}')"
 } >/out/kernel/facts
 section kernel uname /out/kernel/uname
 section kernel facts /out/kernel/facts
 
 if [ -x /bin/socktrace ]; then
+	t=$(now)
 	socktrace doctor >/out/kernel/doctor 2>&1
-	echo "doctor_rc=$?" >>/out/kernel/doctor
+	echo "doctor_rc=$? doctor_s=$(echo "$(now) $t" | awk '{print $1-$2}')" >>/out/kernel/doctor
 	section kernel doctor /out/kernel/doctor
 	for rung in $RUNGS; do
 		run_rung "$rung"

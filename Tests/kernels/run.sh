@@ -64,4 +64,6 @@ while read -r name vmlinuz _; do
 done <<<"$kernels"
 wait
 
-python3 "$here/check.py" --results "$results" ${socktrace:+--tracer} "${names[@]}"
+# st.rungs=... in VM_APPEND limits the rungs the guest runs, so the checks too.
+rungs=$(sed -n 's/.*st\.rungs=\([^ ]*\).*/\1/p' <<<"${VM_APPEND:-}")
+python3 "$here/check.py" --results "$results" ${socktrace:+--tracer} ${rungs:+--rungs "$rungs"} "${names[@]}"
