@@ -85,6 +85,8 @@ def label(op):
     if op["op"] == "socket":
         return (f"socket({op['family']},{op['type']:#x},{op['protocol']})="
                 f"{op['ret']} pid={op['pid']} tid={op['tid']}")
+    if op["op"] == "unshare":
+        return f"unshare pid={op['pid']}"
     return f"{op['op']} pid={op['pid']} fd={op.get('fd', op.get('ret'))}"
 
 
@@ -193,12 +195,31 @@ def check_rung(kdir, kernel, rung):
                    or r.get("probe") != probe]
             check(not bad, f"{name}: kernel sockets have fd null, an inode, probe {probe}",
                   "; ".join(json.dumps(r)[:300] for r in bad[:3]))
+    check_lifecycle(pre, ops, recs, probe)
     # Nothing else claims to be a socket() call of the workload's processes.
     pids = {op["pid"] for op in ops}
     stray = [r for r in sockets if r.get("pid") in pids and not r.get("kernel")
              and not any(r is m for m in matched)]
     check(not stray, f"{pre}: no unexpected socket records from the workload",
           "; ".join(json.dumps(r)[:300] for r in stray[:3]))
+
+
+def check_lifecycle(pre, ops, recs, probe):
+    """Every socket the workload closed has one release record; exec, fork, exit seen."""
+    inodes = [o["inode"] for o in ops if o.get("ret", -1) >= 0 and o.get("inode")]
+    inodes += [o["inode2"] for o in ops if o["op"] == "socketpair" and o.get("inode2")]
+    how = "close" if probe == "tracepoint" else "release"
+    rel = [r for r in recs if r.get("event") == "release"]
+    bad = [f"inode {i}: {[r.get('how') for r in rel if r.get('inode') == i]}" for i in inodes
+           if [r.get("how") for r in rel if r.get("inode") == i] != [how]]
+    check(not bad, f"{pre}: one release (how={how}) per closed workload socket", "; ".join(bad[:5]))
+    main_pid = ops[0]["pid"] if ops else None
+    child = {o["pid"] for o in ops} - {main_pid}
+    got = {(r.get("event"), r.get("pid"), r.get("child_pid")) for r in recs}
+    want = {("exec", main_pid, None), ("exit", main_pid, None)}
+    want |= {("fork", main_pid, c) for c in child} | {("exit", c, None) for c in child}
+    check(want <= got, f"{pre}: exec, fork and exit of the workload recorded",
+          f"missing {sorted(want - got, key=str)}")
 
 
 def check_ops(pre, ops, status):

@@ -7,7 +7,8 @@
 #
 # Env: KERNEL_CACHE (default $REPO/.cache/kernels), VM_TIMEOUT seconds per VM
 # (default 600), VM_PARALLEL=1 boots all kernels at once (default; -smp 1 each),
-# VM_APPEND extra kernel command line (e.g. st.rungs=kprobe).
+# VM_MEM MiB per VM (default 2048), VM_APPEND extra kernel command line
+# (st.rungs=kprobe,auto  st.scenarios=inet-stream,fork  st.verbose=1).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,7 +38,7 @@ kernels=$("$here/fetch-kernels.sh" "$cache")
 boot() {
 	local name=$1 log=$logs/$1.log start=$SECONDS rc=0
 	echo "run.sh: booting $name (timeout ${timeout_s}s)" >&2
-	timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 \
+	timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-2048}" -smp 1 \
 		-nodefaults -display none -no-reboot -serial "file:$log" \
 		-kernel "$2" -initrd "$build/initramfs.cpio.gz" \
 		-append "console=ttyS0 quiet panic=-1 ${VM_APPEND:-}" \
