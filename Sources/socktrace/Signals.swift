@@ -9,6 +9,14 @@ enum Signals {
   /// SIGINT and SIGTERM stop tracing cleanly: the loop sees the flag within
   /// one poll interval, drains, detaches and prints the summary.
   static func installStopHandlers() {
+    // A parent may have left them blocked (a test runner's thread, a
+    // supervisor): a tracer that cannot be stopped loses everything.
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    for signal in [SIGINT, SIGTERM] {
+      sigaddset(&unblock, signal)
+    }
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     for signal in [SIGINT, SIGTERM] {
       var action = sigaction()
       action.__sigaction_handler.sa_handler = { number in

@@ -9,6 +9,8 @@
 //                thread (runs inet-stream on a new thread)
 //                fork (the child runs inet-stream, the parent waits)
 //                unshare-net (new network namespace: the kernel's own sockets)
+//                hostile-comm (renames itself to quote, backslash, control and
+//                  invalid UTF-8 bytes, then runs inet-stream)
 //                sleep-ms=N
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -145,6 +148,9 @@ static int run(const char *s) {
 		printf("{\"op\":\"unshare\",\"pid\":%d,\"ret\":%d,\"errno\":%d}\n", getpid(), r,
 		       r ? errno : 0);
 		fflush(stdout);
+	} else if (!strcmp(s, "hostile-comm")) {
+		prctl(PR_SET_NAME, "q\"b\\\n\x01\xff", 0, 0, 0);
+		one_socket(AF_INET, SOCK_STREAM, 0);
 	} else if (!strncmp(s, "sleep-ms=", 9)) {
 		long ms = atol(s + 9);
 		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

@@ -1,0 +1,157 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The binaries `swift build` put beside the test bundle.
+enum Binaries {
+  static let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  static let socktrace = directory.appendingPathComponent("socktrace").path
+  static let workload = directory.appendingPathComponent("socktrace-workload").path
+}
+
+/// Whether the privileged tests run: as root they do; with CI=true they must,
+/// so lacking root there fails them instead of skipping.
+enum Privilege {
+  static let isRoot = geteuid() == 0
+  static let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
+  static let runKernelTests = isRoot || inCI
+  static let skipReason: Comment =
+    "not root: the kernel tests load BPF programs; run `sudo swift test` (they run, and fail, with CI=true)"
+}
+
+enum HarnessError: Error, CustomStringConvertible {
+  case timedOut(String)
+  case exited(Int32, String)
+  var description: String {
+    switch self {
+    case .timedOut(let what): return "timed out: \(what)"
+    case .exited(let status, let stderr): return "tracer exited with \(status) before tracing: \(stderr)"
+    }
+  }
+}
+
+/// Reads what a pipe has, waiting up to `timeout` seconds for `until` to hold.
+func read(_ handle: FileHandle, into buffer: inout Data, timeout: Double, until done: (Data) -> Bool) -> Bool {
+  let deadline = Date().addingTimeInterval(timeout)
+  var chunk = [UInt8](repeating: 0, count: 65536)
+  while !done(buffer) {
+    let remaining = deadline.timeIntervalSinceNow
+    if remaining <= 0 { return false }
+    var descriptor = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+    let ready = poll(&descriptor, 1, Int32(min(remaining, 1) * 1000))
+    if ready <= 0 { continue }
+    let count = Glibc.read(handle.fileDescriptor, &chunk, chunk.count)
+    if count <= 0 { return done(buffer) }
+    buffer.append(contentsOf: chunk[0..<count])
+  }
+  return true
+}
+
+/// The real `socktrace` binary, running as a child process.
+final class Tracer {
+  let process = Process()
+  let stderrPipe = Pipe()
+  let outputPath: String
+  var stderr = Data()
+
+  /// Starts `socktrace --json -o TMP ARGS` and waits for its `Tracing` line.
+  init(_ arguments: [String]) throws {
+    outputPath = NSTemporaryDirectory() + "socktrace-test-\(UUID().uuidString).jsonl"
+    process.executableURL = URL(fileURLWithPath: Binaries.socktrace)
+    process.arguments = ["--json", "-o", outputPath] + arguments
+    process.standardError = stderrPipe
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let attached = read(stderrPipe.fileHandleForReading, into: &stderr, timeout: 60) {
+      String(decoding: $0, as: UTF8.self).contains("Tracing")
+    }
+    if !attached {
+      process.terminate()
+      process.waitUntilExit()
+      let text = String(decoding: stderr, as: UTF8.self)
+      throw process.isRunning ? HarnessError.timedOut("Tracing line") : HarnessError.exited(process.terminationStatus, text)
+    }
+  }
+
+  deinit {
+    if process.isRunning { process.terminate() }
+    unlink(outputPath)
+  }
+
+  /// Sends `signal`, waits for exit; returns the status, stderr and records.
+  func stop(signal: Int32 = SIGINT) throws -> (status: Int32, stderr: String, records: [[String: Any]]) {
+    kill(process.processIdentifier, signal)
+    _ = read(stderrPipe.fileHandleForReading, into: &stderr, timeout: 60) { _ in false }
+    let deadline = Date().addingTimeInterval(30)
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    if process.isRunning {
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+      throw HarnessError.timedOut("tracer did not stop on signal \(signal)")
+    }
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stderr, as: UTF8.self), try records())
+  }
+
+  func records() throws -> [[String: Any]] {
+    let text = try String(contentsOfFile: outputPath, encoding: .utf8)
+    return try text.split(separator: "\n").map { line in
+      let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
+      return try #require(object as? [String: Any], "not a JSON object: \(line)")
+    }
+  }
+}
+
+/// The test workload: gated, so the tracer can filter on its pid before it
+/// makes a single call.
+final class Workload {
+  let process = Process()
+  let stdinPipe = Pipe()
+  let stdoutPipe = Pipe()
+  var stdout = Data()
+  private(set) var pid: Int32 = 0
+
+  init(_ scenarios: [String]) throws {
+    process.executableURL = URL(fileURLWithPath: Binaries.workload)
+    process.arguments = ["--gate"] + scenarios
+    process.standardInput = stdinPipe
+    process.standardOutput = stdoutPipe
+    try process.run()
+    guard read(stdoutPipe.fileHandleForReading, into: &stdout, timeout: 30, until: { $0.contains(UInt8(ascii: "\n")) })
+    else { throw HarnessError.timedOut("workload ready line") }
+    pid = process.processIdentifier
+  }
+
+  /// Lets it run, waits for it; returns what it reported, one object per call.
+  func run() throws -> [[String: Any]] {
+    stdinPipe.fileHandleForWriting.write(Data("go\n".utf8))
+    _ = read(stdoutPipe.fileHandleForReading, into: &stdout, timeout: 60) { _ in false }
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "workload failed")
+    return try String(decoding: stdout, as: UTF8.self).split(separator: "\n").map { line in
+      try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }.filter { $0["op"] as? String != "ready" }
+  }
+}
+
+/// Runs the socktrace binary to completion (for the bad-input cases).
+func runSocktrace(_ arguments: [String], asUser uid: UInt32? = nil) throws -> (status: Int32, stderr: String) {
+  let process = Process()
+  let errors = Pipe()
+  if let uid {
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+    process.arguments =
+      ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all", "--", Binaries.socktrace]
+      + arguments
+  } else {
+    process.executableURL = URL(fileURLWithPath: Binaries.socktrace)
+    process.arguments = arguments
+  }
+  process.standardError = errors
+  process.standardOutput = FileHandle.nullDevice
+  try process.run()
+  var buffer = Data()
+  _ = read(errors.fileHandleForReading, into: &buffer, timeout: 60) { _ in false }
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: buffer, as: UTF8.self))
+}
