@@ -71,7 +71,7 @@ struct inflight {
 	int family, type, protocol;
 	int create_ret;
 	int resolved_type, resolved_protocol;
-	int fd2;
+	int fd, fd2;
 };
 
 struct {
@@ -251,6 +251,7 @@ static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, l
 	e->type = f->type;
 	e->protocol = f->protocol;
 	e->ret = ret;
+	e->fd = ret >= 0 ? (kind == ST_KIND_SOCKETPAIR ? f->fd : ret) : -1;
 	e->fd2 = f->fd2;
 	e->probe = probe;
 	e->duration_ns = now - f->start_ns;
@@ -355,12 +356,17 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 		u64 now = bpf_ktime_get_boot_ns();
 
 		fill_header(&e->h, ST_KIND_SOCKET, sizeof(*e));
+		/* A kernel socket belongs to the namespace it was made for (unshare
+		 * makes them for the new one while the task still sits in the old). */
+		if (ret == 0)
+			e->h.netns = BPF_CORE_READ(sock, sk, __sk_common.skc_net.net, ns.inum);
 		e->family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
 		e->type = BPF_CORE_READ(sock, type);
 		e->protocol = -1;
 		e->resolved_type = ret == 0 ? e->type : -1;
 		e->resolved_protocol = ret == 0 ? BPF_CORE_READ(sock, sk, sk_protocol) : -1;
 		e->ret = ret;
+		e->fd = -1;
 		e->fd2 = -1;
 		e->inode = ret == 0 ? socket_inode(sock) : 0;
 		e->inode2 = 0;
@@ -369,7 +375,8 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 		e->sock_map_fd_ns = 0;
 		e->probe = probe;
 		e->failed_stage = ret < 0 ? ST_STAGE_SOCK_CREATE : ST_STAGE_UNKNOWN;
-		e->bits = ST_BIT_KERNEL | ST_BIT_HAS_STAGE_INFO | (e->inode ? ST_BIT_HAS_INODE : 0);
+		e->bits = ST_BIT_KERNEL | ST_BIT_HAS_STAGE_INFO | ST_BIT_HAS_STAGES |
+			  (e->inode ? ST_BIT_HAS_INODE : 0);
 		submit(e);
 	}
 	bpf_map_delete_elem(&kcreate, &tid);
@@ -513,14 +520,14 @@ int tp_exit_socketpair(struct syscall_exit_ctx *ctx)
 
 		read_socket(f, fd_socket(fds[0]));
 		f->inode2 = second ? socket_inode(second) : 0;
+		f->fd = fds[0];
 		f->fd2 = fds[1];
-		ret = fds[0]; /* the record's fd is the first of the pair */
 	}
 	finish_call(ST_KIND_SOCKETPAIR, f, tid, ret, ST_PROBE_TRACEPOINT, false);
 	return 0;
 }
 
-static __always_inline void accept_enter(int listen_fd)
+static __always_inline void accept_enter(int listen_fd, int flags)
 {
 	u32 tid = current_tid();
 	struct inflight *f;
@@ -535,7 +542,8 @@ static __always_inline void accept_enter(int listen_fd)
 	if (listener) {
 		f->inode2 = socket_inode(listener);
 		f->family = BPF_CORE_READ(listener, sk, __sk_common.skc_family);
-		f->type = BPF_CORE_READ(listener, type);
+		/* accept4's SOCK_NONBLOCK/SOCK_CLOEXEC are the new socket's flags. */
+		f->type = BPF_CORE_READ(listener, type) | flags;
 		f->protocol = BPF_CORE_READ(listener, sk, sk_protocol);
 	}
 }
@@ -555,7 +563,7 @@ static __always_inline void accept_exit(long ret)
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int tp_enter_accept4(struct syscall_enter_ctx *ctx)
 {
-	accept_enter(ctx->args[0]);
+	accept_enter(ctx->args[0], ctx->args[3]);
 	return 0;
 }
 
@@ -569,7 +577,7 @@ int tp_exit_accept4(struct syscall_exit_ctx *ctx)
 SEC("tracepoint/syscalls/sys_enter_accept")
 int tp_enter_accept(struct syscall_enter_ctx *ctx)
 {
-	accept_enter(ctx->args[0]);
+	accept_enter(ctx->args[0], 0);
 	return 0;
 }
 

@@ -106,8 +106,13 @@ struct task_struct {
 	struct mm_struct *mm;
 };
 
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
 struct sock_common {
 	unsigned short skc_family;
+	possible_net_t skc_net;
 };
 
 struct sock {

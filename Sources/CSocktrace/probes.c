@@ -96,3 +96,30 @@ const char *st_libbpf_last_warning(void)
 {
 	return last_warning;
 }
+
+int st_kallsyms_lookup(const char *const *names, int count, unsigned char *found)
+{
+	char line[512];
+	int hits = 0;
+	FILE *file = fopen("/proc/kallsyms", "re");
+
+	if (!file)
+		return -errno;
+	/* "ffffffff81234560 T __sys_socket\t[module]\n": the name is field three. */
+	while (hits < count && fgets(line, sizeof(line), file)) {
+		char *name = strchr(line, ' ');
+
+		if (!name || !(name = strchr(name + 1, ' ')))
+			continue;
+		name++;
+		name[strcspn(name, " \t\n")] = '\0';
+		for (int i = 0; i < count; i++) {
+			if (!found[i] && strcmp(name, names[i]) == 0) {
+				found[i] = 1;
+				hits++;
+			}
+		}
+	}
+	fclose(file);
+	return hits;
+}

@@ -64,6 +64,7 @@ struct SocketTracingTests {
       if type & 0x400_0000 != 0 { flags.append("0x4000000") }
       #expect(record["flags"] as? [String] == flags)
       if op == "socketpair" {
+        #expect(record["ret"] as? Int == 0)
         #expect(record["peer_fd"] as? Int == call["fd2"] as? Int)
         #expect(record["peer_inode"] as? Int == call["inode2"] as? Int)
       }

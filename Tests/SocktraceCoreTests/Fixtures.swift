@@ -38,6 +38,7 @@ enum Fixtures {
     record.resolved_type = type & 0xf
     record.resolved_protocol = resolvedProtocol
     record.ret = ret
+    record.fd = ret >= 0 ? ret : -1
     record.fd2 = -1
     record.bits = bits
     record.inode = inode

@@ -79,11 +79,14 @@ import Testing
   }
 
   @Test func socketpairAndAcceptCarryTheirSecondSocket() throws {
-    var pair = Fixtures.socket(family: 1, ret: 3, kind: ST_KIND_SOCKETPAIR.rawValue)
+    var pair = Fixtures.socket(family: 1, ret: 0, kind: ST_KIND_SOCKETPAIR.rawValue)
+    pair.fd = 3
     pair.fd2 = 4
     pair.inode2 = 4243
     let pairJSON = try encode(.socket(SocketEvent(raw: pair)))
     #expect(pairJSON["event"] as? String == "socketpair")
+    #expect(pairJSON["ret"] as? Int == 0)
+    #expect(pairJSON["fd"] as? Int == 3)
     #expect(pairJSON["peer_fd"] as? Int == 4)
     #expect(pairJSON["peer_inode"] as? Int == 4243)
 

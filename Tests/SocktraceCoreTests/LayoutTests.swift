@@ -21,5 +21,6 @@ import Testing
     #expect(MemoryLayout<st_header>.offset(of: \st_header.comm) == 48)
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.inode) == 96)
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.probe) == 136)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.fd) == 140)
   }
 }

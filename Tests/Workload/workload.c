@@ -107,7 +107,9 @@ static void accept_one(void) {
 	if (cfd >= 0 && connect(cfd, (struct sockaddr *)&a, sizeof(a)) == 0) {
 		errno = 0;
 		int afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		report("accept", AF_INET, SOCK_STREAM, 0, afd, afd < 0 ? errno : 0, lfd, inode_of(lfd));
+		/* accept4's flags are the new socket's: reported as part of its type */
+		report("accept", AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, afd, afd < 0 ? errno : 0, lfd,
+		       inode_of(lfd));
 		if (afd >= 0) close(afd);
 	}
 	if (cfd >= 0) close(cfd);

@@ -79,7 +79,7 @@ struct st_socket {
 	int protocol;          /* as requested */
 	int resolved_type;     /* sock->type, -1 if unknown */
 	int resolved_protocol; /* sk->sk_protocol, -1 if unknown */
-	int ret;               /* syscall result: fd or -errno */
+	int ret;               /* syscall result: fd (0 for socketpair) or -errno */
 	int fd2;               /* socketpair: the second fd; accept: listening fd; else -1 */
 	unsigned int bits;     /* ST_BIT_* */
 	unsigned long long inode;  /* socket inode (socket:[N]) or 0 */
@@ -89,7 +89,8 @@ struct st_socket {
 	unsigned long long sock_map_fd_ns; /* sock_map_fd: __sock_create return to exit */
 	unsigned char probe;        /* enum st_probe */
 	unsigned char failed_stage; /* enum st_stage */
-	unsigned char pad[6];
+	unsigned char pad[2];
+	int fd;                /* the new fd (socketpair: the first), or -1 */
 };
 
 struct st_release {

@@ -21,6 +21,12 @@ int st_vmlinux_btf_available(void);
 int st_btf_has_function(const char *name);
 
 /*
+ * Marks found[i] = 1 for each names[i] that is a symbol in /proc/kallsyms
+ * (a quarter of a million lines: scanned in C). Returns the hits or -errno.
+ */
+int st_kallsyms_lookup(const char *const *names, int count, unsigned char *found);
+
+/*
  * Routes libbpf's log: to stderr when verbose, otherwise kept quietly; the
  * last warning line stays readable through st_libbpf_last_warning().
  */

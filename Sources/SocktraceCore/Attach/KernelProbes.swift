@@ -31,22 +31,14 @@ public enum KernelProbes {
     return facts
   }
 
-  /// Which of `names` are text symbols in /proc/kallsyms.
+  /// Which of `names` are symbols in /proc/kallsyms.
   static func kallsyms(containing names: [String]) -> Set<String> {
-    guard let file = fopen("/proc/kallsyms", "r") else { return [] }
-    defer { fclose(file) }
-    let wanted = Set(names)
-    var found: Set<String> = []
-    var line = [CChar](repeating: 0, count: 512)
-    while found.count < wanted.count, fgets(&line, Int32(line.count), file) != nil {
-      // "ffffffff81234560 T __sys_socket\n": the name is the third field.
-      let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ", maxSplits: 3)
-      guard fields.count >= 3 else { continue }
-      let name = fields[2].split(separator: "\t").first.map(String.init) ?? ""
-      let trimmed = name.trimmingTrailingWhitespace()
-      if wanted.contains(trimmed) { found.insert(trimmed) }
-    }
-    return found
+    var found = [UInt8](repeating: 0, count: names.count)
+    let pointers = names.map { strdup($0) }
+    defer { pointers.forEach { free($0) } }
+    let constPointers = pointers.map { UnsafePointer($0) }
+    guard st_kallsyms_lookup(constPointers, Int32(names.count), &found) > 0 else { return [] }
+    return Set(zip(names, found).filter { $0.1 != 0 }.map(\.0))
   }
 
   /// Mounts tracefs at /sys/kernel/tracing when it is not there (a fresh

@@ -112,17 +112,21 @@ public struct SocketEvent {
   public var type: Int32 { raw.type & SocketNames.typeMask }
   public var requestedProtocol: Int32 { raw.protocol }
   /// The protocol the socket got (resolved when 0 was asked), if it was read.
-  public var resolvedProtocol: Int32? { raw.resolved_protocol >= 0 ? raw.resolved_protocol : nil }
+  /// Read only for sockets that exist: a call that failed after __sock_create
+  /// (EMFILE) reports the protocol as asked.
+  public var resolvedProtocol: Int32? {
+    raw.ret >= 0 && raw.resolved_protocol >= 0 ? raw.resolved_protocol : nil
+  }
   /// The protocol to show: the resolved one when known, else what was asked.
   public var `protocol`: Int32 { resolvedProtocol ?? raw.protocol }
   public var isKernel: Bool { raw.bits & UInt32(ST_BIT_KERNEL) != 0 }
-  /// The syscall's return value: an fd, 0 for socketpair, or -errno.
+  /// The syscall's return value: an fd, 0 for socketpair (and kernel sockets), or -errno.
   public var returnValue: Int32 { raw.ret }
   public var errno: Int32 { raw.ret < 0 ? -raw.ret : 0 }
   public var succeeded: Bool { raw.ret >= 0 }
 
   /// The new fd; for socketpair, the first of the two. Nil on failure and for kernel sockets.
-  public var fd: Int32? { raw.ret >= 0 && !isKernel ? raw.ret : nil }
+  public var fd: Int32? { raw.ret >= 0 && !isKernel && raw.fd >= 0 ? raw.fd : nil }
   /// socketpair: the second fd. accept: the listening fd.
   public var secondFD: Int32? { raw.fd2 >= 0 ? raw.fd2 : nil }
   public var inode: UInt64? {
