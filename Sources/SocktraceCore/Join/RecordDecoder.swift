@@ -1,0 +1,232 @@
+/// Why a JSON object is not a record of the schema: the field and what is wrong.
+struct FieldError: Error, Equatable {
+  let reason: String
+}
+
+/// Maps one parsed JSON object to a typed record (docs/schema.md). Fields
+/// the views need are required and type-checked; the rest are optional, so
+/// a recording from an older or newer tracer still reads.
+enum RecordDecoder {
+  /// The kind named by `event`, or nil when it is not one the schema defines.
+  static func decode(_ object: [String: JSONValue], line: Int) throws(FieldError) -> RecordedEvent? {
+    let fields = Fields(object: object)
+    let kind = try fields.string("event")
+    switch kind {
+    case "start": return .start(try start(fields, line: line))
+    case "end": return .end(try end(fields, line: line))
+    case "socket": return .socket(try socket(fields, header: try header(fields, line: line), source: .socket))
+    case "socketpair":
+      return .socket(try socket(fields, header: try header(fields, line: line), source: .socketpair))
+    case "accept": return .socket(try socket(fields, header: try header(fields, line: line), source: .accept))
+    case "release":
+      return .release(
+        RecordedRelease(
+          header: try header(fields, line: line), inode: try fields.uint64("inode"),
+          how: try fields.optionalString("how") ?? "release"))
+    case "fork":
+      let childPID = try fields.uint32("child_pid")
+      return .fork(
+        RecordedFork(
+          header: try header(fields, line: line), childPID: childPID,
+          childTID: try fields.optionalUInt32("child_tid") ?? childPID))
+    case "exec":
+      return .exec(
+        RecordedExec(
+          header: try header(fields, line: line), exe: try fields.optionalBytes("exe") ?? [],
+          argv: try fields.byteStrings("argv"), argvTruncated: try fields.optionalBool("argv_truncated") ?? false))
+    case "exit":
+      return .exit(
+        RecordedExit(
+          header: try header(fields, line: line), exitCode: try fields.optionalInt64("exit_code") ?? 0,
+          signal: try fields.optionalInt64("signal") ?? 0))
+    default: return nil
+    }
+  }
+
+  static func kindName(_ object: [String: JSONValue]) -> [UInt8]? {
+    if case .string(let bytes)? = object["event"] { return bytes }
+    return nil
+  }
+
+  private static func header(_ fields: Fields, line: Int) throws(FieldError) -> RecordedHeader {
+    let pid = try fields.uint32("pid")
+    return RecordedHeader(
+      line: line, timestamp: try fields.uint64("ts_ns"), pid: pid, tid: try fields.optionalUInt32("tid") ?? pid,
+      ppid: try fields.optionalUInt32("ppid") ?? 0, comm: try fields.optionalBytes("comm") ?? [])
+  }
+
+  private static func socket(_ fields: Fields, header: RecordedHeader, source: SocketSource) throws(FieldError)
+    -> RecordedSocket
+  {
+    var socket = RecordedSocket(
+      header: header, source: source, family: try fields.label("family"), type: try fields.label("type"),
+      protocol: try fields.label("protocol"))
+    socket.flags = try fields.labels("flags")
+    socket.isKernel = try fields.optionalBool("kernel") ?? false
+    socket.fd = try fields.optionalInt64("fd")
+    socket.inode = try fields.optionalUInt64("inode")
+    socket.peerFD = try fields.optionalInt64("peer_fd")
+    socket.peerInode = try fields.optionalUInt64("peer_inode")
+    socket.listenFD = try fields.optionalInt64("listen_fd")
+    socket.listenInode = try fields.optionalUInt64("listen_inode")
+    socket.errno = try fields.optionalInt64("errno") ?? 0
+    socket.error = try fields.optionalLabel("error")
+    if socket.error == nil && socket.errno != 0 { socket.error = String(socket.errno) }
+    socket.failedStage = try fields.optionalString("failed_stage")
+    socket.duration = try fields.optionalUInt64("duration_ns") ?? 0
+    if let stages = try fields.optionalObject("stages") {
+      let inner = Fields(object: stages, prefix: "stages.")
+      socket.stages = RecordedStages(
+        sockCreate: try inner.uint64("sock_create_ns"), sockMapFD: try inner.uint64("sock_map_fd_ns"))
+    }
+    socket.probe = try fields.optionalString("probe")
+    return socket
+  }
+
+  private static func start(_ fields: Fields, line: Int) throws(FieldError) -> RecordedStart {
+    var pids: [UInt32] = []
+    if case .array(let values)? = fields.object["pids"] {
+      for value in values {
+        guard case .number(let number) = value, let pid = number.uint64, let pid32 = UInt32(exactly: pid) else {
+          throw FieldError(reason: "\"pids\" holds something other than pids")
+        }
+        pids.append(pid32)
+      }
+    }
+    return RecordedStart(
+      line: line, timestamp: try fields.uint64("ts_ns"), bootOffset: try fields.optionalUInt64("boot_offset_ns"),
+      version: try fields.optionalString("version"), kernel: try fields.optionalString("kernel"),
+      host: try fields.optionalString("host"), probe: try fields.optionalString("probe"), pids: pids,
+      follow: try fields.optionalBool("follow") ?? false)
+  }
+
+  private static func end(_ fields: Fields, line: Int) throws(FieldError) -> RecordedEnd {
+    RecordedEnd(
+      line: line, timestamp: try fields.uint64("ts_ns"), events: try fields.optionalUInt64("events"),
+      sockets: try fields.optionalUInt64("sockets"), failed: try fields.optionalUInt64("failed"),
+      lost: try fields.optionalUInt64("lost") ?? 0, decodeErrors: try fields.optionalUInt64("decode_errors") ?? 0,
+      duration: try fields.optionalUInt64("duration_ns"))
+  }
+}
+
+/// Typed access to an object's fields; errors name the field.
+private struct Fields {
+  let object: [String: JSONValue]
+  var prefix = ""
+
+  private func missing(_ key: String) -> FieldError { FieldError(reason: "\"\(prefix)\(key)\" is missing") }
+  private func wrong(_ key: String, _ expected: String) -> FieldError {
+    FieldError(reason: "\"\(prefix)\(key)\" is not \(expected)")
+  }
+
+  /// Present and not null.
+  private func value(_ key: String) -> JSONValue? {
+    switch object[key] {
+    case nil, .null?: return nil
+    case let value?: return value
+    }
+  }
+
+  func uint64(_ key: String) throws(FieldError) -> UInt64 {
+    guard let value = try optionalUInt64(key) else { throw missing(key) }
+    return value
+  }
+
+  func optionalUInt64(_ key: String) throws(FieldError) -> UInt64? {
+    guard let value = value(key) else { return nil }
+    guard case .number(let number) = value, let result = number.uint64 else {
+      throw wrong(key, "a non-negative integer")
+    }
+    return result
+  }
+
+  func uint32(_ key: String) throws(FieldError) -> UInt32 {
+    guard let value = try optionalUInt32(key) else { throw missing(key) }
+    return value
+  }
+
+  func optionalUInt32(_ key: String) throws(FieldError) -> UInt32? {
+    guard let value = try optionalUInt64(key) else { return nil }
+    guard let result = UInt32(exactly: value) else { throw wrong(key, "a 32-bit id") }
+    return result
+  }
+
+  func optionalInt64(_ key: String) throws(FieldError) -> Int64? {
+    guard let value = value(key) else { return nil }
+    guard case .number(let number) = value, let result = number.int64 else { throw wrong(key, "an integer") }
+    return result
+  }
+
+  func optionalBool(_ key: String) throws(FieldError) -> Bool? {
+    guard let value = value(key) else { return nil }
+    guard case .bool(let result) = value else { throw wrong(key, "true or false") }
+    return result
+  }
+
+  func string(_ key: String) throws(FieldError) -> String {
+    guard let value = try optionalString(key) else { throw missing(key) }
+    return value
+  }
+
+  func optionalString(_ key: String) throws(FieldError) -> String? {
+    guard let bytes = try optionalBytes(key) else { return nil }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  func optionalBytes(_ key: String) throws(FieldError) -> [UInt8]? {
+    guard let value = value(key) else { return nil }
+    guard case .string(let bytes) = value else { throw wrong(key, "a string") }
+    return bytes
+  }
+
+  /// A number that has a name: the name, or the number as text.
+  func label(_ key: String) throws(FieldError) -> String {
+    guard let value = try optionalLabel(key) else { throw missing(key) }
+    return value
+  }
+
+  func optionalLabel(_ key: String) throws(FieldError) -> String? {
+    switch value(key) {
+    case nil: return nil
+    case .string(let bytes)?: return String(decoding: bytes, as: UTF8.self)
+    case .number(let number)?:
+      switch number {
+      case .integer(let value): return String(value)
+      case .unsigned(let value): return String(value)
+      case .float: throw wrong(key, "a name or an integer")
+      }
+    default: throw wrong(key, "a name or an integer")
+    }
+  }
+
+  func labels(_ key: String) throws(FieldError) -> [String] {
+    guard let value = value(key) else { return [] }
+    guard case .array(let elements) = value else { throw wrong(key, "an array") }
+    var result: [String] = []
+    for element in elements {
+      switch element {
+      case .string(let bytes): result.append(String(decoding: bytes, as: UTF8.self))
+      case .number(.integer(let number)): result.append(String(number))
+      default: throw wrong(key, "an array of names")
+      }
+    }
+    return result
+  }
+
+  func byteStrings(_ key: String) throws(FieldError) -> [[UInt8]] {
+    guard let value = value(key) else { return [] }
+    guard case .array(let elements) = value else { throw wrong(key, "an array") }
+    var result: [[UInt8]] = []
+    for element in elements {
+      guard case .string(let bytes) = element else { throw wrong(key, "an array of strings") }
+      result.append(bytes)
+    }
+    return result
+  }
+
+  func optionalObject(_ key: String) throws(FieldError) -> [String: JSONValue]? {
+    guard let value = value(key) else { return nil }
+    guard case .object(let result) = value else { throw wrong(key, "an object") }
+    return result
+  }
+}

@@ -1,0 +1,160 @@
+/// One line of a JSON Lines recording (docs/schema.md), typed. The offline
+/// counterpart of `TraceEvent`: what the tracer wrote, read back.
+public enum RecordedEvent: Equatable, Sendable {
+  case start(RecordedStart)
+  case socket(RecordedSocket)
+  case release(RecordedRelease)
+  case fork(RecordedFork)
+  case exec(RecordedExec)
+  case exit(RecordedExit)
+  case end(RecordedEnd)
+
+  /// `ts_ns`: the boot clock when the record was written.
+  public var timestamp: UInt64 {
+    switch self {
+    case .start(let record): return record.timestamp
+    case .socket(let record): return record.header.timestamp
+    case .release(let record): return record.header.timestamp
+    case .fork(let record): return record.header.timestamp
+    case .exec(let record): return record.header.timestamp
+    case .exit(let record): return record.header.timestamp
+    case .end(let record): return record.timestamp
+    }
+  }
+}
+
+/// The fields every process record carries.
+public struct RecordedHeader: Equatable, Sendable {
+  /// The 1-based line of the recording this record came from.
+  public var line: Int
+  public var timestamp: UInt64
+  public var pid: UInt32
+  public var tid: UInt32
+  public var ppid: UInt32
+  /// The task's command name: raw bytes, attacker-controlled.
+  public var comm: [UInt8]
+
+  public init(line: Int, timestamp: UInt64, pid: UInt32, tid: UInt32, ppid: UInt32, comm: [UInt8]) {
+    self.line = line
+    self.timestamp = timestamp
+    self.pid = pid
+    self.tid = tid
+    self.ppid = ppid
+    self.comm = comm
+  }
+}
+
+/// A socket birth: `socket`, `socketpair` or `accept`.
+public struct RecordedSocket: Equatable, Sendable {
+  public var header: RecordedHeader
+  public var source: SocketSource
+  /// `family`, `type`, `protocol` as written: the name, or the bare number as text.
+  public var family: String
+  public var type: String
+  public var `protocol`: String
+  public var flags: [String]
+  public var isKernel: Bool
+  /// The new fd (the first of a socketpair); nil on failure and for kernel sockets.
+  public var fd: Int64?
+  public var inode: UInt64?
+  /// socketpair: the second socket.
+  public var peerFD: Int64?
+  public var peerInode: UInt64?
+  /// accept: the listening socket.
+  public var listenFD: Int64?
+  public var listenInode: UInt64?
+  public var errno: Int64
+  /// The error's name (or number as text); nil on success.
+  public var error: String?
+  /// `sys_socket`, `sock_create` or `sock_map_fd`; nil on success or when the rung cannot tell.
+  public var failedStage: String?
+  /// The whole call, entry to return. The call returned at `header.timestamp`.
+  public var duration: UInt64
+  public var stages: RecordedStages?
+  public var probe: String?
+
+  public var succeeded: Bool { error == nil && errno == 0 }
+
+  public init(header: RecordedHeader, source: SocketSource, family: String, type: String, protocol: String) {
+    self.header = header
+    self.source = source
+    self.family = family
+    self.type = type
+    self.protocol = `protocol`
+    self.flags = []
+    self.isKernel = false
+    self.errno = 0
+    self.duration = 0
+  }
+}
+
+/// Time spent in each stage of `__sys_socket`, where the rung could see it.
+public struct RecordedStages: Equatable, Sendable {
+  /// In `__sock_create`.
+  public var sockCreate: UInt64
+  /// From `__sock_create`'s return to the call's return (`sock_map_fd`).
+  public var sockMapFD: UInt64
+
+  public init(sockCreate: UInt64, sockMapFD: UInt64) {
+    self.sockCreate = sockCreate
+    self.sockMapFD = sockMapFD
+  }
+}
+
+/// A socket born under tracing went away.
+public struct RecordedRelease: Equatable, Sendable {
+  public var header: RecordedHeader
+  public var inode: UInt64
+  /// `release` (the kernel freed it) or `close` (close(2) of an fd holding it).
+  public var how: String
+}
+
+/// A traced process created a new process.
+public struct RecordedFork: Equatable, Sendable {
+  public var header: RecordedHeader
+  public var childPID: UInt32
+  public var childTID: UInt32
+}
+
+/// A traced process ran execve.
+public struct RecordedExec: Equatable, Sendable {
+  public var header: RecordedHeader
+  public var exe: [UInt8]
+  public var argv: [[UInt8]]
+  public var argvTruncated: Bool
+}
+
+/// A whole thread group exited.
+public struct RecordedExit: Equatable, Sendable {
+  public var header: RecordedHeader
+  public var exitCode: Int64
+  /// The terminating signal, or 0.
+  public var signal: Int64
+}
+
+/// The first record: how the recording was made.
+public struct RecordedStart: Equatable, Sendable {
+  public var line: Int
+  public var timestamp: UInt64
+  /// Add to a `ts_ns` for Unix-epoch nanoseconds.
+  public var bootOffset: UInt64?
+  public var version: String?
+  public var kernel: String?
+  public var host: String?
+  public var probe: String?
+  public var pids: [UInt32]
+  public var follow: Bool
+}
+
+/// The last record of a recording that stopped cleanly.
+public struct RecordedEnd: Equatable, Sendable {
+  public var line: Int
+  public var timestamp: UInt64
+  public var events: UInt64?
+  public var sockets: UInt64?
+  public var failed: UInt64?
+  /// Records the kernel dropped because the ring buffer was full.
+  public var lost: UInt64
+  public var decodeErrors: UInt64
+  public var duration: UInt64?
+}
