@@ -1,0 +1,350 @@
+/// A `Timeline` as Chrome Trace Event Format JSON, for Perfetto
+/// (ui.perfetto.dev) and chrome://tracing:
+///
+/// - `process_name`, `process_sort_index` and `thread_name` metadata (`"ph":"M"`):
+///   one process track per pid (a reused pid shares it), one thread track per tid,
+///   processes in tree order.
+/// - each socket birth a complete slice (`"ph":"X"`) on its thread, from the
+///   call's entry to its return, with its stages nested inside (`sock_create`,
+///   then `sock_map_fd`) when the rung saw them; a failure is in the name
+///   (`socket AF_INET ✗ EAFNOSUPPORT`) and colored (`"cname":"terrible"`).
+/// - each socket's lifetime an async span (`"ph":"b"`/`"e"`, `"cat":"socket"`,
+///   `"id"` = inode) from birth to release, process exit, or the end.
+/// - forks and execs as thread instants, exits as process instants (`"ph":"i"`).
+///
+/// `ts` and `dur` are microseconds since the recording's first event, written
+/// exactly from nanoseconds (`12.345`). Every string from the recording goes
+/// through `JSONBuffer.appendString`: the output is valid JSON whatever bytes
+/// comm or exe hold.
+public enum ChromeTraceWriter {
+  public static func render(_ timeline: Timeline) -> [UInt8] {
+    var out = JSONBuffer(capacity: 256 + timeline.processes.count * 1024)
+    write(timeline, into: &out)
+    return out.bytes
+  }
+
+  public static func write(_ timeline: Timeline, into out: inout JSONBuffer) {
+    var emitter = Emitter(timeline: timeline, out: out)
+    emitter.writeAll()
+    out = emitter.out
+  }
+}
+
+private struct Emitter {
+  let timeline: Timeline
+  var out: JSONBuffer
+  var first = true
+  /// Nanoseconds at ts 0: no event may start before it.
+  let origin: UInt64
+
+  init(timeline: Timeline, out: JSONBuffer) {
+    self.timeline = timeline
+    self.out = out
+    var origin = timeline.firstTimestamp
+    for process in timeline.processes {
+      origin = min(origin, process.start)
+      for socket in process.sockets { origin = min(origin, socket.callStart) }
+    }
+    self.origin = origin
+  }
+
+  mutating func writeAll() {
+    out.appendRaw("{\"traceEvents\":[")
+    writeMetadata()
+    for process in timeline.processes { writeProcess(process) }
+    out.appendRaw("\n],\"displayTimeUnit\":\"ns\"}\n")
+  }
+
+  // MARK: events
+
+  /// Starts an event object: `{"ph":"X","name":...,"pid":N,"tid":N`. The caller adds the rest and `}`.
+  mutating func begin(_ phase: StaticString, name: [UInt8], pid: UInt32, tid: UInt32) {
+    out.appendRaw(first ? "\n" : ",\n")
+    first = false
+    out.appendKey("ph", first: true)
+    out.append(UInt8(ascii: "\""))
+    out.appendRaw(phase)
+    out.append(UInt8(ascii: "\""))
+    out.appendKey("name")
+    out.appendString(name)
+    out.appendKey("pid")
+    out.appendUInt(UInt64(pid))
+    out.appendKey("tid")
+    out.appendUInt(UInt64(tid))
+  }
+
+  mutating func writeMetadata() {
+    // Tree order (parents before children) for the process tracks.
+    var order: [Int] = []
+    var seen = Set<Int>()
+    var stack = timeline.roots.reversed().map { $0 }
+    while let index = stack.popLast() {
+      guard seen.insert(index).inserted else { continue }
+      order.append(index)
+      stack.append(contentsOf: timeline.processes[index].children.reversed())
+    }
+    order += timeline.processes.indices.filter { !seen.contains($0) }
+
+    var pids: [UInt32] = []
+    var names: [UInt32: [UInt8]] = [:]
+    var threads: [UInt32: [ThreadName]] = [:]
+    for index in order {
+      let process = timeline.processes[index]
+      if var name = names[process.pid] {
+        // A reused pid: every process that held it, in order.
+        name += Array(" → ".utf8) + process.comm
+        names[process.pid] = name
+      } else {
+        pids.append(process.pid)
+        names[process.pid] = process.comm
+      }
+      for thread in process.threads {
+        var list = threads[process.pid] ?? []
+        if let at = list.firstIndex(where: { $0.tid == thread.tid }) {
+          list[at] = thread
+        } else {
+          list.append(thread)
+        }
+        threads[process.pid] = list
+      }
+    }
+    for (sortIndex, pid) in pids.enumerated() {
+      begin("M", name: Array("process_name".utf8), pid: pid, tid: pid)
+      out.appendKey("args")
+      out.appendKey("name", first: true)
+      out.appendString(names[pid] ?? [])
+      out.appendRaw("}}")
+      begin("M", name: Array("process_sort_index".utf8), pid: pid, tid: pid)
+      out.appendKey("args")
+      out.appendKey("sort_index", first: true)
+      out.appendUInt(UInt64(sortIndex))
+      out.appendRaw("}}")
+      for thread in threads[pid] ?? [] {
+        begin("M", name: Array("thread_name".utf8), pid: pid, tid: thread.tid)
+        out.appendKey("args")
+        out.appendKey("name", first: true)
+        out.appendString(thread.comm)
+        out.appendRaw("}}")
+      }
+    }
+  }
+
+  mutating func writeProcess(_ process: ProcessTimeline) {
+    for event in process.events {
+      switch event {
+      case .socket(let socket): writeSocket(socket)
+      case .fork(let fork):
+        begin("i", name: Array("fork → pid \(fork.childPID)".utf8), pid: process.pid, tid: fork.tid)
+        appendTime("ts", fork.timestamp)
+        out.appendRaw(",\"s\":\"t\",\"cat\":\"process\"")
+        out.appendKey("args")
+        out.appendKey("child_pid", first: true)
+        out.appendUInt(UInt64(fork.childPID))
+        out.appendRaw("}}")
+      case .exec(let exec):
+        writeExec(exec, pid: process.pid)
+      }
+    }
+    if let exit = process.exit {
+      let name = exit.signal != 0 ? "killed by " + TimelineText.signalName(exit.signal) : "exit \(exit.exitCode)"
+      begin("i", name: Array(name.utf8), pid: process.pid, tid: exit.tid)
+      appendTime("ts", exit.timestamp)
+      out.appendRaw(",\"s\":\"p\",\"cat\":\"process\"")
+      out.appendKey("args")
+      out.appendKey("exit_code", first: true)
+      out.appendInt(exit.exitCode)
+      out.appendKey("signal")
+      out.appendInt(exit.signal)
+      out.appendRaw("}}")
+    }
+  }
+
+  mutating func writeExec(_ exec: RecordedExec, pid: UInt32) {
+    begin("i", name: Array("exec ".utf8) + exec.exe, pid: pid, tid: exec.header.tid)
+    appendTime("ts", exec.header.timestamp)
+    out.appendRaw(",\"s\":\"t\",\"cat\":\"process\"")
+    out.appendKey("args")
+    out.appendKey("exe", first: true)
+    out.appendString(exec.exe)
+    out.appendKey("argv")
+    out.append(UInt8(ascii: "["))
+    for (index, argument) in exec.argv.enumerated() {
+      if index > 0 { out.append(UInt8(ascii: ",")) }
+      out.appendString(argument)
+    }
+    out.appendRaw("]}}")
+  }
+
+  mutating func writeSocket(_ socket: TimelineSocket) {
+    let record = socket.record
+    let pid = record.header.pid
+    let tid = record.header.tid
+    var name = Array(record.source.eventName.utf8) + Array(" ".utf8) + Array(record.family.utf8)
+    if let error = record.error {
+      name += Array(" ✗ ".utf8) + Array(error.utf8)
+    } else {
+      name += Array(" ".utf8) + Array(record.type.utf8)
+    }
+    let start = socket.callStart
+    let end = record.header.timestamp
+    begin("X", name: name, pid: pid, tid: tid)
+    out.appendRaw(",\"cat\":\"socket\"")
+    appendTime("ts", start)
+    appendDuration(end - start)
+    if !record.succeeded { out.appendRaw(",\"cname\":\"terrible\"") }
+    appendSocketArgs(record)
+    out.append(UInt8(ascii: "}"))
+
+    if let stages = record.stages {
+      // sock_map_fd ends at the call's return; sock_create ends where sock_map_fd begins.
+      let mapStart = max(start, end &- min(stages.sockMapFD, end))
+      let createStart = max(start, mapStart &- min(stages.sockCreate, mapStart))
+      writeStage("sock_create", from: createStart, to: mapStart, record: record, pid: pid, tid: tid)
+      if record.failedStage != "sock_create" && record.failedStage != "sys_socket" {
+        writeStage("sock_map_fd", from: mapStart, to: end, record: record, pid: pid, tid: tid)
+      }
+    }
+
+    for (lifetime, fd, isPeer) in [(socket.lifetime, record.fd, false), (socket.peerLifetime, record.peerFD, true)] {
+      if let lifetime { writeLifetime(lifetime, record: record, fd: fd, isPeer: isPeer) }
+    }
+  }
+
+  mutating func writeStage(
+    _ stage: StaticString, from start: UInt64, to end: UInt64, record: RecordedSocket, pid: UInt32, tid: UInt32
+  ) {
+    var stageName: [UInt8] = []
+    stage.withUTF8Buffer { stageName.append(contentsOf: $0) }
+    let failed = record.failedStage.map { Array($0.utf8) == stageName } ?? false
+    begin("X", name: stageName, pid: pid, tid: tid)
+    out.appendRaw(",\"cat\":\"stage\"")
+    appendTime("ts", start)
+    appendDuration(end - start)
+    if failed {
+      out.appendRaw(",\"cname\":\"terrible\"")
+      out.appendKey("args")
+      out.appendKey("error", first: true)
+      out.appendString(Array((record.error ?? "").utf8))
+      out.append(UInt8(ascii: "}"))
+    }
+    out.append(UInt8(ascii: "}"))
+  }
+
+  mutating func writeLifetime(_ lifetime: SocketLifetime, record: RecordedSocket, fd: Int64?, isPeer: Bool) {
+    var name = Array(record.family.utf8) + Array(" ".utf8) + Array(record.type.utf8)
+    if let fd { name += Array(" fd \(fd)".utf8) }
+    if isPeer { name += Array(" (peer)".utf8) }
+    let pid = record.header.pid
+    let tid = record.header.tid
+
+    begin("b", name: name, pid: pid, tid: tid)
+    out.appendRaw(",\"cat\":\"socket\"")
+    out.appendKey("id")
+    out.appendUInt(lifetime.inode)
+    appendTime("ts", lifetime.birth)
+    out.appendKey("args")
+    out.appendKey("inode", first: true)
+    out.appendUInt(lifetime.inode)
+    out.appendKey("fd")
+    appendOptional(fd)
+    out.appendRaw("}}")
+
+    begin("e", name: name, pid: pid, tid: tid)
+    out.appendRaw(",\"cat\":\"socket\"")
+    out.appendKey("id")
+    out.appendUInt(lifetime.inode)
+    appendTime("ts", max(lifetime.end, lifetime.birth))
+    out.appendKey("args")
+    out.appendKey("end", first: true)
+    switch lifetime.ending {
+    case .released(let how, let byPID):
+      out.appendString(Array((how == "close" ? "closed" : "released").utf8))
+      out.appendKey("by_pid")
+      out.appendUInt(UInt64(byPID))
+    case .processExit: out.appendRaw("\"process exit (no release seen)\"")
+    case .inodeReused: out.appendRaw("\"inode reused (no release seen)\"")
+    case .openAtEnd: out.appendRaw("\"open at end of recording\"")
+    }
+    out.appendKey("lifetime_ns")
+    out.appendUInt(lifetime.duration)
+    out.appendRaw("}}")
+  }
+
+  mutating func appendSocketArgs(_ record: RecordedSocket) {
+    out.appendKey("args")
+    out.appendKey("family", first: true)
+    out.appendString(Array(record.family.utf8))
+    out.appendKey("type")
+    out.appendString(Array(record.type.utf8))
+    out.appendKey("protocol")
+    out.appendString(Array(record.protocol.utf8))
+    if !record.flags.isEmpty {
+      out.appendKey("flags")
+      out.appendString(Array(record.flags.joined(separator: "|").utf8))
+    }
+    out.appendKey("fd")
+    appendOptional(record.fd)
+    out.appendKey("inode")
+    appendOptional(record.inode)
+    if record.source == .socketpair {
+      out.appendKey("peer_fd")
+      appendOptional(record.peerFD)
+      out.appendKey("peer_inode")
+      appendOptional(record.peerInode)
+    }
+    if record.source == .accept {
+      out.appendKey("listen_fd")
+      appendOptional(record.listenFD)
+      out.appendKey("listen_inode")
+      appendOptional(record.listenInode)
+    }
+    out.appendKey("kernel")
+    out.appendBool(record.isKernel)
+    out.appendKey("error")
+    if let error = record.error { out.appendString(Array(error.utf8)) } else { out.appendNull() }
+    out.appendKey("failed_stage")
+    if let stage = record.failedStage { out.appendString(Array(stage.utf8)) } else { out.appendNull() }
+    out.appendKey("duration_ns")
+    out.appendUInt(record.duration)
+    if let stages = record.stages {
+      out.appendKey("sock_create_ns")
+      out.appendUInt(stages.sockCreate)
+      out.appendKey("sock_map_fd_ns")
+      out.appendUInt(stages.sockMapFD)
+    }
+    out.appendKey("ts_ns")
+    out.appendUInt(record.header.timestamp)
+    if let probe = record.probe {
+      out.appendKey("probe")
+      out.appendString(Array(probe.utf8))
+    }
+    out.append(UInt8(ascii: "}"))
+  }
+
+  // MARK: numbers
+
+  /// `,"key":12.345`: microseconds since the origin, exact.
+  mutating func appendTime(_ key: StaticString, _ timestamp: UInt64) {
+    out.appendKey(key)
+    appendMicroseconds(timestamp >= origin ? timestamp - origin : 0)
+  }
+
+  mutating func appendDuration(_ nanoseconds: UInt64) {
+    out.appendKey("dur")
+    appendMicroseconds(nanoseconds)
+  }
+
+  mutating func appendMicroseconds(_ nanoseconds: UInt64) {
+    out.appendUInt(nanoseconds / 1000)
+    out.append(UInt8(ascii: "."))
+    out.appendDigits(nanoseconds % 1000, width: 3)
+  }
+
+  mutating func appendOptional(_ value: Int64?) {
+    if let value { out.appendInt(value) } else { out.appendNull() }
+  }
+
+  mutating func appendOptional(_ value: UInt64?) {
+    if let value { out.appendUInt(value) } else { out.appendNull() }
+  }
+}
