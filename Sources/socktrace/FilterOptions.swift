@@ -16,11 +16,6 @@ struct FilterOptions: ParsableArguments {
 
   var pids: [Int32] { pidLists.flatMap(\.pids) }
 
-  func validate() throws {
-    if follow && pids.isEmpty {
-      throw ValidationError("--follow needs --pid (or a command to run)")
-    }
-  }
 }
 
 /// `-p 12,34`: one or more positive pids.

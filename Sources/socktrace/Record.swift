@@ -14,6 +14,10 @@ struct Record: ParsableCommand {
         sudo socktrace -p 1234 -f               # pid 1234 and children it forks later
         sudo socktrace -p 1234,5678 -d 10       # two processes, for ten seconds
         sudo socktrace --attach tracepoint      # force the syscall-tracepoint rung
+        sudo socktrace --json -o run.jsonl -- curl -s example.com
+                                                # run a command (as the sudo user), trace
+                                                # it and its children, exit with its status
+        sudo socktrace --timeline -- ./server   # per-process timelines when it ends
       """
   )
 
@@ -40,9 +44,31 @@ struct Record: ParsableCommand {
   @Flag(name: [.short, .long], help: "Show libbpf's own log.")
   var verbose = false
 
+  @Flag(help: "When tracing stops, print per-process socket timelines to standard error.")
+  var timeline = false
+
+  @Option(
+    name: [.short, .long],
+    help: ArgumentHelp("Run the command as this user (default: the user who ran sudo).", valueName: "user"))
+  var user: String?
+
+  @Argument(
+    parsing: .postTerminator,
+    help: ArgumentHelp("A command to run and trace with its children, after --.", valueName: "command"))
+  var command: [String] = []
+
   func validate() throws {
+    if filter.follow && filter.pids.isEmpty && command.isEmpty {
+      throw ValidationError("--follow needs --pid (a command to run is always followed)")
+    }
     if let duration, !(duration > 0) {
       throw ValidationError("--duration must be a positive number of seconds")
+    }
+    if !command.isEmpty && !filter.pids.isEmpty {
+      throw ValidationError("give either --pid or a command to run, not both")
+    }
+    if user != nil && command.isEmpty {
+      throw ValidationError("--user applies to a command to run, after --")
     }
     if ringBuffer == 0 || ringBuffer & (ringBuffer - 1) != 0 || ringBuffer > 1024 {
       throw ValidationError("--ring-buffer must be a power of two from 1 to 1024 MiB")
@@ -59,12 +85,20 @@ struct Record: ParsableCommand {
     options.verbose = verbose
     let tracer = Tracer(
       options: options, format: json ? .jsonLines : .table, outputPath: output ?? "-",
-      duration: duration)
+      duration: duration, timeline: timeline)
     do {
-      let code = try tracer.run()
+      var runner: CommandRunner?
+      if !command.isEmpty {
+        runner = try CommandRunner(command: command, user: try CommandRunner.user(named: user))
+      }
+      let code = try tracer.run(command: runner)
       if code != 0 { throw ExitCode(code) }
     } catch let error as TraceError {
       printError("socktrace: \(error)")
+      throw ExitCode(1)
+    } catch let error as CommandError {
+      printError("socktrace: \(error)")
+      if case .notFound = error { throw ExitCode(127) }
       throw ExitCode(1)
     }
   }

@@ -30,8 +30,10 @@ struct Summary {
       "socktrace: \(events) events (\(sockets) socket births, \(failed) failed), "
       + "\(lost) lost, in \(String(format1: seconds)) s"
     if decodeErrors > 0 { text += ", \(decodeErrors) undecodable" }
-    let busiest = perProcess.sorted { $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key) }
-      .prefix(top)
+    let busiest = perProcess.sorted {
+      $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key)
+    }
+    .prefix(top)
     if !busiest.isEmpty {
       text += "\ntop processes: "
       text += busiest.map { "\(TextTable.printable($0.value.comm)) (\($0.key)) \($0.value.count)" }

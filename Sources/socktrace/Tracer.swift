@@ -11,6 +11,8 @@ final class Tracer {
   let format: Format
   let outputPath: String
   let duration: Double?
+  /// Print per-process timelines at stop (from a copy of the JSON records).
+  let timeline: Bool
   /// How long a poll may wait: live output lags by at most this.
   static let pollIntervalMilliseconds: Int32 = 100
   /// Flush to the output once this much is buffered, or at every poll.
@@ -19,18 +21,31 @@ final class Tracer {
   private let clock = BootClock.measure()
   private var buffer = JSONBuffer(capacity: flushBytes + 4096)
   private var summary = Summary()
+  /// Every record as JSON, kept only for --timeline.
+  private var recording = JSONBuffer(capacity: 0)
+  /// The command being run, for the start record.
+  private var commandLine: [String]?
 
-  init(options: TraceOptions, format: Format, outputPath: String, duration: Double?) {
+  init(options: TraceOptions, format: Format, outputPath: String, duration: Double?, timeline: Bool) {
     self.options = options
     self.format = format
     self.outputPath = outputPath
     self.duration = duration
+    self.timeline = timeline
   }
 
-  /// Traces until stopped; returns the process exit code.
-  func run() throws(TraceError) -> Int32 {
+  /// Traces until stopped, or until `command` ends; returns the exit code:
+  /// the command's when there is one.
+  func run(command: CommandRunner? = nil) throws(TraceError) -> Int32 {
     let output = try OutputFile(path: outputPath)  // before attaching: a bad path costs nothing
     Signals.installStopHandlers()
+    var options = self.options
+    if let command {
+      commandLine = command.command
+      options.pids = [command.pid]
+      options.follow = true
+    }
+    let keepRecording = timeline
     let encoder = JSONLinesEncoder(clock: clock)
     let table = TextTable(clock: clock, utcOffsetSeconds: localUTCOffset())
     let format = self.format
@@ -44,6 +59,7 @@ final class Tracer {
         return
       }
       self.summary.count(event)
+      if keepRecording { encoder.encode(event, into: &self.recording) }
       switch format {
       case .jsonLines: encoder.encode(event, into: &self.buffer)
       case .table:
@@ -52,15 +68,23 @@ final class Tracer {
     }
     let started = BootClock.now(CLOCK_MONOTONIC)
     switch format {
-    case .jsonLines: writeStart(session: session)
+    case .jsonLines: writeStart(session: session, options: options)
     case .table: buffer.appendRaw(TextTable.header)
     }
+    // Processes traced by pid were running already: /proc gives their context.
+    for pid in self.options.pids {
+      guard let context = ProcContext(pid: pid) else { continue }
+      if format == .jsonLines { context.encode(clock: clock, into: &buffer) }
+      if keepRecording { context.encode(clock: clock, into: &recording) }
+    }
     try flush(output)
-    printError(tracingLine(session))
+    printError(tracingLine(session, options: options, command: command))
+    command?.release()
 
     let deadline = duration.map { started + UInt64($0 * 1e9) }
     while !Signals.stopRequested {
       if let deadline, BootClock.now(CLOCK_MONOTONIC) >= deadline { break }
+      if let command, command.hasExited() { break }
       try session.poll(interval: Self.pollIntervalMilliseconds)
       if buffer.count > 0 { try flush(output) }
     }
@@ -75,7 +99,20 @@ final class Tracer {
     try flush(output)
     output.sync()
     printError(summary.text())
+    if timeline { printTimelines() }
+    if let command {
+      _ = command.hasExited()
+      return command.exitCode
+    }
     return 0
+  }
+
+  private func printTimelines() {
+    do {
+      printError(try TimelineText.render(recording: recording.bytes, source: "this run"))
+    } catch {
+      printError("socktrace: timeline: \(error)")
+    }
   }
 
   private func flush(_ output: OutputFile) throws(TraceError) {
@@ -84,9 +121,11 @@ final class Tracer {
     buffer.removeAll()
   }
 
-  private func tracingLine(_ session: TraceSession) -> String {
+  private func tracingLine(_ session: TraceSession, options: TraceOptions, command: CommandRunner?) -> String {
     var line = "Tracing socket creation (probe: \(session.plan.rung.rawValue)"
-    if !options.pids.isEmpty {
+    if let command {
+      line += "; running \(command.command.joined(separator: " ")) as pid \(command.pid) and children"
+    } else if !options.pids.isEmpty {
       line += "; pid \(options.pids.map(String.init).joined(separator: ","))"
       if options.follow { line += " and children" }
     }
@@ -95,7 +134,7 @@ final class Tracer {
     return line + "... Hit Ctrl-C to end."
   }
 
-  private func writeStart(session: TraceSession) {
+  private func writeStart(session: TraceSession, options: TraceOptions) {
     buffer.appendKey("event", first: true)
     buffer.appendRaw("\"start\"")
     buffer.appendKey("time")
@@ -134,6 +173,17 @@ final class Tracer {
     buffer.append(UInt8(ascii: "]"))
     buffer.appendKey("follow")
     buffer.appendBool(options.follow)
+    buffer.appendKey("command")
+    if let command = commandLine {
+      buffer.append(UInt8(ascii: "["))
+      for (index, argument) in command.enumerated() {
+        if index > 0 { buffer.append(UInt8(ascii: ",")) }
+        buffer.appendString(Array(argument.utf8))
+      }
+      buffer.append(UInt8(ascii: "]"))
+    } else {
+      buffer.appendNull()
+    }
     buffer.appendRaw("}\n")
   }
 

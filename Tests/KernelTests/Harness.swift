@@ -69,7 +69,8 @@ final class Tracer {
       process.terminate()
       process.waitUntilExit()
       let text = String(decoding: stderr, as: UTF8.self)
-      throw process.isRunning ? HarnessError.timedOut("Tracing line") : HarnessError.exited(process.terminationStatus, text)
+      throw process.isRunning
+        ? HarnessError.timedOut("Tracing line") : HarnessError.exited(process.terminationStatus, text)
     }
   }
 

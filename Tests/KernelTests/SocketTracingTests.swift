@@ -40,7 +40,9 @@ struct SocketTracingTests {
         record["event"] as? String == op && record["tid"] as? Int == call["tid"] as? Int
           && record["family_num"] as? Int == call["family"] as? Int
           && record["type_num"] as? Int32 == type & 0xf
-          && (op == "socketpair" ? record["fd"] as? Int == call["fd"] as? Int : record["ret"] as? Int == (ret < 0 ? -(call["errno"] as? Int ?? 0) : ret))
+          && (op == "socketpair"
+            ? record["fd"] as? Int == call["fd"] as? Int
+            : record["ret"] as? Int == (ret < 0 ? -(call["errno"] as? Int ?? 0) : ret))
           && record["inode"] as? Int == ((call["inode"] as? Int).flatMap { $0 == 0 ? nil : $0 })
       }
       #expect(matches.count == 1, "\(call) matched \(matches.count) records")
@@ -83,7 +85,11 @@ struct SocketTracingTests {
     #expect(byErrno["EPROTONOSUPPORT"]?.count == 1)
     #expect(byErrno["EMFILE"]?.count == 1)
     #expect(births.contains { $0["family"] as? String == "AF_INET6" && $0["protocol"] as? String == "IPPROTO_UDP" })
-    #expect(births.contains { $0["family"] as? String == "AF_INET" && $0["type"] as? String == "SOCK_RAW" && $0["protocol"] as? String == "IPPROTO_ICMP" })
+    #expect(
+      births.contains {
+        $0["family"] as? String == "AF_INET" && $0["type"] as? String == "SOCK_RAW"
+          && $0["protocol"] as? String == "IPPROTO_ICMP"
+      })
 
     // A thread's socket carries its own tid.
     let threaded = calls.filter { $0["tid"] as? Int != $0["pid"] as? Int }

@@ -132,7 +132,9 @@ import Testing
         if Int(declared) == expected && length >= expected {
           #expect(throws: Never.self) { try result.get() }
         } else {
-          #expect(throws: DecodeError.sizeMismatch(kind: kind, declared: Int(declared), expected: expected, available: length)) {
+          #expect(
+            throws: DecodeError.sizeMismatch(kind: kind, declared: Int(declared), expected: expected, available: length)
+          ) {
             try result.get()
           }
         }

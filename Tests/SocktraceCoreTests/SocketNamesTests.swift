@@ -3,7 +3,10 @@ import Testing
 @testable import SocktraceCore
 
 @Suite struct SocketNamesTests {
-  @Test(arguments: zip([0, 1, 2, 10, 16, 17, 44, 45], ["AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET", "AF_XDP", "AF_MCTP"]))
+  @Test(
+    arguments: zip(
+      [0, 1, 2, 10, 16, 17, 44, 45],
+      ["AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET", "AF_XDP", "AF_MCTP"]))
   func familyNames(number: Int32, name: String) {
     #expect(SocketNames.family(number) == name)
   }
@@ -33,7 +36,10 @@ import Testing
     #expect(SocketNames.protocol(16, family: 16) == "NETLINK_GENERIC")
   }
 
-  @Test(arguments: zip([1, 13, 22, 24, 93, 97, 105], ["EPERM", "EACCES", "EINVAL", "EMFILE", "EPROTONOSUPPORT", "EAFNOSUPPORT", "ENOBUFS"]))
+  @Test(
+    arguments: zip(
+      [1, 13, 22, 24, 93, 97, 105],
+      ["EPERM", "EACCES", "EINVAL", "EMFILE", "EPROTONOSUPPORT", "EAFNOSUPPORT", "ENOBUFS"]))
   func errnoNames(number: Int32, name: String) {
     #expect(ErrnoNames.name(number) == name)
   }

@@ -35,7 +35,7 @@ public enum KernelProbes {
   static func kallsyms(containing names: [String]) -> Set<String> {
     var found = [UInt8](repeating: 0, count: names.count)
     let pointers = names.map { strdup($0) }
-    defer { pointers.forEach { free($0) } }
+    defer { for pointer in pointers { free(pointer) } }
     let constPointers = pointers.map { UnsafePointer($0) }
     guard st_kallsyms_lookup(constPointers, Int32(names.count), &found) > 0 else { return [] }
     return Set(zip(names, found).filter { $0.1 != 0 }.map(\.0))

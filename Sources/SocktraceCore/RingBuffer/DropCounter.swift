@@ -6,8 +6,6 @@ import Glibc
 public struct DropCounter {
   let mapFD: Int32
 
-  init(mapFD: Int32) { self.mapFD = mapFD }
-
   /// `bpf_map_lookup_elem` on the per-CPU array: one u64 per possible CPU.
   public func total() -> UInt64 {
     let cpus = Int(libbpf_num_possible_cpus())

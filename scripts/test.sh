@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up (packages), builds, and runs every test:
+#   1. swift test: unit tests, CLI tests, and the kernel tests that load the
+#      real BPF programs into this kernel (they need root; with CI=true they
+#      fail rather than skip without it);
+#   2. Tests/kernels/run.sh: the tracer inside Debian's 6.1 and 6.12 kernels
+#      under qemu, on the fentry, kprobe and tracepoint rungs.
+# Ends on one line: "total: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+
+logs=$(mktemp -d)
+status=0
+
+swift build --build-tests 2>&1 | tail -n 3
+swift test 2>&1 | tee "$logs/swift-test.log" | grep -vE '^(◇|↳)| started\.$'
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# Swift Testing prints one ✔/✘ line per test function (and per suite, not counted).
+swift_passed=$(grep -E '^✔ Test ' "$logs/swift-test.log" | grep -vc '^✔ Test run with' || true)
+swift_failed=$(grep -E '^✘ Test ' "$logs/swift-test.log" | grep -vc '^✘ Test run' || true)
+swift_skipped=$(grep -cE '^➜ Test ' "$logs/swift-test.log" || true)
+
+bash Tests/kernels/run.sh .build/debug/socktrace 2>&1 | tee "$logs/vm.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+read -r vm_passed vm_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/vm.log" | tail -n 1)
+vm_passed=${vm_passed:-0}
+vm_failed=${vm_failed:-1}
+
+echo
+echo "swift test: $swift_passed passed, $swift_failed failed, $swift_skipped skipped"
+echo "kernel VMs: $vm_passed passed, $vm_failed failed"
+((swift_failed + vm_failed == 0)) || status=1
+echo "total: $((swift_passed + vm_passed)) passed, $((swift_failed + vm_failed)) failed"
+exit "$status"
