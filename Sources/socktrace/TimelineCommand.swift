@@ -1,0 +1,80 @@
+import ArgumentParser
+import SocktraceCore
+
+/// `socktrace timeline FILE`: per-process socket timelines from a recording
+/// made with `--json`, as text or as a Chrome trace for Perfetto.
+struct TimelineCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "timeline",
+    abstract: "Show per-process socket timelines from a JSON Lines recording.",
+    discussion: """
+      For each process: when it started and ended, the sockets it created in order \
+      with stage timings, failures and how long each socket lived; children are \
+      indented under their parents. No privileges needed.
+
+      EXAMPLES:
+        socktrace timeline events.jsonl
+        socktrace timeline events.jsonl --pid 1234 --tree
+        socktrace timeline events.jsonl --format chrome -o run.trace.json   # open in ui.perfetto.dev
+        sudo socktrace --json | socktrace timeline -
+      """
+  )
+
+  enum Format: String, ExpressibleByArgument, CaseIterable {
+    case text, chrome
+  }
+
+  @Argument(help: ArgumentHelp("A recording made with --json, or - for standard input.", valueName: "file"))
+  var file: String
+
+  @Option(help: "text: one block per process; chrome: Chrome Trace Event JSON for Perfetto or chrome://tracing.")
+  var format: Format = .text
+
+  @Option(help: ArgumentHelp("Show only the process(es) with this pid.", valueName: "pid"))
+  var pid: UInt32?
+
+  @Flag(help: "With --pid, also show the processes it started, and theirs.")
+  var tree = false
+
+  @Option(
+    name: [.short, .long], help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file"))
+  var output: String?
+
+  func validate() throws {
+    if pid == 0 { throw ValidationError("--pid must be a positive pid") }
+    if tree && pid == nil { throw ValidationError("--tree needs --pid") }
+  }
+
+  func run() throws {
+    let recording: Recording
+    do {
+      recording = try RecordingReader.read(path: file)
+    } catch {
+      printError("socktrace: \(error)")
+      throw ExitCode(1)
+    }
+    for warning in recording.warnings { printError("socktrace: warning: \(warning)") }
+
+    var timeline = TimelineBuilder.build(recording)
+    if let pid {
+      timeline = timeline.selecting(pid: pid, descendants: tree)
+      if timeline.processes.isEmpty {
+        printError("socktrace: no process with pid \(pid) in \(file == "-" ? "stdin" : file)")
+        throw ExitCode(1)
+      }
+    }
+    let bytes: [UInt8]
+    switch format {
+    case .text: bytes = Array(TimelineText.render(timeline).utf8)
+    case .chrome: bytes = ChromeTraceWriter.render(timeline)
+    }
+    do {
+      // Opened only now: a recording that cannot be read leaves an existing output alone.
+      let out = try OutputFile(path: output ?? "-")
+      try out.write(bytes)
+    } catch {
+      printError("socktrace: \(error)")
+      throw ExitCode(1)
+    }
+  }
+}
