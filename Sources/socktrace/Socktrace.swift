@@ -18,6 +18,16 @@ struct Socktrace: ParsableCommand {
     subcommands: [Record.self, Doctor.self, TimelineCommand.self],
     defaultSubcommand: Record.self
   )
+
+  /// `socktrace __exec-gate …` is the first moment of a command run under
+  /// the tracer (see ExecGate), not a user command.
+  static func main() {
+    let arguments = CommandLine.arguments
+    if arguments.count > 1 && arguments[1] == ExecGate.argument {
+      ExecGate.run(Array(arguments.dropFirst()))
+    }
+    main(nil)
+  }
 }
 
 /// Writes one line to standard error.
