@@ -21,6 +21,16 @@ final class Tracer {
   private let clock = BootClock.measure()
   private var buffer = JSONBuffer(capacity: flushBytes + 4096)
   private var summary = Summary()
+  /// Records read since the loop last checked for a stop.
+  private var readSinceCheck = 0
+  /// How many records a read may take before the loop checks again.
+  static let recordsPerCheck = 65536
+  /// The last read paused after a full batch: records are waiting.
+  private var pausedForBatch = false
+  /// Set once detached: read to the end, pause for nothing but a write error.
+  private var finalDrain = false
+  /// A failed write to the output, raised by the loop.
+  private var writeFailure: TraceError?
   /// Every record as JSON, kept only for --timeline.
   private var recording = JSONBuffer(capacity: 0)
   /// The command being run, for the start record.
@@ -51,20 +61,7 @@ final class Tracer {
     let format = self.format
 
     let session = try TraceSession(options: options) { [unowned self] bytes in
-      let event: TraceEvent
-      do {
-        event = try EventDecoder.decode(bytes)
-      } catch {
-        self.summary.decodeErrors += 1
-        return
-      }
-      self.summary.count(event)
-      if keepRecording { encoder.encode(event, into: &self.recording) }
-      switch format {
-      case .jsonLines: encoder.encode(event, into: &self.buffer)
-      case .table:
-        if let line = table.line(for: event) { self.buffer.appendRaw(line) }
-      }
+      self.handle(bytes, encoder: encoder, table: table, keepRecording: keepRecording, output: output)
     }
     let started = BootClock.now(CLOCK_MONOTONIC)
     switch format {
@@ -82,17 +79,24 @@ final class Tracer {
     command?.release()
 
     let deadline = duration.map { started + UInt64($0 * 1e9) }
-    while !Signals.stopRequested {
+    while !Signals.stopRequested && writeFailure == nil {
       if let deadline, BootClock.now(CLOCK_MONOTONIC) >= deadline { break }
       if let command, command.hasExited() { break }
-      try session.poll(interval: Self.pollIntervalMilliseconds)
+      if pausedForBatch {
+        pausedForBatch = false
+        try session.drain()  // more is queued: read on without waiting
+      } else {
+        try session.poll(interval: Self.pollIntervalMilliseconds)
+      }
       if buffer.count > 0 { try flush(output) }
     }
 
-    // Nothing recorded is lost: read what is queued, detach, read the rest.
-    try session.drain()
+    if let failure = writeFailure { throw failure }
+    // Nothing recorded is lost: detach, then read everything still queued.
     session.detach()
-    try session.drain()
+    finalDrain = true
+    while try session.drain() > 0 {}
+    if let failure = writeFailure { throw failure }
     summary.lost = session.lostEvents
     summary.seconds = Double(BootClock.now(CLOCK_MONOTONIC) - started) / 1e9
     if format == .jsonLines { writeEnd() }
@@ -113,6 +117,39 @@ final class Tracer {
     } catch {
       printError("socktrace: timeline: \(error)")
     }
+  }
+
+  /// One ring-buffer record: decode, count, export. Returns false to pause
+  /// the read (a stop was asked for, or a batch is done) so a flood cannot keep
+  /// the loop from checking; the buffer is flushed as it fills, so memory stays
+  /// flat whatever the rate.
+  private func handle(
+    _ bytes: UnsafeRawBufferPointer, encoder: JSONLinesEncoder, table: TextTable, keepRecording: Bool,
+    output: OutputFile
+  ) -> Bool {
+    do {
+      let event = try EventDecoder.decode(bytes)
+      summary.count(event)
+      if keepRecording { encoder.encode(event, into: &recording) }
+      switch format {
+      case .jsonLines: encoder.encode(event, into: &buffer)
+      case .table:
+        if let line = table.line(for: event) { buffer.appendRaw(line) }
+      }
+    } catch {
+      summary.decodeErrors += 1
+    }
+    if buffer.count >= Self.flushBytes {
+      do { try flush(output) } catch { writeFailure = error }
+    }
+    readSinceCheck += 1
+    guard !finalDrain else { return writeFailure == nil }
+    if readSinceCheck >= Self.recordsPerCheck || Signals.stopRequested || writeFailure != nil {
+      pausedForBatch = readSinceCheck >= Self.recordsPerCheck
+      readSinceCheck = 0
+      return false
+    }
+    return true
   }
 
   private func flush(_ output: OutputFile) throws(TraceError) {

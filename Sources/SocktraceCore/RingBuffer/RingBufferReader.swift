@@ -7,8 +7,16 @@ import Glibc
 /// so `poll` waits at most `interval` milliseconds and then consumes whatever
 /// is there: live output lags by at most that interval. The bytes passed to the
 /// handler are valid only during the call: libbpf releases the record on return.
+///
+/// libbpf's consume loop runs for as long as records keep arriving, which
+/// under a flood is forever: the handler returns `false` to end a read early
+/// (the record it was given counts as read), so the caller can flush, check
+/// for a stop and come back.
 public final class RingBufferReader {
-  public typealias Handler = (UnsafeRawBufferPointer) -> Void
+  public typealias Handler = (UnsafeRawBufferPointer) -> Bool
+
+  /// What the C callback returns to stop libbpf's loop; not an error.
+  static let pause = -ECANCELED
 
   private var ring: OpaquePointer?
   private let handler: Handler
@@ -20,8 +28,7 @@ public final class RingBufferReader {
     let callback: ring_buffer_sample_fn = { context, data, size in
       guard let context, let data else { return 0 }
       let reader = Unmanaged<RingBufferReader>.fromOpaque(context).takeUnretainedValue()
-      reader.handler(UnsafeRawBufferPointer(start: data, count: size))
-      return 0
+      return reader.handler(UnsafeRawBufferPointer(start: data, count: size)) ? 0 : RingBufferReader.pause
     }
     guard let ring = ring_buffer__new(fd, callback, context, nil) else {
       throw .libbpf(step: "opening", object: "ring buffer", errno: errno, detail: lastWarning())
@@ -39,17 +46,19 @@ public final class RingBufferReader {
   public func poll(interval milliseconds: Int32) throws(TraceError) -> Int {
     guard let ring else { return 0 }
     let woken = ring_buffer__poll(ring, milliseconds)
+    if woken == Self.pause { return 0 }
     if woken < 0 && woken != -EINTR {
       throw .libbpf(step: "polling", object: "ring buffer", errno: -woken, detail: "")
     }
     return Int(max(woken, 0)) + (try drain())
   }
 
-  /// Reads everything queued now, without waiting: the last read before detach.
+  /// Reads what is queued now, without waiting, until the handler pauses.
   @discardableResult
   public func drain() throws(TraceError) -> Int {
     guard let ring else { return 0 }
     let count = ring_buffer__consume(ring)
+    if count == Self.pause { return 0 }
     if count < 0 && count != -EINTR {
       throw .libbpf(step: "reading", object: "ring buffer", errno: -count, detail: "")
     }
