@@ -2,56 +2,58 @@ import Foundation
 import Glibc
 import Testing
 
-/// Bad input gets one clear line and a non-zero exit, before anything is attached.
-@Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: Privilege.runKernelTests, Privilege.skipReason))
-struct BadInputTests {
-  func expectOneLineError(_ result: (status: Int32, stderr: String), containing text: String) {
-    #expect(result.status != 0)
-    let lines = result.stderr.split(separator: "\n")
-    #expect(lines.count == 1, "expected one line, got: \(result.stderr)")
-    #expect(result.stderr.contains(text), "\(result.stderr)")
-    #expect(!result.stderr.contains("Tracing"))
-    #expect(!result.stderr.contains("libbpf"))
-  }
-
-  @Test func unknownPid() throws {
-    expectOneLineError(try runSocktrace(["-p", "2147483647"]), containing: "no process with pid 2147483647")
-  }
-
-  @Test func unwritableOutputIsRefusedBeforeAttaching() throws {
-    expectOneLineError(
-      try runSocktrace(["--json", "-o", "/proc/no-such-dir/events.jsonl"]),
-      containing: "cannot write /proc/no-such-dir/events.jsonl")
-  }
-
-  @Test func withoutPrivilegesSaysWhich() throws {
-    expectOneLineError(
-      try runSocktrace(["--json", "-o", "/dev/null"], asUser: 65534),
-      containing: "needs root or the capabilities CAP_BPF, CAP_PERFMON")
-  }
-
-  @Test func unavailableRungIsExplained() throws {
-    // This machine's kernel forbids fentry; a distribution kernel allows it.
-    let result = try runSocktrace(["--attach", "fentry", "-d", "0.1", "-o", "/dev/null"])
-    if result.status != 0 {
-      expectOneLineError(result, containing: "--attach fentry is not available on this kernel")
-    } else {
-      #expect(result.stderr.contains("probe: fentry"))
+extension KernelTests {
+  /// Bad input gets one clear line and a non-zero exit, before anything is attached.
+  @Suite(.timeLimit(.minutes(3)))
+  struct BadInputTests {
+    func expectOneLineError(_ result: (status: Int32, stderr: String), containing text: String) {
+      #expect(result.status != 0)
+      let lines = result.stderr.split(separator: "\n")
+      #expect(lines.count == 1, "expected one line, got: \(result.stderr)")
+      #expect(result.stderr.contains(text), "\(result.stderr)")
+      #expect(!result.stderr.contains("Tracing"))
+      #expect(!result.stderr.contains("libbpf"))
     }
-  }
 
-  @Test func usageErrorsExitWith64() throws {
-    let result = try runSocktrace(["-p", "not-a-pid"])
-    #expect(result.status == 64)
-    #expect(result.stderr.contains("Error:"))
-  }
+    @Test func unknownPid() throws {
+      expectOneLineError(try runSocktrace(["-p", "2147483647"]), containing: "no process with pid 2147483647")
+    }
 
-  /// A fresh machine has no tracefs mounted: the tracer mounts it itself.
-  @Test func mountsTracefsWhenMissing() throws {
-    while umount("/sys/kernel/tracing") == 0 {}
-    #expect(access("/sys/kernel/tracing/events", F_OK) != 0, "tracefs is still mounted (busy?)")
-    let result = try runSocktrace(["--attach", "tracepoint", "-d", "0.1", "-o", "/dev/null"])
-    #expect(result.status == 0, "\(result.stderr)")
-    #expect(access("/sys/kernel/tracing/events/syscalls", F_OK) == 0)
+    @Test func unwritableOutputIsRefusedBeforeAttaching() throws {
+      expectOneLineError(
+        try runSocktrace(["--json", "-o", "/proc/no-such-dir/events.jsonl"]),
+        containing: "cannot write /proc/no-such-dir/events.jsonl")
+    }
+
+    @Test func withoutPrivilegesSaysWhich() throws {
+      expectOneLineError(
+        try runSocktrace(["--json", "-o", "/dev/null"], asUser: 65534),
+        containing: "needs root or the capabilities CAP_BPF, CAP_PERFMON")
+    }
+
+    @Test func unavailableRungIsExplained() throws {
+      // This machine's kernel forbids fentry; a distribution kernel allows it.
+      let result = try runSocktrace(["--attach", "fentry", "-d", "0.1", "-o", "/dev/null"])
+      if result.status != 0 {
+        expectOneLineError(result, containing: "--attach fentry is not available on this kernel")
+      } else {
+        #expect(result.stderr.contains("probe: fentry"))
+      }
+    }
+
+    @Test func usageErrorsExitWith64() throws {
+      let result = try runSocktrace(["-p", "not-a-pid"])
+      #expect(result.status == 64)
+      #expect(result.stderr.contains("Error:"))
+    }
+
+    /// A fresh machine has no tracefs mounted: the tracer mounts it itself.
+    @Test func mountsTracefsWhenMissing() throws {
+      while umount("/sys/kernel/tracing") == 0 {}
+      #expect(access("/sys/kernel/tracing/events", F_OK) != 0, "tracefs is still mounted (busy?)")
+      let result = try runSocktrace(["--attach", "tracepoint", "-d", "0.1", "-o", "/dev/null"])
+      #expect(result.status == 0, "\(result.stderr)")
+      #expect(access("/sys/kernel/tracing/events/syscalls", F_OK) == 0)
+    }
   }
 }

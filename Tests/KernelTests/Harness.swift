@@ -9,6 +9,11 @@ enum Binaries {
   static let workload = directory.appendingPathComponent("socktrace-workload").path
 }
 
+/// Every test that loads BPF programs, one at a time: they attach
+/// system-wide probes, and one of them unmounts tracefs.
+@Suite(.serialized, .enabled(if: Privilege.runKernelTests, Privilege.skipReason))
+enum KernelTests {}
+
 /// Whether the privileged tests run: as root they do; with CI=true they must,
 /// so lacking root there fails them instead of skipping.
 enum Privilege {
