@@ -776,6 +776,11 @@ class Bench:
         ps = "/".join(f"P={p}" for p in plist)
         key = lambda r: (r["procs"], r["round"], r.get("group"))
         base = {key(r): r["ns_per_call"] for r in runs if r["config"].startswith("untraced")}
+        base_disturbed = {key(r) for r in runs
+                          if r["config"].startswith("untraced") and r.get("disturbed_by")}
+        # Rounds where a foreign tracer ran beside the run or its untraced
+        # partner are left out when at least 2 clean rounds remain.
+        clean = lambda r: not r.get("disturbed_by") and key(r) not in base_disturbed
         cbase = {key(r): r["storm"]["cpu_ns_per_call"] for r in runs
                  if r["config"].startswith("untraced")}
         labels = dict((c, l) for c, l, _ in self.configs())
@@ -813,11 +818,19 @@ class Bench:
             ns, cpu, tcpu, iwi, oth = [], [], [], [], []
             for i, p in enumerate(plist):
                 rp = [r for r in rs if r["procs"] == p]
+                rc = [r for r in rp if clean(r)]
+                note = ""
+                if len(rc) < len(rp):
+                    if len(rc) >= 2:
+                        note = f" clean of {len(rp)}"
+                        rp = rc
+                    else:
+                        note = ", **disturbed**"
                 ratios = [r["ns_per_call"] / base[key(r)] for r in rp if key(r) in base and ratio_ok]
                 cr = [r["storm"]["cpu_ns_per_call"] / cbase[key(r)] for r in rp
                       if key(r) in cbase and ratio_ok]
                 v[1 + i] = (f"{statistics.median(ratios):.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
-                            f" (n={len(ratios)})") if ratios else "—"
+                            f" (n={len(ratios)}{note})") if ratios else "—"
                 ns.append(med([r["ns_per_call"] for r in rp], "{:.0f}"))
                 cpu.append(med(cr))
                 tcpu.append(med([r["tracer_cpu_ns_per_call"] / 1e3 for r in rp
@@ -893,8 +906,10 @@ START = float(os.environ.get("SOCKTRACE_BENCH_START", time.time()))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--storm", required=True)
-    ap.add_argument("--counter", required=True)
+    ap.add_argument("--storm")
+    ap.add_argument("--counter")
+    ap.add_argument("--report", metavar="RESULTS_JSON",
+                    help="only print the table again from an earlier results.json")
     ap.add_argument("--tracer", default="", help="socktrace binary ('' to skip its configs)")
     ap.add_argument("--bpftrace", default=shutil.which("bpftrace") or "")
     ap.add_argument("--strace", default=shutil.which("strace") or "")
@@ -942,6 +957,18 @@ def main():
     for k, v in defaults.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
+    if a.report:
+        with open(a.report) as f:
+            saved = json.load(f)
+        for k, v in saved.get("args", {}).items():
+            if k not in ("report", "outdir"):
+                setattr(a, k, v)
+        b = Bench(a)
+        b.results = saved
+        print(b.table())
+        return 0
+    if not (a.storm and a.counter):
+        ap.error("--storm and --counter are required")
     b = Bench(a)
     skip = set(filter(None, a.skip.split(",")))
     foreign_tracers()
@@ -977,7 +1004,8 @@ def main():
     print(table)
     print()
     print("Ratios: per-round socket()+close() wall time per call over the untraced run of the "
-          "same round; median [min–max] over rounds.")
+          "same round; median [min–max] over rounds. Per-P columns leave out rounds disturbed by "
+          "a foreign tracer when at least 2 clean ones remain (\"n=k clean of m\").")
     all_runs = b.results["runs"] + [b.results[k] for k in ("rss", "rss_slow") if b.results[k]]
     loads = [r["other_load"] for r in b.results["runs"] if "other_load" in r]
     if loads:
