@@ -41,6 +41,10 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    // The Swift pipeline alone (decode, encode, write), records per second per core.
+    .executableTarget(
+      name: "socktrace-pipeline-bench", dependencies: ["SocktraceCore", "CSocktrace"],
+      path: "Sources/PipelineBenchmark"),
     // Makes known socket calls and prints the truth, for the end-to-end tests.
     .executableTarget(name: "socktrace-workload", path: "Tests/Workload"),
     .testTarget(name: "SocktraceCoreTests", dependencies: ["SocktraceCore", "CSocktrace"]),

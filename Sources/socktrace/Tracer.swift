@@ -154,7 +154,7 @@ final class Tracer {
 
   private func flush(_ output: OutputFile) throws(TraceError) {
     guard buffer.count > 0 else { return }
-    try output.write(buffer.bytes)
+    try output.write(buffer)
     buffer.removeAll()
   }
 

@@ -7,9 +7,38 @@ public enum SocketNames {
   /// The type argument's low bits; the rest are flags.
   public static let typeMask: Int32 = 0xf
 
-  public static func family(_ number: Int32) -> String? { families[number] }
+  public static func family(_ number: Int32) -> String? { familyName(number)?.description }
 
-  public static func type(_ number: Int32) -> String? { types[number] }
+  public static func type(_ number: Int32) -> String? { typeName(number)?.description }
+
+  /// The names as constant strings, for the JSON encoder: no allocation and
+  /// no reference counting on the path every record takes.
+  static func familyName(_ number: Int32) -> StaticString? { lookup(familyTable, number) }
+  static func typeName(_ number: Int32) -> StaticString? { lookup(typeTable, number) }
+  static func protocolName(_ number: Int32, family: Int32) -> StaticString? {
+    switch family {
+    case 2, 10: return lookup(ipProtocolTable, number)  // AF_INET, AF_INET6
+    case 16: return lookup(netlinkProtocolTable, number)  // AF_NETLINK
+    default: return nil
+    }
+  }
+
+  /// Dense tables indexed by number: a lookup per field of every record.
+  static let familyTable = dense(families)
+  static let typeTable = dense(types)
+  static let ipProtocolTable = dense(ipProtocols)
+  static let netlinkProtocolTable = dense(netlinkProtocols)
+
+  static func dense(_ names: KeyValuePairs<Int32, StaticString>) -> [StaticString?] {
+    var table = [StaticString?](repeating: nil, count: Int(names.map(\.key).max() ?? 0) + 1)
+    for (number, name) in names { table[Int(number)] = name }
+    return table
+  }
+
+  @inline(__always)
+  static func lookup(_ table: [StaticString?], _ number: Int32) -> StaticString? {
+    number >= 0 && Int(number) < table.count ? table[Int(number)] : nil
+  }
 
   /// SOCK_NONBLOCK and SOCK_CLOEXEC by name, then any other bits in hex.
   public static func flags(ofType type: Int32) -> [String] {
@@ -29,14 +58,10 @@ public enum SocketNames {
 
   /// The protocol's name within its family's numbering, if it has one.
   public static func `protocol`(_ number: Int32, family: Int32) -> String? {
-    switch family {
-    case 2, 10: return ipProtocols[number]  // AF_INET, AF_INET6
-    case 16: return netlinkProtocols[number]  // AF_NETLINK
-    default: return nil
-    }
+    protocolName(number, family: family)?.description
   }
 
-  static let families: [Int32: String] = [
+  static let families: KeyValuePairs<Int32, StaticString> = [
     0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 3: "AF_AX25", 4: "AF_IPX",
     5: "AF_APPLETALK", 6: "AF_NETROM", 7: "AF_BRIDGE", 8: "AF_ATMPVC", 9: "AF_X25",
     10: "AF_INET6", 11: "AF_ROSE", 12: "AF_DECnet", 13: "AF_NETBEUI", 14: "AF_SECURITY",
@@ -49,12 +74,12 @@ public enum SocketNames {
     45: "AF_MCTP",
   ]
 
-  static let types: [Int32: String] = [
+  static let types: KeyValuePairs<Int32, StaticString> = [
     1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM",
     5: "SOCK_SEQPACKET", 6: "SOCK_DCCP", 10: "SOCK_PACKET",
   ]
 
-  static let ipProtocols: [Int32: String] = [
+  static let ipProtocols: KeyValuePairs<Int32, StaticString> = [
     0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 2: "IPPROTO_IGMP", 4: "IPPROTO_IPIP",
     6: "IPPROTO_TCP", 8: "IPPROTO_EGP", 12: "IPPROTO_PUP", 17: "IPPROTO_UDP",
     22: "IPPROTO_IDP", 29: "IPPROTO_TP", 33: "IPPROTO_DCCP", 41: "IPPROTO_IPV6",
@@ -65,7 +90,7 @@ public enum SocketNames {
     255: "IPPROTO_RAW", 262: "IPPROTO_MPTCP",
   ]
 
-  static let netlinkProtocols: [Int32: String] = [
+  static let netlinkProtocols: KeyValuePairs<Int32, StaticString> = [
     0: "NETLINK_ROUTE", 2: "NETLINK_USERSOCK", 3: "NETLINK_FIREWALL",
     4: "NETLINK_SOCK_DIAG", 5: "NETLINK_NFLOG", 6: "NETLINK_XFRM", 7: "NETLINK_SELINUX",
     8: "NETLINK_ISCSI", 9: "NETLINK_AUDIT", 10: "NETLINK_FIB_LOOKUP",

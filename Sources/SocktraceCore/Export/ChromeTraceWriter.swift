@@ -24,20 +24,21 @@ public enum ChromeTraceWriter {
   }
 
   public static func write(_ timeline: Timeline, into out: inout JSONBuffer) {
-    var emitter = Emitter(timeline: timeline, out: out)
+    var emitter = Emitter(timeline: timeline, out: JSONBuffer(capacity: 0))
+    swap(&emitter.out, &out)  // the emitter writes into the caller's buffer
     emitter.writeAll()
-    out = emitter.out
+    swap(&emitter.out, &out)
   }
 }
 
-private struct Emitter {
+private struct Emitter: ~Copyable {
   let timeline: Timeline
   var out: JSONBuffer
   var first = true
   /// Nanoseconds at ts 0: no event may start before it.
   let origin: UInt64
 
-  init(timeline: Timeline, out: JSONBuffer) {
+  init(timeline: Timeline, out: consuming JSONBuffer) {
     self.timeline = timeline
     self.out = out
     var origin = timeline.firstTimestamp

@@ -1,27 +1,85 @@
 /// A growable byte buffer for hand-written JSON: no `JSONEncoder`, no `String`
 /// interpolation, no `Date` on the hot path. Reused across records.
-public struct JSONBuffer {
-  public private(set) var bytes: [UInt8] = []
+///
+/// Raw memory, not an `Array`: appending a byte is a bounds check and a store,
+/// with no uniqueness check, no generic `append(contentsOf:)` and (a struct,
+/// not a class) no runtime exclusivity check on the path every record takes.
+/// Noncopyable, so two owners can never alias the memory it frees.
+public struct JSONBuffer: ~Copyable {
+  private var base: UnsafeMutablePointer<UInt8>
+  private var capacity: Int
+  public private(set) var count = 0
 
-  public init(capacity: Int = 1 << 16) { bytes.reserveCapacity(capacity) }
+  public init(capacity: Int = 1 << 16) {
+    self.capacity = max(capacity, 256)
+    base = .allocate(capacity: self.capacity)
+  }
 
-  public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+  deinit { base.deallocate() }
 
-  public var count: Int { bytes.count }
+  /// A copy of the contents.
+  public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+  /// The contents, lent without copying (for write(2)).
+  public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+    try body(UnsafeRawBufferPointer(start: base, count: count))
+  }
+
+  public mutating func removeAll() { count = 0 }
 
   @inline(__always)
-  public mutating func append(_ byte: UInt8) { bytes.append(byte) }
+  private mutating func reserve(_ extra: Int) {
+    if count + extra > capacity { grow(to: count + extra) }
+  }
+
+  @inline(never)
+  private mutating func grow(to needed: Int) {
+    let newCapacity = max(needed, capacity * 2)
+    let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+    newBase.update(from: base, count: count)
+    base.deallocate()
+    base = newBase
+    capacity = newCapacity
+  }
+
+  @inline(__always)
+  public mutating func append(_ byte: UInt8) {
+    reserve(1)
+    base[count] = byte
+    count += 1
+  }
+
+  /// Raw bytes, copied in one go.
+  @inline(__always)
+  public mutating func append(_ raw: UnsafeRawBufferPointer) {
+    guard let source = raw.baseAddress, raw.count > 0 else { return }
+    reserve(raw.count)
+    UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: raw.count)
+    count += raw.count
+  }
+
+  /// A name from our tables as a JSON string, or the bare number.
+  @inline(__always)
+  public mutating func appendName(_ name: StaticString?, orNumber number: Int32) {
+    if let name {
+      append(UInt8(ascii: "\""))
+      appendRaw(name)
+      append(UInt8(ascii: "\""))
+    } else {
+      appendInt(Int64(number))
+    }
+  }
 
   /// ASCII the caller controls (keys, names from our tables): not escaped.
   @inline(__always)
   public mutating func appendRaw(_ text: StaticString) {
-    text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    text.withUTF8Buffer { append(UnsafeRawBufferPointer($0)) }
   }
 
   @inline(__always)
   public mutating func appendRaw(_ text: String) {
     var text = text
-    text.withUTF8 { bytes.append(contentsOf: $0) }
+    text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
   }
 
   /// `,"key":` (or `{"key":` for the first key: pass `first: true`).
@@ -39,21 +97,32 @@ public struct JSONBuffer {
   public mutating func appendBool(_ value: Bool) { appendRaw(value ? "true" : "false") }
 
   public mutating func appendUInt(_ value: UInt64) {
-    if value < 10 {
-      append(UInt8(ascii: "0") &+ UInt8(value))
-      return
+    var digits = 1
+    var limit: UInt64 = 10
+    while digits < 20 && value >= limit {
+      digits += 1
+      limit = limit &* 10
     }
-    var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes of scratch
-    withUnsafeMutableBytes(of: &digits) { scratch in
-      var index = scratch.count
-      var rest = value
-      while rest > 0 {
-        index -= 1
-        scratch[index] = UInt8(ascii: "0") &+ UInt8(rest % 10)
-        rest /= 10
-      }
-      bytes.append(contentsOf: scratch[index...])
+    reserve(digits)
+    // Two digits per division, from the right.
+    let pairs = digitPairs.utf8Start
+    var rest = value
+    var index = count + digits
+    while rest >= 100 {
+      let pair = Int(rest % 100) &* 2
+      rest /= 100
+      index -= 2
+      base[index] = pairs[pair]
+      base[index + 1] = pairs[pair + 1]
     }
+    if rest >= 10 {
+      let pair = Int(rest) &* 2
+      base[index - 2] = pairs[pair]
+      base[index - 1] = pairs[pair + 1]
+    } else {
+      base[index - 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest)
+    }
+    count += digits
   }
 
   public mutating func appendInt(_ value: Int64) {
@@ -81,8 +150,13 @@ public struct JSONBuffer {
   /// backslashes and control characters are escaped. Always valid JSON.
   public mutating func appendString<Bytes: Collection>(_ raw: Bytes) where Bytes.Element == UInt8 {
     append(UInt8(ascii: "\""))
-    if raw.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
-      bytes.append(contentsOf: raw)  // the common case: plain printable ASCII
+    let plain = raw.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+    if plain {  // the common case: printable ASCII, copied as is
+      reserve(raw.count)
+      for byte in raw {
+        base[count] = byte
+        count += 1
+      }
     } else {
       for scalar in String(decoding: raw, as: UTF8.self).unicodeScalars {
         appendEscaped(scalar)
@@ -106,7 +180,7 @@ public struct JSONBuffer {
       append(hex[Int(scalar.value >> 4)])
       append(hex[Int(scalar.value & 0xf)])
     default:
-      bytes.append(contentsOf: scalar.utf8)
+      for byte in scalar.utf8 { append(byte) }
     }
   }
 
@@ -133,18 +207,32 @@ public struct JSONBuffer {
     appendRaw("Z\"")
   }
 
-  /// Zero-padded decimal of exactly `width` digits.
+  /// Zero-padded decimal of exactly `width` digits (the low ones).
   public mutating func appendDigits(_ value: UInt64, width: Int) {
-    var divisor: UInt64 = 1
-    for _ in 1..<width { divisor *= 10 }
+    reserve(width)
+    let pairs = digitPairs.utf8Start
     var rest = value
-    while divisor > 0 {
-      append(UInt8(ascii: "0") &+ UInt8(rest / divisor % 10))
-      rest %= divisor
-      divisor /= 10
+    var index = count + width
+    while index - count >= 2 {
+      let pair = Int(rest % 100) &* 2
+      rest /= 100
+      index -= 2
+      base[index] = pairs[pair]
+      base[index + 1] = pairs[pair + 1]
     }
+    if index > count {
+      base[count] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+    }
+    count += width
   }
 }
+
+/// "00" "01" … "99": two decimal digits per lookup, in constant memory.
+private let digitPairs: StaticString = """
+  00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+  40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+  8081828384858687888990919293949596979899
+  """
 
 /// Proleptic Gregorian (year, month, day) from days since 1970-01-01
 /// (Howard Hinnant's civil_from_days).

@@ -28,19 +28,38 @@ public final class OutputFile {
   public var isTerminal: Bool { isatty(fd) == 1 }
 
   public func write(_ bytes: [UInt8]) throws(TraceError) {
+    let status = bytes.withUnsafeBytes { writeAll($0) }
+    if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
+  }
+
+  /// Writes all of `bytes` (a buffer lent without copying).
+  public func write(_ bytes: UnsafeRawBufferPointer) throws(TraceError) {
+    let status = writeAll(bytes)
+    if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
+  }
+
+  /// Writes what `buffer` holds, without copying it.
+  public func write(_ buffer: borrowing JSONBuffer) throws(TraceError) {
+    let status = buffer.withUnsafeBytes { writeAll($0) }
+    if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
+  }
+
+  /// write(2) until done, retrying short writes and EINTR: 0 or an errno.
+  private func writeAll(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+    guard let base = bytes.baseAddress else { return 0 }
     var offset = 0
     while offset < bytes.count {
-      let written = bytes.withUnsafeBytes { buffer -> Int in
-        guard let base = buffer.baseAddress else { return 0 }
-        return Glibc.write(fd, base + offset, buffer.count - offset)
-      }
+      let written = Glibc.write(fd, base + offset, bytes.count - offset)
       if written < 0 {
         if errno == EINTR { continue }
-        throw .writeFailed(path: path == "-" ? "standard output" : path, errno: errno)
+        return errno
       }
       offset += written
     }
+    return 0
   }
+
+  private var displayPath: String { path == "-" ? "standard output" : path }
 
   public func write(_ text: String) throws(TraceError) {
     try write(Array(text.utf8))
