@@ -39,6 +39,9 @@ struct Doctor: ParsableCommand {
         facts.kprobesSupported = facts.kprobesSupported || measured.kprobesSupported
         facts.kallsyms.formUnion(measured.kallsyms)
         facts.syscallTracepoints = facts.syscallTracepoints || measured.syscallTracepoints
+        if let isFunction = measured.sockMapFDIsFunction {
+          facts.sockMapFDIsFunction = (facts.sockMapFDIsFunction ?? false) || isFunction
+        }
       }
     }
     lines.append("rungs:")

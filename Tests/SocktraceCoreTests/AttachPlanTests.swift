@@ -9,7 +9,7 @@ import Testing
   static let distribution = ProbeFacts(
     fentry: ["__sys_socket": 0, "__sock_create": 0, "__sock_release": 0],
     kprobesSupported: true, kallsyms: ["__sys_socket", "__sock_create", "__sock_release"],
-    syscallTracepoints: true)
+    syscallTracepoints: true, sockMapFDIsFunction: false)
 
   @Test func autoFallsBackToTracepointsUnderLockdown() throws {
     let plan = try AttachPlan.decide(.auto, facts: Self.lockedDown)
@@ -28,7 +28,11 @@ import Testing
     #expect(plan.programs.isSuperset(of: ["fentry_sys_socket", "fexit_sock_create", "fentry_sock_release"]))
     #expect(!plan.programs.contains("tp_enter_socket"))
     let mapping = try #require(plan.hooks.first { $0.name == "sock_map_fd" })
-    #expect(mapping.how.contains("inlined"))
+    #expect(mapping.how.hasPrefix("inlined into __sys_socket"))
+    var older = Self.distribution
+    older.sockMapFDIsFunction = true
+    let olderPlan = try AttachPlan.decide(.auto, facts: older)
+    #expect(olderPlan.hooks.first { $0.name == "sock_map_fd" }?.how.hasPrefix("a function of its own") == true)
   }
 
   @Test func kprobeWhenFentryIsRefused() throws {

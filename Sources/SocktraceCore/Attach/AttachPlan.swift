@@ -19,15 +19,19 @@ public struct ProbeFacts: Equatable, Sendable {
   public var kallsyms: Set<String> = []
   /// Whether the syscall tracepoints for socket(2) exist.
   public var syscallTracepoints = false
+  /// Whether `sock_map_fd` is a function of its own (in BTF or kallsyms);
+  /// false where it is inlined into `__sys_socket`, nil when not looked up.
+  public var sockMapFDIsFunction: Bool?
 
   public init(
     fentry: [String: Int32] = [:], kprobesSupported: Bool = false, kallsyms: Set<String> = [],
-    syscallTracepoints: Bool = false
+    syscallTracepoints: Bool = false, sockMapFDIsFunction: Bool? = nil
   ) {
     self.fentry = fentry
     self.kprobesSupported = kprobesSupported
     self.kallsyms = kallsyms
     self.syscallTracepoints = syscallTracepoints
+    self.sockMapFDIsFunction = sockMapFDIsFunction
   }
 }
 
@@ -122,9 +126,13 @@ public struct AttachPlan: Equatable, Sendable {
   ) -> AttachPlan {
     var programs = commonPrograms
     var hooks: [Hook] = []
-    let mapping =
-      "inlined into __sys_socket (not in BTF or kallsyms); measured from "
-      + "__sock_create's return to __sys_socket's return"
+    let measured = "measured from __sock_create's return to __sys_socket's return"
+    let mapping: String
+    switch facts.sockMapFDIsFunction {
+    case .some(false): mapping = "inlined into __sys_socket (not in BTF or kallsyms here); \(measured)"
+    case .some(true): mapping = "a function of its own here, not hooked; \(measured)"
+    case .none: mapping = measured
+    }
     switch rung {
     case .fentry:
       programs.formUnion([
@@ -156,7 +164,8 @@ public struct AttachPlan: Equatable, Sendable {
           how: "not visible: no stage timings, failed stage or kernel sockets"),
         Hook(
           name: "sock_map_fd", rung: nil,
-          how: "not visible: the new socket and inode are read from the fd table at sys_exit_socket"),
+          how: (facts.sockMapFDIsFunction == false ? "inlined into __sys_socket here; " : "")
+            + "not visible: the new socket and inode are read from the fd table at sys_exit_socket"),
       ]
     }
     hooks.append(Hook(name: "socketpair/accept", rung: .tracepoint, how: "syscall tracepoints"))

@@ -18,10 +18,13 @@ public enum KernelProbes {
         for function in AttachPlan.socketFunctions + [AttachPlan.releaseFunction] {
           facts.fentry[function] = -st_fentry_can_attach(function)
         }
+        facts.sockMapFDIsFunction = st_btf_has_function("sock_map_fd") == 1
       case .kprobe:
         facts.kprobesSupported = access(kprobePMU, F_OK) == 0
         if facts.kprobesSupported {
-          facts.kallsyms = kallsyms(containing: AttachPlan.socketFunctions + [AttachPlan.releaseFunction])
+          facts.kallsyms = kallsyms(
+            containing: AttachPlan.socketFunctions + [AttachPlan.releaseFunction, "sock_map_fd"])
+          facts.sockMapFDIsFunction = facts.kallsyms.contains("sock_map_fd")
         }
       case .tracepoint:
         facts.syscallTracepoints = access("\(tracefs)/\(socketTracepoint)", F_OK) == 0
