@@ -172,12 +172,7 @@ final class Tracer {
   }
 
   private func writeStart(session: TraceSession, options: TraceOptions) {
-    buffer.appendKey("event", first: true)
-    buffer.appendRaw("\"start\"")
-    buffer.appendKey("time")
-    buffer.appendTimestamp(epochNanoseconds: BootClock.now(CLOCK_REALTIME))
-    buffer.appendKey("ts_ns")
-    buffer.appendUInt(BootClock.now(CLOCK_BOOTTIME))
+    appendTracerRecordOpening("start")
     buffer.appendKey("version")
     buffer.appendString(Array(Socktrace.version.utf8))
     buffer.appendKey("kernel")
@@ -224,13 +219,18 @@ final class Tracer {
     buffer.appendRaw("}\n")
   }
 
-  private func writeEnd() {
-    buffer.appendKey("event", first: true)
-    buffer.appendRaw("\"end\"")
-    buffer.appendKey("time")
+  /// `{"event":KIND,"time":…,"ts_ns":…` for the tracer's own records, now.
+  private func appendTracerRecordOpening(_ kind: StaticString) {
+    buffer.appendRaw("{\"event\":\"")
+    buffer.appendRaw(kind)
+    buffer.appendRaw("\",\"time\":")
     buffer.appendTimestamp(epochNanoseconds: BootClock.now(CLOCK_REALTIME))
-    buffer.appendKey("ts_ns")
+    buffer.appendRaw(",\"ts_ns\":")
     buffer.appendUInt(BootClock.now(CLOCK_BOOTTIME))
+  }
+
+  private func writeEnd() {
+    appendTracerRecordOpening("end")
     buffer.appendKey("events")
     buffer.appendUInt(summary.events)
     buffer.appendKey("sockets")
