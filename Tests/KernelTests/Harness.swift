@@ -161,3 +161,18 @@ func runSocktrace(_ arguments: [String], asUser uid: UInt32? = nil) throws -> (s
   process.waitUntilExit()
   return (process.terminationStatus, String(decoding: buffer, as: UTF8.self))
 }
+
+/// Runs the socktrace binary to completion and keeps its standard output.
+func runSocktraceOutput(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+  let process = Process()
+  let output = Pipe()
+  process.executableURL = URL(fileURLWithPath: Binaries.socktrace)
+  process.arguments = arguments
+  process.standardOutput = output
+  process.standardError = FileHandle.nullDevice
+  try process.run()
+  var buffer = Data()
+  _ = read(output.fileHandleForReading, into: &buffer, timeout: 60) { _ in false }
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: buffer, as: UTF8.self))
+}

@@ -84,6 +84,30 @@ extension KernelTests {
       #expect(exits[child] == 0)
     }
 
+    /// A recording made by the real tracer renders as timelines and as a
+    /// Chrome trace: the parent once, its child indented under it.
+    @Test func recordingRendersAsTimelines() throws {
+      let path = NSTemporaryDirectory() + "socktrace-timeline-\(UUID().uuidString).jsonl"
+      defer { unlink(path) }
+      let recorded = try runSocktrace(["--json", "-o", path, "--", Binaries.workload, "fork", "inet-stream"])
+      #expect(recorded.status == 0, "\(recorded.stderr)")
+      let text = try runSocktraceOutput(["timeline", path])
+      #expect(text.status == 0)
+      let headers = text.stdout.split(separator: "\n").filter { $0.contains("ppid") }
+      #expect(headers.count == 2)
+      #expect(headers.first?.hasPrefix("pid ") == true)
+      #expect(headers.last?.hasPrefix("  pid ") == true, "the child is indented under its parent")
+      #expect(text.stdout.components(separatedBy: "socket      AF_INET SOCK_STREAM IPPROTO_TCP").count == 3)
+
+      let chrome = try runSocktraceOutput(["timeline", path, "--format", "chrome"])
+      #expect(chrome.status == 0)
+      let trace = try #require(try JSONSerialization.jsonObject(with: Data(chrome.stdout.utf8)) as? [String: Any])
+      let events = try #require(trace["traceEvents"] as? [[String: Any]])
+      #expect(
+        events.filter { $0["ph"] as? String == "X" && ($0["name"] as? String)?.hasPrefix("socket") == true }.count == 2)
+      #expect(Set(events.compactMap { $0["pid"] as? Int }).count == 2)
+    }
+
     @Test func commandNotFoundExits127() throws {
       let result = try runSocktrace(["--", "no-such-command-socktrace"])
       #expect(result.status == 127)
