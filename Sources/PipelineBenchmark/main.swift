@@ -111,4 +111,6 @@ func rate(_ nanoseconds: UInt64, count: Int) -> String {
 }
 print("records: \(count), best of \(rounds) rounds, thread CPU time")
 print("decode only:                 \(rate(bestDecode, count: count))  (\(bestDecode / UInt64(count)) ns/record)")
-print("decode + encode JSON + write: \(rate(bestPipeline, count: count))  (\(bestPipeline / UInt64(count)) ns/record, \(bytes / count) bytes/record)")
+print(
+  "decode + encode JSON + write: \(rate(bestPipeline, count: count))  (\(bestPipeline / UInt64(count)) ns/record, \(bytes / count) bytes/record)"
+)
