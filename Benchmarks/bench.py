@@ -392,7 +392,8 @@ class Bench:
             run["stop_ms"] = stop_s * 1e3
             run["exit"] = bg.returncode
             if bg.killed:
-                loud(where, f"tracer did not exit within {self.a.stop_timeout}s of SIGINT; killed")
+                loud(where, f"tracer did not exit within {self.a.stop_timeout}s of SIGINT; killed. "
+                     f"stderr: {bg.text('stderr')[-300:]!r} stdout: {bg.text('stdout')[-200:]!r}")
             elif bg.returncode != 0:
                 loud(where, f"tracer exit code {bg.returncode}: {bg.text('stderr')[-300:]}")
             if cpu0 is not None and bg.cpu_seconds is not None:
@@ -720,7 +721,7 @@ class Bench:
         smaps1 = smaps_rss(bg.pid)
         stop.set()
         th.join()
-        stop_s = bg.stop(self.a.stop_timeout)
+        stop_s = bg.stop(self.a.stop_timeout * 4)
         run = {"config": key, "throttled": throttle, "procs": procs, "iters": iters, "storm": res,
                "storm_seconds": t_storm, "stop_ms": stop_s * 1e3, "exit": bg.returncode,
                "baseline": base, "after": after, "disturbed_by": foreign,
@@ -930,7 +931,8 @@ def main():
     ap.add_argument("--rss-interval", type=float, default=0.25)
     ap.add_argument("--settle", type=float, default=0.3, help="seconds after `Tracing` before the storm")
     ap.add_argument("--ready-timeout", type=float, default=60)
-    ap.add_argument("--stop-timeout", type=float, default=120)
+    ap.add_argument("--stop-timeout", type=float, default=30,
+                    help="seconds a tracer may take to exit after SIGINT (memory runs: 4x)")
     ap.add_argument("--first-event-timeout", type=float, default=5)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--budget", type=float, help="seconds for the whole run, build included "
