@@ -31,6 +31,8 @@
 #include "socktrace.h"
 
 #define EINVAL 22
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -58,7 +60,7 @@ struct {
 	__type(value, u8);
 } traced SEC(".maps");
 
-enum inflight_kind { IF_SOCKET = 1, IF_SOCKETPAIR, IF_ACCEPT, IF_CLOSE };
+enum inflight_kind { IF_SOCKET = 1, IF_SOCKETPAIR, IF_ACCEPT };
 
 struct inflight {
 	u64 start_ns;
@@ -155,7 +157,7 @@ static __always_inline void submit(void *rec)
 	bpf_ringbuf_submit(rec, flags);
 }
 
-static __always_inline void fill_header(struct st_header *h, u16 kind, u16 size)
+static __always_inline void fill_header_at(struct st_header *h, u16 kind, u16 size, u64 now)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	u64 id = bpf_get_current_pid_tgid();
@@ -164,7 +166,7 @@ static __always_inline void fill_header(struct st_header *h, u16 kind, u16 size)
 	h->kind = kind;
 	h->size = size;
 	h->cpu = bpf_get_smp_processor_id();
-	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->ts_ns = now;
 	h->pid = id >> 32;
 	h->tid = (u32)id;
 	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
@@ -173,6 +175,11 @@ static __always_inline void fill_header(struct st_header *h, u16 kind, u16 size)
 	h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+static __always_inline void fill_header(struct st_header *h, u16 kind, u16 size)
+{
+	fill_header_at(h, kind, size, bpf_ktime_get_boot_ns());
 }
 
 /* The struct file behind fd in the current task's table, or NULL. */
@@ -205,12 +212,21 @@ static __always_inline void read_socket(struct inflight *f, struct socket *sock)
 	f->resolved_protocol = BPF_CORE_READ(sock, sk, sk_protocol);
 }
 
-/* The socket open at fd (tracepoint rung: sock_map_fd has installed it). */
+/*
+ * The socket open at fd, or NULL when fd holds no socket (close(2) sees every
+ * kind of file: only a socket inode's private_data is a struct socket).
+ */
 static __always_inline struct socket *fd_socket(int fd)
 {
 	struct file *file = fd_file(fd);
+	struct inode *inode;
 
-	return file ? (struct socket *)BPF_CORE_READ(file, private_data) : NULL;
+	if (!file)
+		return NULL;
+	inode = BPF_CORE_READ(file, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	return (struct socket *)BPF_CORE_READ(file, private_data);
 }
 
 static __always_inline void remember_birth(u64 inode, int family)
@@ -246,7 +262,7 @@ static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, l
 
 	if (!e)
 		goto out;
-	fill_header(&e->h, kind, sizeof(*e));
+	fill_header_at(&e->h, kind, sizeof(*e), now);
 	e->family = f->family;
 	e->type = f->type;
 	e->protocol = f->protocol;
@@ -629,37 +645,19 @@ int BPF_KPROBE(kprobe_sock_release, struct socket *sock)
 /*
  * Tracepoint rung: no hook sees the socket die, so close(2) of an fd holding a
  * socket born under tracing stands for it (labelled "close", not "release").
+ * Emitted at entry: close(2) gives up the fd whatever it returns, so there is
+ * nothing to wait for at exit.
  */
 SEC("tracepoint/syscalls/sys_enter_close")
 int tp_enter_close(struct syscall_enter_ctx *ctx)
 {
 	struct socket *sock;
-	struct inflight *f;
-	u32 tid = current_tid();
 
 	if (!current_traced())
 		return 0;
 	sock = fd_socket(ctx->args[0]);
-	if (!sock)
-		return 0;
-	start_call(IF_CLOSE, 0, 0, 0);
-	f = bpf_map_lookup_elem(&inflight, &tid);
-	if (f)
-		f->inode = socket_inode(sock);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_close")
-int tp_exit_close(struct syscall_exit_ctx *ctx)
-{
-	u32 tid = current_tid();
-	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
-
-	if (!f || f->kind != IF_CLOSE)
-		return 0;
-	if (ctx->ret == 0)
-		emit_release(f->inode, ST_RELEASE_CLOSE);
-	bpf_map_delete_elem(&inflight, &tid);
+	if (sock)
+		emit_release(socket_inode(sock), ST_RELEASE_CLOSE);
 	return 0;
 }
 

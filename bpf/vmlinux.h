@@ -68,6 +68,7 @@ struct nsproxy {
 };
 
 struct inode {
+	unsigned short i_mode;
 	unsigned long i_ino;
 };
 

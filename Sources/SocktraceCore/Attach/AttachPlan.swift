@@ -177,7 +177,7 @@ public struct AttachPlan: Equatable, Sendable {
         programs.insert(rung == .fentry ? "fentry_sock_release" : "kprobe_sock_release")
         hooks.append(Hook(name: releaseFunction, rung: rung, how: "socket release"))
       } else {
-        programs.formUnion(["tp_enter_close", "tp_exit_close"])
+        programs.insert("tp_enter_close")
         hooks.append(
           Hook(name: releaseFunction, rung: .tracepoint, how: "close(2) of the socket's fd stands for it"))
       }
