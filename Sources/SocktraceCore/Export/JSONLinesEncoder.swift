@@ -149,7 +149,12 @@ public struct JSONLinesEncoder {
       out.appendNull()
     }
     out.appendRaw(",\"probe\":")
-    out.appendName(event.probe?.name, orNumber: Int32(event.raw.probe))
+    switch event.probe {
+    case .fentry: out.appendRaw("\"fentry\"")
+    case .kprobe: out.appendRaw("\"kprobe\"")
+    case .tracepoint: out.appendRaw("\"tracepoint\"")
+    case nil: out.appendInt(Int64(event.raw.probe))
+    }
   }
 
   /// `["SOCK_NONBLOCK","SOCK_CLOEXEC"]`, other bits in hex: no array built
