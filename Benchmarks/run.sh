@@ -104,5 +104,12 @@ if [ "$want_tracer" = 1 ] && [ -z "$tracer" ]; then
 	fi
 fi
 
+# The Swift half of the pipeline alone, in-process: records per second per core.
+if command -v swift >/dev/null && [ -f "$repo/Package.swift" ] &&
+	(cd "$repo" && swift build -c release --product socktrace-pipeline-bench --scratch-path "$scratch" >&2); then
+	echo "run.sh: the Swift pipeline alone (socktrace-pipeline-bench 1000000 5):" >&2
+	"$scratch/release/socktrace-pipeline-bench" 1000000 5 >&2
+fi
+
 exec python3 "$here/bench.py" --storm "$bin/socket-storm" --counter "$bin/count-events" \
 	--tracer "$tracer" ${pass[@]+"${pass[@]}"}

@@ -145,15 +145,24 @@ static __always_inline void *reserve(u32 size)
 
 /*
  * Batch wakeups: a wakeup per record costs more than everything else together.
- * The reader also polls on a short timer, so a quiet stream still flows.
+ * Wake the reader when this record takes the backlog across a multiple of
+ * wakeup_bytes: once per that much data, however far behind the reader is
+ * (waking it on every record past the threshold would interrupt per record
+ * exactly when it is slowest). The reader also polls on a short timer, so a
+ * quiet stream still flows and a missed crossing costs at most that delay.
  */
-static __always_inline void submit(void *rec)
+static __always_inline void submit(void *rec, u32 size)
 {
 	u64 flags = 0;
 
-	if (cfg.wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
+	if (cfg.wakeup_bytes) {
+		/* the backlog includes this record and its 8-byte ring header */
+		u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		u64 before = queued > size + 8 ? queued - size - 8 : 0;
+
+		flags = queued / cfg.wakeup_bytes != before / cfg.wakeup_bytes ?
 				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	}
 	bpf_ringbuf_submit(rec, flags);
 }
 
@@ -305,7 +314,7 @@ static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, l
 				e->failed_stage = ST_STAGE_SOCK_MAP_FD;
 		}
 	}
-	submit(e);
+	submit(e, sizeof(*e));
 out:
 	bpf_map_delete_elem(&inflight, &tid);
 }
@@ -393,7 +402,7 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 		e->failed_stage = ret < 0 ? ST_STAGE_SOCK_CREATE : ST_STAGE_UNKNOWN;
 		e->bits = ST_BIT_KERNEL | ST_BIT_HAS_STAGE_INFO | ST_BIT_HAS_STAGES |
 			  (e->inode ? ST_BIT_HAS_INODE : 0);
-		submit(e);
+		submit(e, sizeof(*e));
 	}
 	bpf_map_delete_elem(&kcreate, &tid);
 }
@@ -619,7 +628,7 @@ static __always_inline void emit_release(u64 inode, u32 how)
 		e->inode = inode;
 		e->how = how;
 		e->family = *family;
-		submit(e);
+		submit(e, sizeof(*e));
 	}
 	bpf_map_delete_elem(&births, &inode);
 }
@@ -684,7 +693,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	fill_header(&e->h, ST_KIND_FORK, sizeof(*e));
 	e->child_pid = ctgid;
 	e->child_tid = ctid;
-	submit(e);
+	submit(e, sizeof(*e));
 	return 0;
 }
 
@@ -714,7 +723,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (len && bpf_probe_read_user(e->args, ((len - 1) & (ST_ARGS_LEN - 1)) + 1,
 				       (void *)start) == 0)
 		e->args_len = len;
-	submit(e);
+	submit(e, sizeof(*e));
 	return 0;
 }
 
@@ -733,7 +742,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 			fill_header(&e->h, ST_KIND_EXIT, sizeof(*e));
 			e->exit_code = BPF_CORE_READ(task, exit_code);
 			e->pad = 0;
-			submit(e);
+			submit(e, sizeof(*e));
 		}
 	}
 	/* A dead tgid may be reused by an unrelated process: stop tracing it. */

@@ -2,6 +2,7 @@
 #include "socktrace_probes.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,4 +123,36 @@ int st_kallsyms_lookup(const char *const *names, int count, unsigned char *found
 	}
 	fclose(file);
 	return hits;
+}
+
+struct destroy_job {
+	struct bpf_link *link;
+	pthread_t thread;
+	int started;
+};
+
+static void *destroy_one(void *arg)
+{
+	bpf_link__destroy(((struct destroy_job *)arg)->link);
+	return NULL;
+}
+
+void st_destroy_links(struct bpf_link **links, int count)
+{
+	struct destroy_job jobs[64];
+	int i;
+
+	/* Each detach waits for an RCU grace period (60-90 ms here): wait for
+	 * them together rather than one after another. */
+	for (i = 0; i < count && i < 64; i++) {
+		jobs[i].link = links[i];
+		jobs[i].started = pthread_create(&jobs[i].thread, NULL, destroy_one, &jobs[i]) == 0;
+		if (!jobs[i].started)
+			bpf_link__destroy(links[i]);
+	}
+	for (i = 0; i < count && i < 64; i++)
+		if (jobs[i].started)
+			pthread_join(jobs[i].thread, NULL);
+	for (; i < count; i++)
+		bpf_link__destroy(links[i]);
 }

@@ -1,4 +1,5 @@
 import CLibBPF
+import CSocktrace
 import Glibc
 
 /// The attached programs: owns each `bpf_link`; `deinit` (or `detach()`)
@@ -26,8 +27,10 @@ public final class Links {
 
   public var count: Int { links.count }
 
-  /// Detaches every program, newest first.
+  /// Detaches every program, all at once (st_destroy_links).
   public func detach() {
-    while let link = links.popLast() { bpf_link__destroy(link) }
+    var pending: [OpaquePointer?] = links
+    links.removeAll()
+    pending.withUnsafeMutableBufferPointer { st_destroy_links($0.baseAddress, Int32($0.count)) }
   }
 }
