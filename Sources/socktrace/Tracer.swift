@@ -207,12 +207,7 @@ final class Tracer {
     buffer.appendBool(options.follow)
     buffer.appendKey("command")
     if let command = commandLine {
-      buffer.append(UInt8(ascii: "["))
-      for (index, argument) in command.enumerated() {
-        if index > 0 { buffer.append(UInt8(ascii: ",")) }
-        buffer.appendString(Array(argument.utf8))
-      }
-      buffer.append(UInt8(ascii: "]"))
+      buffer.appendStringArray(command.map { Array($0.utf8) })
     } else {
       buffer.appendNull()
     }

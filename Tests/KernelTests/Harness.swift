@@ -140,10 +140,17 @@ final class Workload {
   }
 }
 
-/// Runs the socktrace binary to completion (for the bad-input cases).
-func runSocktrace(_ arguments: [String], asUser uid: UInt32? = nil) throws -> (status: Int32, stderr: String) {
+/// Runs the socktrace binary to completion: its exit status, standard output
+/// (through a file, so a large one cannot block it) and standard error.
+func runSocktraceFully(_ arguments: [String], asUser uid: UInt32? = nil) throws -> (
+  status: Int32, stdout: String, stderr: String
+) {
   let process = Process()
   let errors = Pipe()
+  let outputPath = NSTemporaryDirectory() + "socktrace-stdout-\(UUID().uuidString)"
+  FileManager.default.createFile(atPath: outputPath, contents: nil)
+  defer { unlink(outputPath) }
+  let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
   if let uid {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
     process.arguments =
@@ -154,25 +161,24 @@ func runSocktrace(_ arguments: [String], asUser uid: UInt32? = nil) throws -> (s
     process.arguments = arguments
   }
   process.standardError = errors
-  process.standardOutput = FileHandle.nullDevice
+  process.standardOutput = output
   try process.run()
+  try output.close()
   var buffer = Data()
-  _ = read(errors.fileHandleForReading, into: &buffer, timeout: 60) { _ in false }
+  _ = read(errors.fileHandleForReading, into: &buffer, timeout: 120) { _ in false }
   process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: buffer, as: UTF8.self))
+  let stdout = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+  return (process.terminationStatus, stdout, String(decoding: buffer, as: UTF8.self))
 }
 
-/// Runs the socktrace binary to completion and keeps its standard output.
+/// The bad-input cases: the exit status and standard error.
+func runSocktrace(_ arguments: [String], asUser uid: UInt32? = nil) throws -> (status: Int32, stderr: String) {
+  let result = try runSocktraceFully(arguments, asUser: uid)
+  return (result.status, result.stderr)
+}
+
+/// The exit status and standard output.
 func runSocktraceOutput(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
-  let process = Process()
-  let output = Pipe()
-  process.executableURL = URL(fileURLWithPath: Binaries.socktrace)
-  process.arguments = arguments
-  process.standardOutput = output
-  process.standardError = FileHandle.nullDevice
-  try process.run()
-  var buffer = Data()
-  _ = read(output.fileHandleForReading, into: &buffer, timeout: 60) { _ in false }
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: buffer, as: UTF8.self))
+  let result = try runSocktraceFully(arguments)
+  return (result.status, result.stdout)
 }

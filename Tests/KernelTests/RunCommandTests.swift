@@ -10,21 +10,12 @@ extension KernelTests {
     func record(_ command: [String]) throws -> (status: Int32, stdout: String, records: [[String: Any]]) {
       let output = NSTemporaryDirectory() + "socktrace-run-\(UUID().uuidString).jsonl"
       defer { unlink(output) }
-      let process = Process()
-      let stdout = Pipe()
-      process.executableURL = URL(fileURLWithPath: Binaries.socktrace)
-      process.arguments = ["--json", "-o", output, "--"] + command
-      process.standardOutput = stdout
-      process.standardError = FileHandle.nullDevice
-      try process.run()
-      var text = Data()
-      _ = read(stdout.fileHandleForReading, into: &text, timeout: 120) { _ in false }
-      process.waitUntilExit()
+      let result = try runSocktraceFully(["--json", "-o", output, "--"] + command)
       let lines = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
       let records = try lines.split(separator: "\n").map { line in
         try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
       }
-      return (process.terminationStatus, String(decoding: text, as: UTF8.self), records)
+      return (result.status, result.stdout, records)
     }
 
     @Test func traceACommandTreeAndPassItsExitStatusThrough() throws {

@@ -76,12 +76,7 @@ public struct ProcContext {
     out.appendKey("exe")
     out.appendString(exe)
     out.appendKey("argv")
-    out.append(UInt8(ascii: "["))
-    for (index, argument) in argv.enumerated() {
-      if index > 0 { out.append(UInt8(ascii: ",")) }
-      out.appendString(argument)
-    }
-    out.append(UInt8(ascii: "]"))
+    out.appendStringArray(argv)
     out.appendKey("argv_truncated")
     out.appendBool(false)
     out.appendKey("from_proc")

@@ -168,12 +168,8 @@ private struct Emitter: ~Copyable {
     out.appendKey("exe", first: true)
     out.appendString(exec.exe)
     out.appendKey("argv")
-    out.append(UInt8(ascii: "["))
-    for (index, argument) in exec.argv.enumerated() {
-      if index > 0 { out.append(UInt8(ascii: ",")) }
-      out.appendString(argument)
-    }
-    out.appendRaw("]}}")
+    out.appendStringArray(exec.argv)
+    out.appendRaw("}}")
   }
 
   mutating func writeSocket(_ socket: TimelineSocket) {

@@ -145,6 +145,16 @@ public struct JSONBuffer: ~Copyable {
     }
   }
 
+  /// `["a","b"]` from raw byte strings (argv), each escaped like `appendString`.
+  public mutating func appendStringArray(_ items: [[UInt8]]) {
+    append(UInt8(ascii: "["))
+    for (index, item) in items.enumerated() {
+      if index > 0 { append(UInt8(ascii: ",")) }
+      appendString(item)
+    }
+    append(UInt8(ascii: "]"))
+  }
+
   /// Attacker-controlled bytes (comm, paths, argv) as a JSON string: valid
   /// UTF-8 passes through, invalid sequences become U+FFFD, quotes,
   /// backslashes and control characters are escaped. Always valid JSON.

@@ -33,12 +33,7 @@ public struct JSONLinesEncoder {
       out.appendRaw(",\"exe\":")
       out.appendString(exec.filename)
       out.appendRaw(",\"argv\":")
-      out.append(UInt8(ascii: "["))
-      for (index, argument) in exec.arguments.enumerated() {
-        if index > 0 { out.append(UInt8(ascii: ",")) }
-        out.appendString(argument)
-      }
-      out.append(UInt8(ascii: "]"))
+      out.appendStringArray(exec.arguments)
       out.appendRaw(",\"argv_truncated\":")
       out.appendBool(exec.argumentsTruncated)
     case .exit(let exit):
