@@ -130,10 +130,16 @@ final class Tracer {
     do {
       let event = try EventDecoder.decode(bytes)
       summary.count(event)
-      if keepRecording { encoder.encode(event, into: &recording) }
       switch format {
-      case .jsonLines: encoder.encode(event, into: &buffer)
+      case .jsonLines:
+        let start = buffer.count
+        encoder.encode(event, into: &buffer)
+        // --timeline keeps the same line: copied, not encoded a second time.
+        if keepRecording {
+          buffer.withUnsafeBytes { recording.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        }
       case .table:
+        if keepRecording { encoder.encode(event, into: &recording) }
         if let line = table.line(for: event) { buffer.appendRaw(line) }
       }
     } catch {

@@ -154,8 +154,11 @@ public struct ReleaseEvent {
   public var header: EventHeader { EventHeader(raw: raw.h) }
   public var inode: UInt64 { raw.inode }
   public var family: Int32? { raw.family >= 0 ? raw.family : nil }
+  /// Whether only close(2) of an fd holding it was seen (the tracepoint rung),
+  /// rather than the kernel freeing the socket.
+  public var seenAtClose: Bool { raw.how == ST_RELEASE_CLOSE.rawValue }
   /// "release" when the kernel freed the socket, "close" when only close(2) was seen.
-  public var how: String { raw.how == ST_RELEASE_CLOSE.rawValue ? "close" : "release" }
+  public var how: String { seenAtClose ? "close" : "release" }
 }
 
 /// A traced process forked a new process.

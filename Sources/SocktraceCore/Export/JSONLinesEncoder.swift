@@ -21,7 +21,7 @@ public struct JSONLinesEncoder {
         out.appendNull()
       }
       out.appendRaw(",\"how\":")
-      out.appendRaw(release.how == "close" ? "\"close\"" : "\"release\"")
+      out.appendRaw(release.seenAtClose ? "\"close\"" : "\"release\"")
     case .fork(let fork):
       encodeHeader("fork", fork.raw.h, into: &out)
       out.appendRaw(",\"child_pid\":")
