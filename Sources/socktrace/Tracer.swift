@@ -64,15 +64,13 @@ final class Tracer {
       self.handle(bytes, encoder: encoder, table: table, keepRecording: keepRecording, output: output)
     }
     let started = BootClock.now(CLOCK_MONOTONIC)
-    switch format {
-    case .jsonLines: writeStart(session: session, options: options)
-    case .table: buffer.appendRaw(TextTable.header)
-    }
-    // Processes traced by pid were running already: /proc gives their context.
-    for pid in self.options.pids {
-      guard let context = ProcContext(pid: pid) else { continue }
-      if format == .jsonLines { context.encode(clock: clock, into: &buffer) }
-      if keepRecording { context.encode(clock: clock, into: &recording) }
+    if format == .table { buffer.appendRaw(TextTable.header) }
+    writeOwnRecords {
+      writeStart(session: session, options: options)
+      // Processes traced by pid were running already: /proc gives their context.
+      for pid in self.options.pids {
+        ProcContext(pid: pid)?.encode(clock: clock, into: &buffer)
+      }
     }
     try flush(output)
     printError(tracingLine(session, options: options, command: command))
@@ -99,7 +97,7 @@ final class Tracer {
     if let failure = writeFailure { throw failure }
     summary.lost = session.lostEvents
     summary.seconds = Double(BootClock.now(CLOCK_MONOTONIC) - started) / 1e9
-    if format == .jsonLines { writeEnd() }
+    writeOwnRecords { writeEnd() }
     try flush(output)
     output.sync()
     printError(summary.text())
@@ -175,6 +173,18 @@ final class Tracer {
     line += ")"
     if outputPath != "-" { line += " into \(outputPath)" }
     return line + "... Hit Ctrl-C to end."
+  }
+
+  /// The tracer's own records (start, /proc context, end) go to the output in
+  /// JSON mode, and to the --timeline copy in either mode, so its timelines
+  /// have wall-clock times and the end counts.
+  private func writeOwnRecords(_ write: () -> Void) {
+    let start = buffer.count
+    write()
+    if timeline {
+      buffer.withUnsafeBytes { recording.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+    }
+    if format == .table { buffer.truncate(to: start) }
   }
 
   private func writeStart(session: TraceSession, options: TraceOptions) {

@@ -27,6 +27,9 @@ public struct JSONBuffer: ~Copyable {
 
   public mutating func removeAll() { count = 0 }
 
+  /// Drops what was appended after the first `length` bytes.
+  public mutating func truncate(to length: Int) { count = min(max(length, 0), count) }
+
   @inline(__always)
   private mutating func reserve(_ extra: Int) {
     if count + extra > capacity { grow(to: count + extra) }
