@@ -144,26 +144,17 @@ static __always_inline void *reserve(u32 size)
 }
 
 /*
- * Batch wakeups: a wakeup per record costs more than everything else together.
- * Wake the reader when this record takes the backlog across a multiple of
- * wakeup_bytes: once per that much data, however far behind the reader is
- * (waking it on every record past the threshold would interrupt per record
- * exactly when it is slowest). The reader also polls on a short timer, so a
- * quiet stream still flows and a missed crossing costs at most that delay.
+ * Wake the reader for a record that lands in an empty ring, and for no other:
+ * flags 0 let the kernel wake only when the consumer has caught up to this
+ * record, so a lone event is delivered at once. A storm stays batched because
+ * the reader, after each drain, lets records gather for a short window before
+ * it waits again: records landing meanwhile find the ring non-empty and wake
+ * nobody, so a storm costs at most one wakeup (an irq_work) per window.
+ * cfg.wake_every_record forces a wakeup per record (a diagnostic).
  */
 static __always_inline void submit(void *rec, u32 size)
 {
-	u64 flags = 0;
-
-	if (cfg.wakeup_bytes) {
-		/* the backlog includes this record and its 8-byte ring header */
-		u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-		u64 before = queued > size + 8 ? queued - size - 8 : 0;
-
-		flags = queued / cfg.wakeup_bytes != before / cfg.wakeup_bytes ?
-				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	}
-	bpf_ringbuf_submit(rec, flags);
+	bpf_ringbuf_submit(rec, cfg.wake_every_record ? BPF_RB_FORCE_WAKEUP : 0);
 }
 
 static __always_inline void fill_header_at(struct st_header *h, u16 kind, u16 size, u64 now)

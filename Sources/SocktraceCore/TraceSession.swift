@@ -9,8 +9,9 @@ public struct TraceOptions: Sendable {
   public var rung: RungChoice = .auto
   /// Ring buffer size in bytes: a power of two, a multiple of the page size.
   public var ringBufferBytes: UInt32 = 16 << 20
-  /// Wake the reader once this much is queued; 0 wakes on every record.
-  public var wakeupBytes: UInt64 = 256 << 10
+  /// Wake the reader for every record, not only for one that lands in an
+  /// empty ring (a diagnostic: a storm then costs an irq_work per record).
+  public var wakeEveryRecord = false
   /// Emit fork/exec/exit and socket release records.
   public var lifecycle = true
   /// Show libbpf's own log.
@@ -56,7 +57,7 @@ public final class TraceSession {
     config.filter_pids = options.pids.isEmpty ? 0 : 1
     config.follow = options.follow ? 1 : 0
     config.lifecycle = options.lifecycle ? 1 : 0
-    config.wakeup_bytes = options.wakeupBytes
+    config.wake_every_record = options.wakeEveryRecord ? 1 : 0
     try object.setConfig(config)
     try object.setRingBufferSize(options.ringBufferBytes)
     try object.load()

@@ -5,7 +5,7 @@ import SocktraceCore
 /// read the ring buffer, decode, export; on stop drain, detach, write the end
 /// record and print the summary.
 final class Tracer {
-  enum Format { case table, jsonLines }
+  typealias Format = RecordPipeline.Format
 
   let options: TraceOptions
   let format: Format
@@ -13,26 +13,19 @@ final class Tracer {
   let duration: Double?
   /// Print per-process timelines at stop (from a copy of the JSON records).
   let timeline: Bool
-  /// How long a poll may wait: live output lags by at most this.
+  /// The longest a poll waits with nothing woken: a fallback, since a record
+  /// that lands in an empty ring wakes the reader at once.
   static let pollIntervalMilliseconds: Int32 = 100
-  /// Flush to the output once this much is buffered, or at every poll.
-  static let flushBytes = 256 << 10
 
   private let clock = BootClock.measure()
-  private var buffer = JSONBuffer(capacity: flushBytes + 4096)
-  private var summary = Summary()
-  /// Records read since the loop last checked for a stop.
-  private var readSinceCheck = 0
-  /// How many records a read may take before the loop checks again.
-  static let recordsPerCheck = 65536
-  /// The last read paused after a full batch: records are waiting.
-  private var pausedForBatch = false
-  /// Set once detached: read to the end, pause for nothing but a write error.
-  private var finalDrain = false
-  /// A failed write to the output, raised by the loop.
-  private var writeFailure: TraceError?
-  /// Every record as JSON, kept only for --timeline.
-  private var recording = JSONBuffer(capacity: 0)
+  /// The tracer's own records (start, /proc context, end), handed to the pipeline.
+  private var buffer = JSONBuffer(capacity: 4096)
+  /// Decode, count, encode, write: set up by `run`.
+  private var pipeline: RecordPipeline?
+  private var summary: Summary {
+    get { pipeline?.summary ?? Summary() }
+    set { pipeline?.summary = newValue }
+  }
   /// The command being run, for the start record.
   private var commandLine: [String]?
 
@@ -55,16 +48,18 @@ final class Tracer {
       options.pids = [command.pid]
       options.follow = true
     }
-    let keepRecording = timeline
-    let encoder = JSONLinesEncoder(clock: clock)
-    let table = TextTable(clock: clock, utcOffsetSeconds: localUTCOffset())
-    let format = self.format
+    let pipeline = RecordPipeline(
+      format: format, encoder: JSONLinesEncoder(clock: clock),
+      table: TextTable(clock: clock, utcOffsetSeconds: localUTCOffset()), output: output,
+      keepRecording: timeline)
+    self.pipeline = pipeline
 
-    let session = try TraceSession(options: options) { [unowned self] bytes in
-      self.handle(bytes, encoder: encoder, table: table, keepRecording: keepRecording, output: output)
+    // A read pauses after a batch (the pipeline) or for a stop, not while draining.
+    let session = try TraceSession(options: options) { bytes in
+      pipeline.consume(bytes) && (pipeline.finalDrain || !Signals.stopRequested)
     }
     let started = BootClock.now(CLOCK_MONOTONIC)
-    if format == .table { buffer.appendRaw(TextTable.header) }
+    if format == .table { pipeline.appendRaw(TextTable.header) }
     writeOwnRecords {
       writeStart(session: session, options: options)
       // Processes traced by pid were running already: /proc gives their context.
@@ -72,33 +67,33 @@ final class Tracer {
         ProcContext(pid: pid)?.encode(clock: clock, into: &buffer)
       }
     }
-    try flush(output)
+    try pipeline.flush()
     printError(tracingLine(session, options: options, command: command))
     command?.release()
 
     let deadline = duration.map { started + UInt64($0 * 1e9) }
-    while !Signals.stopRequested && writeFailure == nil {
+    while !Signals.stopRequested && pipeline.writeFailure == nil {
       if let deadline, BootClock.now(CLOCK_MONOTONIC) >= deadline { break }
       if let command, command.hasExited() { break }
-      if pausedForBatch {
-        pausedForBatch = false
+      if pipeline.takePause() {
         try session.drain()  // more is queued: read on without waiting
-      } else {
-        try session.poll(interval: Self.pollIntervalMilliseconds)
+      } else if try session.poll(interval: Self.pollIntervalMilliseconds) > 0 {
+        try pipeline.flush()  // what was woken goes out now
+        if !pipeline.pausedForBatch { RingBufferReader.coalesce() }  // then let a storm gather
       }
-      if buffer.count > 0 { try flush(output) }
+      try pipeline.flush()
     }
 
-    if let failure = writeFailure { throw failure }
+    if let failure = pipeline.writeFailure { throw failure }
     // Nothing recorded is lost: detach, then read everything still queued.
     session.detach()
-    finalDrain = true
+    pipeline.finalDrain = true
     while try session.drain() > 0 {}
-    if let failure = writeFailure { throw failure }
+    if let failure = pipeline.writeFailure { throw failure }
     summary.lost = session.lostEvents
     summary.seconds = Double(BootClock.now(CLOCK_MONOTONIC) - started) / 1e9
     writeOwnRecords { writeEnd() }
-    try flush(output)
+    try pipeline.flush()
     output.sync()
     printError(summary.text())
     if timeline { printTimelines() }
@@ -111,55 +106,10 @@ final class Tracer {
 
   private func printTimelines() {
     do {
-      printError(try TimelineText.render(recording: recording.bytes, source: "this run"))
+      printError(try TimelineText.render(recording: pipeline?.recording.bytes ?? [], source: "this run"))
     } catch {
       printError("socktrace: timeline: \(error)")
     }
-  }
-
-  /// One ring-buffer record: decode, count, export. Returns false to pause
-  /// the read (a stop was asked for, or a batch is done) so a flood cannot keep
-  /// the loop from checking; the buffer is flushed as it fills, so memory stays
-  /// flat whatever the rate.
-  private func handle(
-    _ bytes: UnsafeRawBufferPointer, encoder: JSONLinesEncoder, table: TextTable, keepRecording: Bool,
-    output: OutputFile
-  ) -> Bool {
-    do {
-      let event = try EventDecoder.decode(bytes)
-      summary.count(event)
-      switch format {
-      case .jsonLines:
-        let start = buffer.count
-        encoder.encode(event, into: &buffer)
-        // --timeline keeps the same line: copied, not encoded a second time.
-        if keepRecording {
-          buffer.withUnsafeBytes { recording.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-        }
-      case .table:
-        if keepRecording { encoder.encode(event, into: &recording) }
-        if let line = table.line(for: event) { buffer.appendRaw(line) }
-      }
-    } catch {
-      summary.decodeErrors += 1
-    }
-    if buffer.count >= Self.flushBytes {
-      do { try flush(output) } catch { writeFailure = error }
-    }
-    readSinceCheck += 1
-    guard !finalDrain else { return writeFailure == nil }
-    if readSinceCheck >= Self.recordsPerCheck || Signals.stopRequested || writeFailure != nil {
-      pausedForBatch = readSinceCheck >= Self.recordsPerCheck
-      readSinceCheck = 0
-      return false
-    }
-    return true
-  }
-
-  private func flush(_ output: OutputFile) throws(TraceError) {
-    guard buffer.count > 0 else { return }
-    try output.write(buffer)
-    buffer.removeAll()
   }
 
   private func tracingLine(_ session: TraceSession, options: TraceOptions, command: CommandRunner?) -> String {
@@ -179,12 +129,9 @@ final class Tracer {
   /// JSON mode, and to the --timeline copy in either mode, so its timelines
   /// have wall-clock times and the end counts.
   private func writeOwnRecords(_ write: () -> Void) {
-    let start = buffer.count
     write()
-    if timeline {
-      buffer.withUnsafeBytes { recording.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-    }
-    if format == .table { buffer.truncate(to: start) }
+    pipeline?.appendOwn(buffer)
+    buffer.removeAll()
   }
 
   private func writeStart(session: TraceSession, options: TraceOptions) {

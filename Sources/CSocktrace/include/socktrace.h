@@ -130,7 +130,7 @@ struct st_config {
 	unsigned char follow;           /* add children of traced tgids to `traced` */
 	unsigned char lifecycle;        /* emit fork/exec/exit and release records */
 	unsigned char pad;
-	unsigned long long wakeup_bytes; /* wake the reader once this much is queued */
+	unsigned long long wake_every_record; /* 1: wake the reader per record, 0: when the ring was empty */
 };
 
 #endif /* SOCKTRACE_H */

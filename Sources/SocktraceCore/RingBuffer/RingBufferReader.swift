@@ -3,10 +3,13 @@ import Glibc
 
 /// Reads the BPF ring buffer and hands each record's bytes to `handler`.
 ///
-/// The BPF side batches wakeups (`BPF_RB_NO_WAKEUP` until a fill threshold),
-/// so `poll` waits at most `interval` milliseconds and then consumes whatever
-/// is there: live output lags by at most that interval. The bytes passed to the
-/// handler are valid only during the call: libbpf releases the record on return.
+/// Wakeups: the BPF side wakes the reader only for a record that lands in an
+/// empty ring, so a lone event is read at once. After a read that found
+/// records the caller calls `coalesce()` before it waits again: a storm's
+/// records gather meanwhile in a ring that is not empty, waking nobody, so a
+/// storm costs at most one wakeup per window, and is read in batches. `poll`'s
+/// timeout is only a fallback. The bytes passed to the handler are valid only
+/// during the call: libbpf releases the record on return.
 ///
 /// libbpf's consume loop runs for as long as records keep arriving, which
 /// under a flood is forever: the handler returns `false` to end a read early
@@ -14,6 +17,17 @@ import Glibc
 /// for a stop and come back.
 public final class RingBufferReader {
   public typealias Handler = (UnsafeRawBufferPointer) -> Bool
+
+  /// How long records gather after a read before the next wait: at most
+  /// 1000 wakeups a second in a storm; what a record may wait once one has
+  /// woken the reader.
+  public static let coalesceMicroseconds = 1000
+
+  /// Sleeps the coalescing window (a signal ends it early).
+  public static func coalesce() {
+    var window = timespec(tv_sec: 0, tv_nsec: coalesceMicroseconds * 1000)
+    _ = nanosleep(&window, nil)
+  }
 
   /// What the C callback returns to stop libbpf's loop; not an error.
   static let pause = -ECANCELED
