@@ -5,11 +5,13 @@
 //
 // Prints one JSON line:
 //   {"bytes":B,"lines":L,"socket_lines":S,"birth_lines":N,"pid_socket_lines":K,"pid_socket_failed":F,
-//    "end_lines":E,"other_lines":O}
+//    "pid_accept_lines":A,"pid_lines":P,"end_lines":E,"other_lines":O}
 // socket_lines: records whose "event" is "socket" (any process);
 // birth_lines: socket, socketpair and accept records (the end record's "sockets");
 // pid_socket_lines: of those, the ones whose top-level "pid" is one of PID...;
 // pid_socket_failed: of those, the ones whose "ret" is negative (a failed call);
+// pid_accept_lines: accept records whose "pid" is one of PID...;
+// pid_lines: records of any kind whose "pid" is one of PID...;
 // end_lines: "event":"end" records (the harness reads the end record itself).
 // Key matching tolerates whitespace around ':' and takes the first occurrence of
 // a key in the line, which is the top-level one as long as the tracer writes
@@ -61,7 +63,7 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	unsigned long long bytes = 0, lines = 0, sock = 0, births = 0, pidsock = 0, pidfail = 0, ends = 0,
-			   other = 0;
+			   other = 0, pidaccept = 0, pidlines = 0;
 	size_t cap = 1 << 20, len = 0;
 	char *buf = malloc(cap);
 	for (;;) {
@@ -83,6 +85,9 @@ int main(int argc, char **argv) {
 			if (nl > start) {
 				lines++;
 				const char *ev = value_of(start, nl, "\"event\"");
+				const char *anypid = npids ? value_of(start, nl, "\"pid\"") : NULL;
+				int ours = anypid && is_pid(strtol(anypid, NULL, 10));
+				pidlines += ours;
 				if (ev && nl - ev >= 8 && !memcmp(ev, "\"socket\"", 8)) {
 					sock++;
 					births++;
@@ -96,6 +101,7 @@ int main(int argc, char **argv) {
 						  (nl - ev >= 8 && !memcmp(ev, "\"accept\"", 8)))) {
 					births++;
 					other++;
+					if (ours && ev[1] == 'a') pidaccept++;
 				} else if (ev && nl - ev >= 5 && !memcmp(ev, "\"end\"", 5)) {
 					ends++;
 				} else {
@@ -114,7 +120,8 @@ int main(int argc, char **argv) {
 	}
 	printf("{\"bytes\":%llu,\"lines\":%llu,\"socket_lines\":%llu,\"birth_lines\":%llu,"
 	       "\"pid_socket_lines\":%llu,"
-	       "\"pid_socket_failed\":%llu,\"end_lines\":%llu,\"other_lines\":%llu}\n",
-	       bytes, lines, sock, births, pidsock, pidfail, ends, other);
+	       "\"pid_socket_failed\":%llu,\"pid_accept_lines\":%llu,\"pid_lines\":%llu,"
+	       "\"end_lines\":%llu,\"other_lines\":%llu}\n",
+	       bytes, lines, sock, births, pidsock, pidfail, pidaccept, pidlines, ends, other);
 	return 0;
 }

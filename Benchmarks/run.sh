@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# socktrace benchmarks: overhead per socket()+close() against untraced, loss
-# check, start-up latency and steady memory. See Benchmarks/README.md.
+# socktrace benchmarks: overhead per socket()+close() against untraced, the
+# bystander, nginx under wrk, per-program BPF cost, start-up and lone-event
+# latency, steady memory, the Swift pipeline; every run checked for loss.
+# See Benchmarks/README.md.
 #
 #   sudo Benchmarks/run.sh            # full run, < 10 minutes
-#   sudo Benchmarks/run.sh --quick    # ~1 minute
+#   sudo Benchmarks/run.sh --quick    # ~1.5 minutes
 #
 # Options of its own (everything else goes to bench.py, see --help there):
 #   --tracer PATH         benchmark this socktrace binary, do not build one
@@ -43,6 +45,9 @@ command -v python3 >/dev/null || need+=(python3)
 command -v bpftrace >/dev/null || need+=(bpftrace)
 command -v strace >/dev/null || need+=(strace)
 command -v pgrep >/dev/null || need+=(procps)
+command -v bpftool >/dev/null || need+=(bpftool)
+command -v nginx >/dev/null || need+=(nginx)
+command -v wrk >/dev/null || need+=(wrk)
 if [ "$want_tracer" = 1 ] && [ "$build" = 1 ]; then
 	# Build dependencies of the package (libbpf-dev etc. from Package.swift,
 	# clang for the BPF object).
@@ -57,12 +62,16 @@ if [ ${#need[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >&2 || true
 	if ! apt-get install -y -qq "${need[@]}" >&2; then
-		# bpftrace and strace are optional: retry without them.
+		# The references and the real workload are optional: retry without them.
+		optional="bpftrace strace bpftool nginx wrk"
 		rest=()
-		for p in "${need[@]}"; do [ "$p" = bpftrace ] || [ "$p" = strace ] || rest+=("$p"); done
+		for p in "${need[@]}"; do case " $optional " in *" $p "*) ;; *) rest+=("$p") ;; esac; done
 		[ ${#rest[@]} -eq 0 ] || apt-get install -y -qq "${rest[@]}" >&2
-		apt-get install -y -qq bpftrace >&2 || echo "run.sh: bpftrace unavailable, skipping its config" >&2
-		apt-get install -y -qq strace >&2 || echo "run.sh: strace unavailable, skipping its config" >&2
+		for p in $optional; do
+			case " ${need[*]} " in *" $p "*)
+				apt-get install -y -qq "$p" >&2 || echo "run.sh: $p unavailable, skipping what needs it" >&2 ;;
+			esac
+		done
 	fi
 fi
 
@@ -105,11 +114,13 @@ if [ "$want_tracer" = 1 ] && [ -z "$tracer" ]; then
 fi
 
 # The Swift half of the pipeline alone, in-process: records per second per core.
-if command -v swift >/dev/null && [ -f "$repo/Package.swift" ] &&
+pipeline=""
+if [ -n "$tracer" ] && [ "$build" = 1 ] && command -v swift >/dev/null &&
 	(cd "$repo" && swift build -c release --product socktrace-pipeline-bench --scratch-path "$scratch" >&2); then
-	echo "run.sh: the Swift pipeline alone (socktrace-pipeline-bench 1000000 5):" >&2
-	"$scratch/release/socktrace-pipeline-bench" 1000000 5 >&2
+	pipeline=$scratch/release/socktrace-pipeline-bench
+elif [ -x "$(dirname "$tracer")/socktrace-pipeline-bench" ]; then
+	pipeline=$(dirname "$tracer")/socktrace-pipeline-bench
 fi
 
 exec python3 "$here/bench.py" --storm "$bin/socket-storm" --counter "$bin/count-events" \
-	--tracer "$tracer" ${pass[@]+"${pass[@]}"}
+	--tracer "$tracer" --pipeline-bench "$pipeline" ${pass[@]+"${pass[@]}"}

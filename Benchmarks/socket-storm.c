@@ -9,7 +9,9 @@
 //   -n N         socket() calls per worker (default 100000)
 //   -m MIX       comma-separated kinds cycled call by call (default inet-dgram):
 //                inet-dgram inet-stream inet6-dgram inet6-stream unix-stream
-//                unix-dgram netlink
+//                unix-dgram netlink, or devnull: open("/dev/null")+close()
+//                instead of a socket (the bystander: a process that never
+//                touches a socket)
 //   -f FRACTION  fraction of calls made to fail on purpose with a bad family
 //                (socket(255, SOCK_DGRAM, 0) -> EAFNOSUPPORT); spread evenly and
 //                exact: worker call i fails iff floor((i+1)*F) > floor(i*F)
@@ -27,6 +29,7 @@
 // all workers per call.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +56,7 @@ static const struct kind kinds[] = {
 	{"unix-stream", AF_UNIX, SOCK_STREAM, 0},
 	{"unix-dgram", AF_UNIX, SOCK_DGRAM, 0},
 	{"netlink", AF_NETLINK, SOCK_RAW, NETLINK_ROUTE},
+	{"devnull", -1, 0, 0}, /* not a socket: open("/dev/null") */
 };
 
 #define MAX_MIX 16
@@ -91,7 +95,7 @@ static void worker(int barrier_fd, long iters, const struct kind **mix, int nmix
 		} else {
 			const struct kind *k = mix[m];
 			if (++m == nmix) m = 0;
-			fd = socket(k->family, k->type, k->protocol);
+			fd = k->family < 0 ? open("/dev/null", O_RDONLY) : socket(k->family, k->type, k->protocol);
 		}
 		if (fd >= 0) {
 			ok++;

@@ -1,0 +1,80 @@
+"""What is measured against what: the tracer configurations and the
+workloads of the rounds. To add a row, add a Config (and, if it needs one, a
+workload): run.py runs every config on each workload it names, round by
+round, against untraced, and report.py prints a row per (config, workload).
+
+A config's `check` says how its output is verified:
+  "json"      the -o FILE is counted: records + the end record's `lost` must
+              equal the workload's exact count (run.py, check_json);
+  "text"      the stderr summary's counts, same rule;
+  "bpftrace"  its counters must be at least the workload's calls;
+  None        nothing to check (untraced, strace).
+"""
+from dataclasses import dataclass
+
+BPFTRACE_PROGRAM = (
+    'BEGIN { printf("Tracing\\n"); } '
+    "tracepoint:syscalls:sys_enter_socket,tracepoint:syscalls:sys_exit_socket "
+    "{ @[probe] = count(); }"
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    label: str
+    procs: tuple            # P values it runs with
+    mix: str = None         # socket-storm -m
+    fail: float = 0.0       # socket-storm -f
+    socket_calls: bool = True  # False: the workload makes no socket at all
+
+
+STORM = Workload("storm", "socket()+close()", (1, 2))
+BYSTANDER = Workload("bystander", "bystander: open()+close() of /dev/null, never a socket", (1,),
+                     mix="devnull", socket_calls=False)
+WORKLOADS = {w.key: w for w in (STORM, BYSTANDER)}
+
+
+@dataclass(frozen=True)
+class Config:
+    key: str
+    label: str
+    check: str = None
+    # argv(args, path) -> the tracer's command line (path: its -o FILE), or
+    # None for no tracer.
+    argv: object = None
+    workloads: tuple = ("storm",)
+    ready_stream: str = "stderr"   # where the `Tracing` line appears
+    text_to_devnull: bool = False  # stdout to /dev/null (the table mode)
+    needs: str = "tracer"          # the args attribute that must be set
+    reference_only: bool = False   # fewer calls and rounds (strace)
+
+
+def socktrace(*extra, json_file=True):
+    """A socktrace command line: extra options, then --json -o FILE."""
+    def argv(a, path):
+        return [a.tracer, *extra] + (["--json", "-o", path] if json_file else [])
+    return argv
+
+
+CONFIGS = [
+    Config("untraced", "untraced", workloads=("storm", "bystander"), needs=None),
+    Config("st-json", "socktrace --json -o FILE", "json", socktrace(),
+           workloads=("storm", "bystander")),
+    Config("st-text", "socktrace (text) >/dev/null", "text", socktrace(json_file=False),
+           text_to_devnull=True),
+    Config("st-tp-json", "socktrace --attach tracepoint --json -o FILE", "json",
+           socktrace("--attach", "tracepoint")),
+    Config("st-so-json", "socktrace --sockets-only --json -o FILE", "json",
+           socktrace("--sockets-only"), workloads=("storm", "bystander")),
+    Config("bpftrace", "bpftrace counting sys_enter/exit_socket", "bpftrace",
+           lambda a, path: [a.bpftrace, "-e", BPFTRACE_PROGRAM], ready_stream="stdout",
+           needs="bpftrace"),
+    Config("strace", "strace -f -o /dev/null (reference)", None, None, needs="strace",
+           reference_only=True),
+]
+
+
+def active(a):
+    """The configs whose program is there (a tracer built, bpftrace installed)."""
+    return [c for c in CONFIGS if c.needs is None or getattr(a, c.needs, None)]

@@ -1,0 +1,310 @@
+"""Reading the machine: a tracer process run beside the workload, and what
+/proc, /sys and bpftool say about it and about everything else.
+
+Nothing here decides what a number means; run.py takes the readings and
+report.py prints them.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+violations = []  # (where, message): printed loudly as they happen, and under the table
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def loud(where, msg):
+    violations.append((where, msg))
+    log(f"!!! {where}: {msg}")
+
+
+# ---------------------------------------------------------------- processes
+def proc_status(pid):
+    """VmRSS, VmHWM, RssAnon, RssFile in KiB, or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return None
+    out = {}
+    for key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+        m = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
+        out[key] = int(m.group(1)) if m else None
+    return out
+
+
+def smaps_rss(pid):
+    """Rss in KiB per mapping name ([anon] for unnamed), summed."""
+    out = {}
+    name = None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                parts = line.split()
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    name = (parts[5] if len(parts) > 5 else "[anon]") + " " + parts[1]
+                elif parts and parts[0] == "Rss:" and name:
+                    out[name] = out.get(name, 0) + int(parts[1])
+    except OSError:
+        return None
+    return out
+
+
+def proc_cpu_seconds(pid):
+    """utime+stime of a process from /proc/PID/stat, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid):
+    """Pids whose parent is pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+# ---------------------------------------------------------------- the machine
+def cpu_busy_seconds():
+    """Busy (non-idle, non-iowait) CPU seconds of the whole machine so far."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def irq_work_count():
+    """IRQ work interrupts so far, all CPUs (the IWI line of /proc/interrupts).
+    A BPF ring buffer wakeup is an irq_work; in a VM each one is an interrupt."""
+    try:
+        with open("/proc/interrupts") as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] == "IWI:":
+                    return sum(int(x) for x in parts[1:1 + os.cpu_count()] if x.isdigit())
+    except OSError:
+        pass
+    return None
+
+
+FOREIGN_NAMES = ("socktrace", "bpftrace", "strace", "perf", "ltrace", "trace-cmd")
+own_pids = set()  # tracers this harness started
+seen_foreign = {}  # pid -> command line, reported once
+
+
+def foreign_tracers():
+    """Tracers running that this harness did not start: they hook the same
+    syscalls (or all of them) and eat CPU, so they disturb every number."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in own_pids:
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                comm = f.read().strip()
+            if comm not in FOREIGN_NAMES:
+                continue
+            with open(f"/proc/{d}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue  # a zombie holds no probes
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        pid = int(d)
+        args = cmd.split()
+        # A socktrace filtered to some pids still runs its BPF programs on every
+        # socket()/close() (they return early): a small cost, not a disturbance.
+        filtered = comm == "socktrace" and any(
+            a in ("-p", "--pid", "--pids") or a.startswith(("--pid=", "--pids=")) for a in args)
+        if not filtered:
+            found.append(pid)
+        if pid not in seen_foreign:
+            seen_foreign[pid] = ("(pid-filtered, minor) " if filtered else "") + cmd
+            if filtered:
+                log(f"note: a pid-filtered socktrace is attached (its BPF programs run on every "
+                    f"socket call and return early): pid {pid}: {cmd[:160]}")
+            else:
+                loud("environment", f"foreign tracer running, numbers from now on are disturbed: "
+                     f"pid {pid}: {cmd[:160]}")
+    return found
+
+
+# ---------------------------------------------------------------- BPF programs
+STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
+
+
+class BPFStats:
+    """`kernel.bpf_stats_enabled=1` while in use (it costs two clock reads per
+    program run, so only the profile runs turn it on), restored after."""
+
+    def __enter__(self):
+        try:
+            with open(STATS_SYSCTL) as f:
+                self.before = f.read().strip()
+            with open(STATS_SYSCTL, "w") as f:
+                f.write("1")
+            self.ok = True
+        except OSError as e:
+            loud("profile", f"cannot enable kernel.bpf_stats_enabled: {e}")
+            self.ok = False
+        return self
+
+    def __exit__(self, *exc):
+        if self.ok:
+            with open(STATS_SYSCTL, "w") as f:
+                f.write(self.before)
+
+
+def bpf_programs(pid, bpftool):
+    """{program name: (run_cnt, run_time_ns)} of the BPF programs process pid
+    holds: the counters from /proc/PID/fdinfo of its program fds, the names
+    from `bpftool prog show --json` (by id)."""
+    ids = {}
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) != "anon_inode:bpf-prog":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = dict(line.split(":", 1) for line in f if ":" in line)
+            ids[int(info["prog_id"])] = (int(info.get("run_cnt", 0)), int(info.get("run_time_ns", 0)))
+        except (OSError, KeyError, ValueError):
+            continue
+    names = {}
+    try:
+        r = subprocess.run([bpftool, "prog", "show", "--json"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, check=True)
+        names = {p["id"]: p.get("name", str(p["id"])) for p in json.loads(r.stdout)}
+    except (OSError, subprocess.CalledProcessError, ValueError, KeyError):
+        pass
+    out = {}
+    for prog_id, (cnt, ns) in ids.items():
+        name = names.get(prog_id, f"id {prog_id}")
+        c0, n0 = out.get(name, (0, 0))
+        out[name] = (c0 + cnt, n0 + ns)
+    return out
+
+
+# ---------------------------------------------------------------- a tracer
+class Background:
+    """A tracer running beside the workload: started, awaited until it prints its
+    ready line, stopped with SIGINT and reaped with its rusage."""
+
+    def __init__(self, argv, ready_stream="stderr", ready_prefix="Tracing", stdout_path=None):
+        self.argv = argv
+        self.ready_stream = ready_stream
+        self.ready_prefix = ready_prefix
+        self.stdout_path = stdout_path
+        self.lines = {"stdout": [], "stderr": []}
+        self.ready = threading.Event()
+        self.t_ready = None
+        self.returncode = None
+        self.cpu_seconds = None
+        self.killed = False
+        self.threads = []
+
+    def _reader(self, name, stream):
+        for raw in iter(stream.readline, b""):
+            t = time.monotonic()
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines[name].append((t, line))
+            if name == self.ready_stream and not self.ready.is_set() and line.startswith(
+                self.ready_prefix
+            ):
+                self.t_ready = t
+                self.ready.set()
+        stream.close()
+
+    def start(self):
+        stdout = open(self.stdout_path, "wb") if self.stdout_path else subprocess.PIPE
+        self.t_launch = time.monotonic()
+        self.p = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C on the harness is ours to forward
+        )
+        own_pids.add(self.p.pid)
+        if self.stdout_path:
+            stdout.close()
+        streams = [("stderr", self.p.stderr)]
+        if not self.stdout_path:
+            streams.append(("stdout", self.p.stdout))
+        for name, stream in streams:
+            th = threading.Thread(target=self._reader, args=(name, stream), daemon=True)
+            th.start()
+            self.threads.append(th)
+        return self
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready.wait(0.001):
+                return True
+            if self.p.poll() is not None:
+                return False
+        return False
+
+    def stop(self, timeout=120.0):
+        """SIGINT, then wait (drain) up to timeout, then SIGKILL. Returns seconds
+        from SIGINT to exit."""
+        t0 = time.monotonic()
+        if self.p.returncode is None:
+            try:
+                os.kill(self.p.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        status = None
+        while True:
+            pid, st, ru = os.wait4(self.p.pid, os.WNOHANG)
+            if pid:
+                status = st
+                self.cpu_seconds = ru.ru_utime + ru.ru_stime
+                break
+            if time.monotonic() - t0 > timeout:
+                self.killed = True
+                os.kill(self.p.pid, signal.SIGKILL)
+                _, status, ru = os.wait4(self.p.pid, 0)
+                self.cpu_seconds = ru.ru_utime + ru.ru_stime
+                break
+            time.sleep(0.005)
+        t_exit = time.monotonic()
+        self.returncode = os.waitstatus_to_exitcode(status)
+        self.p.returncode = self.returncode  # reaped here; keep Popen from waiting
+        for th in self.threads:
+            th.join(5)
+        return t_exit - t0
+
+    def text(self, name):
+        return "\n".join(line for _, line in self.lines[name])

@@ -1,0 +1,292 @@
+"""The tables, from results (what run.py collected, or a saved results.json):
+  targets()   issue 8's rows: measured, target, met or missed;
+  table()     every configuration and workload, ratios against untraced;
+  programs()  ns per call of each socktrace BPF program (the profile runs).
+"""
+import statistics
+
+import configs
+
+FINE = ("ok", "accounted exactly", "accounted (lost > missing)", "no loss provoked")
+
+
+def med(vals, fmt="{:.2f}"):
+    vals = [v for v in vals if v is not None]
+    return fmt.format(statistics.median(vals)) if vals else "—"
+
+
+def spread(vals, fmt="{:.0f}"):
+    vals = [x for x in vals if x is not None]
+    if not vals:
+        return "—"
+    return (fmt + " [" + fmt + "–" + fmt + "]").format(statistics.median(vals), min(vals), max(vals))
+
+
+def mb(kib):
+    return f"{kib / 1024:.1f}" if kib is not None else "—"
+
+
+class Report:
+    def __init__(self, results, args):
+        self.r = results
+        self.a = args
+        self.runs = [r for r in results["runs"] if "ns_per_call" in r]
+        key = self.key
+        untraced = [r for r in self.runs if r["config"].startswith("untraced")]
+        self.base = {key(r): r["ns_per_call"] for r in untraced}
+        self.cbase = {key(r): r["storm"]["cpu_ns_per_call"] for r in untraced}
+        self.base_disturbed = {key(r) for r in untraced if r.get("disturbed_by")}
+
+    @staticmethod
+    def key(r):
+        """A run's untraced partner has the same workload, P, round and group."""
+        return (r.get("workload", "storm"), r["procs"], r["round"], r.get("group"))
+
+    def clean(self, r):
+        return not r.get("disturbed_by") and self.key(r) not in self.base_disturbed
+
+    def ratios(self, cfg, workload, procs, cpu=False):
+        """Per-round ratios against untraced, leaving out disturbed rounds when
+        at least 2 clean ones remain. Returns (ratios, note)."""
+        rp = [r for r in self.runs if r["config"] == cfg and r.get("workload", "storm") == workload
+              and r["procs"] == procs]
+        rc = [r for r in rp if self.clean(r)]
+        note = ""
+        if len(rc) < len(rp):
+            if len(rc) >= 2:
+                note, rp = f" clean of {len(rp)}", rc
+            else:
+                note = ", **disturbed**"
+        base = self.cbase if cpu else self.base
+        val = (lambda r: r["storm"]["cpu_ns_per_call"]) if cpu else (lambda r: r["ns_per_call"])
+        return [val(r) / base[self.key(r)] for r in rp if self.key(r) in base], note, rp
+
+    def ratio_text(self, cfg, workload, procs):
+        ratios, note, _ = self.ratios(cfg, workload, procs)
+        if not ratios:
+            return "—"
+        return (f"{statistics.median(ratios):.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
+                f" (n={len(ratios)}{note})")
+
+    def ratio_median(self, cfg, workload, procs):
+        ratios = self.ratios(cfg, workload, procs)[0]
+        return statistics.median(ratios) if ratios else None
+
+    # ------------------------------------------------------------ rows
+    def nginx_ratios(self):
+        """traced/untraced requests/s within each round."""
+        by_round = {}
+        for r in self.r.get("nginx", []):
+            if r.get("rps"):
+                by_round.setdefault(r["round"], {})[r["config"]] = r
+        out = []
+        for rnd, pair in sorted(by_round.items()):
+            if "untraced" in pair and "st-json" in pair:
+                out.append((pair["st-json"]["rps"] / pair["untraced"]["rps"], pair))
+        return out
+
+    def startup(self, field):
+        return [t.get(field) for t in self.r.get("startup", [])]
+
+    # ------------------------------------------------------------ issue 8
+    def targets(self):
+        """Issue 8's table: each row measured, against its target."""
+        rows = []
+
+        def row(what, measured, target, met):
+            verdict = "—" if met is None else ("met" if met else "**missed**")
+            rows.append(f"| {what} | {measured} | {target} | {verdict} |")
+
+        p1, p2 = (self.ratio_median("st-json", "storm", p) for p in (1, 2))
+        b1, b2 = (self.ratio_median("bpftrace", "storm", p) for p in (1, 2))
+        if p1 is not None:
+            row("`socktrace --json -o FILE`, per socket()+close(), P=1 / P=2",
+                f"{p1:.2f}× / {p2:.2f}×" if p2 else f"{p1:.2f}×", "≤ 1.10× / ≤ 1.15×",
+                p1 <= 1.10 and (p2 is None or p2 <= 1.15))
+        if b1 is not None and p1 is not None:
+            row("bpftrace only counting the same two tracepoints, P=1 / P=2",
+                f"{b1:.2f}× / {b2:.2f}×" if b2 else f"{b1:.2f}×", "beat it while exporting every record",
+                p1 < b1 and (p2 is None or b2 is None or p2 < b2))
+        by, bso = (self.ratio_median(c, "bystander", 1) for c in ("st-json", "st-so-json"))
+        if by is not None:
+            row("bystander: open()+close() of /dev/null, socktrace tracing the whole machine "
+                "(default / `--sockets-only`)",
+                f"{by:.2f}× / {bso:.2f}×" if bso else f"{by:.2f}×", "≤ 1.02×",
+                by <= 1.02 and (bso is None or bso <= 1.02))
+        ng = self.nginx_ratios()
+        if ng:
+            v = statistics.median(x for x, _ in ng)
+            row("nginx + wrk `Connection: close`: requests/s traced / untraced",
+                f"{v:.3f}× [{min(x for x, _ in ng):.3f}–{max(x for x, _ in ng):.3f}] (n={len(ng)})",
+                "≥ 0.97×", v >= 0.97)
+        ready = [x for x in self.startup("ready_ms") if x is not None]
+        if ready:
+            v = statistics.median(ready)
+            row("launch → `Tracing` line", f"{v:.0f} ms [{min(ready):.0f}–{max(ready):.0f}]",
+                "≤ 25 ms", v <= 25)
+        lone = [x for x in self.startup("lone_ms") if x is not None]
+        if lone or self.r.get("startup"):
+            missing = sum(1 for t in self.r.get("startup", []) if t.get("lone_ms") is None)
+            v = max(lone) if lone else None
+            row("one lone socket() → its record in the `-o` file (max over trials)",
+                (f"{statistics.median(lone):.1f} ms median, {v:.1f} ms max" if lone else "—")
+                + (f", **{missing} never seen**" if missing else ""),
+                "≤ 20 ms, storms batched", bool(lone) and not missing and v <= 20)
+        rss = self.r.get("rss")
+        if rss:
+            flat = rss.get("anon_growth_2nd_half_kib")
+            row(f"VmRSS, default settings, over {rss.get('events', 0) / 1e6:.1f} M records",
+                f"{mb(rss['rss_max_kib'])} MB max (idle {mb(rss['baseline']['VmRSS'])}; heap "
+                f"{'+' if (flat or 0) >= 0 else ''}{mb(flat)} MB over the 2nd half)",
+                "≤ 40 MB, flat", rss["rss_max_kib"] is not None and rss["rss_max_kib"] <= 40 * 1024
+                and (flat is None or flat <= 1024))
+        pl = self.r.get("pipeline")
+        if pl:
+            row("Swift pipeline, records/s per core, on the shipped loop (RecordPipeline)",
+                f"{pl['records_per_s'] / 1e6:.2f} M ({pl['ns_per_record']} ns/record)", "≥ 2.5 M",
+                pl["records_per_s"] >= 2.5e6)
+        if not rows:
+            return ""
+        return "\n".join(["| measurement | measured | target | |", "|---|---|---|---|"] + rows)
+
+    # ------------------------------------------------------------ all rows
+    def table(self):
+        plist = [1, 2]
+        ps = "/".join(f"P={p}" for p in plist)
+        cols = ["measurement"] + [f"P={p}: ratio median [min–max]" for p in plist] + [
+            f"ns/call median ({ps})", f"worker CPU/call ratio ({ps})",
+            f"tracer CPU µs/call ({ps})", f"IRQ work/call ({ps})",
+            f"other CPU load, CPUs ({ps})", "lost (sum)", "check"]
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        np_ = len(plist)
+
+        def add(name, values):
+            cells = [values.get(i, "") for i in range(1, len(cols))]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+        labels = {c.key: c.label for c in configs.CONFIGS}
+        extra = [
+            ("untraced+mix", "mix", f"untraced, mixed ({self.a.mix}, {self.a.fail:.0%} failing)"),
+            ("st-json+mix", "mix", f"socktrace --json -o FILE, mixed ({self.a.fail:.0%} failing)"),
+            ("st-json+starved", "storm", "loss accounting: `--sockets-only --ring-buffer 1`, "
+             "reader SIGSTOPped during the storm"),
+            ("untraced+lag", "storm", "untraced, P=1 n≤20000 (partner of the next row)"),
+            ("st-json+lag", "storm", "socktrace --json --ring-buffer 64, reader SIGSTOPped "
+             "(lagging), nothing dropped"),
+        ]
+        order = [(c.key, w, (labels[c.key] if w == "storm" else
+                             f"{configs.WORKLOADS[w].label}: {labels[c.key]}"))
+                 for w in ("storm", "bystander") for c in configs.CONFIGS if w in c.workloads]
+        order += extra
+        for cfg, workload, label in order:
+            rs = [r for r in self.runs if r["config"] == cfg and r.get("workload", "storm") == workload]
+            if not rs:
+                continue
+            ratio_ok = cfg != "st-json+starved"  # no untraced partner
+            v = {}
+            ns, cpu, tcpu, iwi, oth = [], [], [], [], []
+            for i, p in enumerate(plist):
+                ratios, note, rp = self.ratios(cfg, workload, p)
+                crat = self.ratios(cfg, workload, p, cpu=True)[0]
+                if not rp:
+                    v[1 + i] = "—"
+                    continue
+                v[1 + i] = self.ratio_text(cfg, workload, p) if ratio_ok else "—"
+                ns.append(med([r["ns_per_call"] for r in rp], "{:.0f}"))
+                cpu.append(med(crat) if ratio_ok else "—")
+                tcpu.append(med([r["tracer_cpu_ns_per_call"] / 1e3 for r in rp
+                                 if "tracer_cpu_ns_per_call" in r], "{:.1f}"))
+                iwi.append(med([r.get("irq_work_per_call") for r in rp], "{:.3f}"))
+                oth.append(med([r.get("other_load") for r in rp]))
+            v[1 + np_], v[2 + np_], v[3 + np_], v[4 + np_], v[5 + np_] = (
+                " / ".join(ns), " / ".join(cpu), " / ".join(tcpu), " / ".join(iwi), " / ".join(oth))
+            v[6 + np_], v[7 + np_] = self.check_cells(rs)
+            add(label, v)
+
+        ng = self.nginx_ratios()
+        if ng:
+            rs = [r for r in self.r.get("nginx", []) if r["config"] == "st-json"]
+            lost, check = self.check_cells(rs)
+            add("nginx + wrk `Connection: close`: requests/s traced ÷ untraced "
+                "(ns/call column: requests/s untraced / traced)",
+                {1: spread([x for x, _ in ng], "{:.3f}") + f" (n={len(ng)})",
+                 1 + np_: med([p["untraced"]["rps"] for _, p in ng], "{:.0f}") + " / "
+                 + med([p["st-json"]["rps"] for _, p in ng], "{:.0f}"),
+                 6 + np_: lost, 7 + np_: check})
+        su = self.r.get("startup", [])
+        if su:
+            missing = sum(1 for t in su if t.get("lone_ms") is None)
+            add("start-up: launch → `Tracing` line, ms", {1: spread(self.startup("ready_ms")),
+                                                          7 + np_: f"n={len(su)}"})
+            add("start-up: launch → first socket record in FILE, ms",
+                {1: spread(self.startup("first_event_ms"))})
+            add("latency: one lone socket() (tracer idle) → its record in FILE, ms "
+                "(from the record's kernel timestamp)",
+                {1: spread(self.startup("lone_ms"), "{:.1f}"),
+                 7 + np_: f"**{missing} never seen**" if missing else f"n={len(su)}"})
+            add("stop: SIGINT → exit (idle tracer), ms", {1: spread(self.startup("stop_ms"))})
+        for rkey in ("rss", "rss_slow"):
+            rss = self.r.get(rkey)
+            if not rss:
+                continue
+            what = "memory" if rkey == "rss" else "memory, slow consumer (reader SIGSTOPped 20 ms of every 40)"
+            ev = rss.get("events", 0)
+            v = {2: f"{mb(rss['baseline']['VmRSS'])} idle → {mb(rss['rss_max_kib'])} max "
+                    f"(VmHWM {mb(rss['hwm_kib'])}; ring buffer maps {mb(rss.get('bpf_map_kib'))})",
+                 1 + np_: f"{rss['storm']['ns_per_call']:.0f}",
+                 6 + np_: str(rss.get("lost", "—")), 7 + np_: str(rss.get("check", "—"))}
+            if rss.get("irq_work_per_call") is not None:
+                v[4 + np_] = f"{rss['irq_work_per_call']:.3f}"
+            if rss.get("tracer_cpu_ns_per_call"):
+                v[3 + np_] = f"{rss['tracer_cpu_ns_per_call'] / 1e3:.1f}"
+            if rss.get("disturbed_by"):
+                v[7 + np_] += "; **disturbed**"
+            add(f"{what}: VmRSS MB over {ev / 1e6:.1f}M records ({rss['storm_seconds']:.0f} s)", v)
+            marks = rss.get("checkpoints", {})
+            add(f"{what}: RssAnon MB (heap) idle, then at % of the storm's time [MB of JSON written by then]",
+                {2: f"{mb(rss['baseline']['RssAnon'])} idle; "
+                    + ", ".join(f"{k} {mb(m['RssAnon'])} [{m['file_mb']:.0f}]" for k, m in marks.items())})
+        pl = self.r.get("pipeline")
+        if pl:
+            add("Swift pipeline alone (RecordPipeline.consume, the shipped loop), M records/s per core",
+                {1: f"{pl['records_per_s'] / 1e6:.2f} ({pl['ns_per_record']} ns/record, "
+                    f"{pl['bytes_per_record']} B/record; decode alone "
+                    f"{(pl.get('decode_per_s') or 0) / 1e6:.1f} M/s)"})
+        return "\n".join(lines)
+
+    @staticmethod
+    def check_cells(rs):
+        checks = [r.get("check") for r in rs if r.get("check")]
+        lost = [r.get("lost") for r in rs if r.get("lost") is not None]
+        bad = [c for c in checks if c not in FINE]
+        if not checks:
+            check = "—"
+        elif bad:
+            check = f"**{len(bad)}/{len(checks)} {', '.join(sorted(set(bad)))}**"
+        else:
+            check = f"{', '.join(sorted(set(checks)))} ({len(checks)} runs)"
+        nd = sum(1 for r in rs if r.get("disturbed_by"))
+        if nd:
+            check += f"; **{nd} disturbed**"
+        return (str(sum(lost)) if lost else "—"), check
+
+    # ------------------------------------------------------------ programs
+    def programs(self):
+        """One row per (config, workload, program): runs per workload call, ns
+        per run, ns per call; and the sum."""
+        prof = [r for r in self.r.get("profile", []) if r.get("programs")]
+        if not prof:
+            return ""
+        lines = ["| config | workload | program | runs/call | ns/run | ns/call |", "|---|---|---|---|---|---|"]
+        for r in prof:
+            calls = max(r["storm"]["calls"], 1)
+            total = 0.0
+            for name, v in sorted(r["programs"].items(), key=lambda kv: -kv[1]["ns"]):
+                if v["runs"] <= 0:
+                    continue
+                total += v["ns"] / calls
+                lines.append(f"| {r['config'].replace('+profile', '')} | {r['workload']} | `{name}` | "
+                             f"{v['runs'] / calls:.2f} | {v['ns'] / v['runs']:.0f} | {v['ns'] / calls:.0f} |")
+            lines.append(f"| {r['config'].replace('+profile', '')} | {r['workload']} | **all programs** | | | "
+                         f"**{total:.0f}** of {r['storm']['ns_per_call']:.0f} per traced call |")
+        return "\n".join(lines)
