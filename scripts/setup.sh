@@ -10,6 +10,7 @@ packages=(
   gcc libc6-dev                               # the static workload for the VM tests
   qemu-system-x86 busybox-static cpio         # the distribution-kernel VM tests
   python3 util-linux                          # the VM checker; setpriv for the no-privilege test
+  python3-jsonschema                          # tests: every record against docs/schema.json
 )
 
 missing=()

@@ -60,7 +60,7 @@ func makeRecords(count: Int) -> [[UInt8]] {
     socket.inode = UInt64(index)
     socket.bits = UInt32(ST_BIT_HAS_INODE)
     socket.duration_ns = 4000
-    socket.probe = UInt8(ST_PROBE_TRACEPOINT.rawValue)
+    socket.probe = Rung.tracepoint.probeNumber
     records.append(withUnsafeBytes(of: socket) { Array($0) })
   }
   return records

@@ -48,8 +48,9 @@ final class Tracer {
       options.pids = [command.pid]
       options.follow = true
     }
+    let encoder = JSONLinesEncoder(clock: clock)
     let pipeline = RecordPipeline(
-      format: format, encoder: JSONLinesEncoder(clock: clock),
+      format: format, encoder: encoder,
       table: TextTable(clock: clock, utcOffsetSeconds: localUTCOffset()), output: output,
       keepRecording: timeline)
     self.pipeline = pipeline
@@ -61,10 +62,10 @@ final class Tracer {
     let started = BootClock.now(CLOCK_MONOTONIC)
     if format == .table { pipeline.appendRaw(TextTable.header) }
     writeOwnRecords {
-      writeStart(session: session, options: options)
+      writeStart(session: session, options: options, encoder: encoder)
       // Processes traced by pid were running already: /proc gives their context.
       for pid in self.options.pids {
-        ProcContext(pid: pid)?.encode(clock: clock, into: &buffer)
+        if let process = ProcContext(pid: pid) { encoder.encode(process, into: &buffer) }
       }
     }
     try pipeline.flush()
@@ -92,7 +93,7 @@ final class Tracer {
     if let failure = pipeline.writeFailure { throw failure }
     summary.lost = session.lostEvents
     summary.seconds = Double(BootClock.now(CLOCK_MONOTONIC) - started) / 1e9
-    writeOwnRecords { writeEnd() }
+    writeOwnRecords { writeEnd(encoder: encoder) }
     try pipeline.flush()
     output.sync()
     printError(summary.text())
@@ -134,74 +135,21 @@ final class Tracer {
     buffer.removeAll()
   }
 
-  private func writeStart(session: TraceSession, options: TraceOptions) {
-    appendTracerRecordOpening("start")
-    buffer.appendKey("version")
-    buffer.appendString(Array(Socktrace.version.utf8))
-    buffer.appendKey("kernel")
-    buffer.appendString(Array(KernelProbes.kernelRelease.utf8))
-    buffer.appendKey("host")
-    buffer.appendString(Array(KernelProbes.hostName.utf8))
-    buffer.appendKey("boot_offset_ns")
-    buffer.appendUInt(clock.offsetNanoseconds)
-    buffer.appendKey("probe")
-    buffer.appendString(Array(session.plan.rung.rawValue.utf8))
-    buffer.appendKey("hooks")
-    buffer.append(UInt8(ascii: "["))
-    for (index, hook) in session.plan.hooks.enumerated() {
-      if index > 0 { buffer.append(UInt8(ascii: ",")) }
-      buffer.appendKey("hook", first: true)
-      buffer.appendString(Array(hook.name.utf8))
-      buffer.appendKey("probe")
-      if let rung = hook.rung { buffer.appendString(Array(rung.rawValue.utf8)) } else { buffer.appendNull() }
-      buffer.appendKey("how")
-      buffer.appendString(Array(hook.how.utf8))
-      buffer.append(UInt8(ascii: "}"))
-    }
-    buffer.append(UInt8(ascii: "]"))
-    buffer.appendKey("pids")
-    buffer.append(UInt8(ascii: "["))
-    for (index, pid) in options.pids.enumerated() {
-      if index > 0 { buffer.append(UInt8(ascii: ",")) }
-      buffer.appendInt(Int64(pid))
-    }
-    buffer.append(UInt8(ascii: "]"))
-    buffer.appendKey("follow")
-    buffer.appendBool(options.follow)
-    buffer.appendKey("command")
-    if let command = commandLine {
-      buffer.appendStringArray(command.map { Array($0.utf8) })
-    } else {
-      buffer.appendNull()
-    }
-    buffer.appendRaw("}\n")
+  private func writeStart(session: TraceSession, options: TraceOptions, encoder: JSONLinesEncoder) {
+    let start = StartRecord(
+      epochNanoseconds: BootClock.now(CLOCK_REALTIME), bootNanoseconds: BootClock.now(CLOCK_BOOTTIME),
+      version: Socktrace.version, kernel: KernelProbes.kernelRelease, host: KernelProbes.hostName,
+      rung: session.plan.rung, hooks: session.plan.hooks, pids: options.pids, follow: options.follow,
+      command: commandLine)
+    encoder.encode(start, into: &buffer)
   }
 
-  /// `{"event":KIND,"time":…,"ts_ns":…` for the tracer's own records, now.
-  private func appendTracerRecordOpening(_ kind: StaticString) {
-    buffer.appendRaw("{\"event\":\"")
-    buffer.appendRaw(kind)
-    buffer.appendRaw("\",\"time\":")
-    buffer.appendTimestamp(epochNanoseconds: BootClock.now(CLOCK_REALTIME))
-    buffer.appendRaw(",\"ts_ns\":")
-    buffer.appendUInt(BootClock.now(CLOCK_BOOTTIME))
-  }
-
-  private func writeEnd() {
-    appendTracerRecordOpening("end")
-    buffer.appendKey("events")
-    buffer.appendUInt(summary.events)
-    buffer.appendKey("sockets")
-    buffer.appendUInt(summary.sockets)
-    buffer.appendKey("failed")
-    buffer.appendUInt(summary.failed)
-    buffer.appendKey("lost")
-    buffer.appendUInt(summary.lost)
-    buffer.appendKey("decode_errors")
-    buffer.appendUInt(summary.decodeErrors)
-    buffer.appendKey("duration_ns")
-    buffer.appendUInt(UInt64(summary.seconds * 1e9))
-    buffer.appendRaw("}\n")
+  private func writeEnd(encoder: JSONLinesEncoder) {
+    let end = EndRecord(
+      epochNanoseconds: BootClock.now(CLOCK_REALTIME), bootNanoseconds: BootClock.now(CLOCK_BOOTTIME),
+      events: summary.events, sockets: summary.sockets, failed: summary.failed, lost: summary.lost,
+      decodeErrors: summary.decodeErrors, durationNanoseconds: UInt64(summary.seconds * 1e9))
+    encoder.encode(end, into: &buffer)
   }
 }
 

@@ -182,3 +182,12 @@ func runSocktraceOutput(_ arguments: [String]) throws -> (status: Int32, stdout:
   let result = try runSocktraceFully(arguments)
   return (result.status, result.stdout)
 }
+
+extension Dictionary where Key == String, Value == Any {
+  /// A 64-bit field of a record (schema v2: a decimal string, never a
+  /// number), as an Int; nil when absent, null, or not a decimal string.
+  func u64(_ key: String) -> Int? {
+    guard let text = self[key] as? String, !text.isEmpty, text.allSatisfy(\.isASCII) else { return nil }
+    return Int(text)
+  }
+}

@@ -53,13 +53,13 @@ extension KernelTests {
         let inode = (call["inode"] as? Int).flatMap { $0 == 0 ? nil : $0 }
         let matching = births.filter {
           $0["pid"] as? Int == call["pid"] as? Int && $0["tid"] as? Int == call["tid"] as? Int
-            && $0["inode"] as? Int == inode && $0["errno"] as? Int == call["errno"] as? Int
+            && $0.u64("inode") == inode && $0["errno"] as? Int == call["errno"] as? Int
         }
         #expect(matching.count == 1, "\(call)")
       }
 
       // Every socket that was born and closed has its release; socketpair both.
-      let released = Set(records.filter { $0["event"] as? String == "release" }.compactMap { $0["inode"] as? Int })
+      let released = Set(records.filter { $0["event"] as? String == "release" }.compactMap { $0.u64("inode") })
       for call in calls where call["errno"] as? Int == 0 {
         for key in ["inode", "inode2"] where call["op"] as? String != "accept" || key == "inode" {
           if let inode = call[key] as? Int, inode != 0 { #expect(released.contains(inode), "\(key) of \(call)") }

@@ -44,7 +44,7 @@ extension KernelTests {
             && (op == "socketpair"
               ? record["fd"] as? Int == call["fd"] as? Int
               : record["ret"] as? Int == (ret < 0 ? -(call["errno"] as? Int ?? 0) : ret))
-            && record["inode"] as? Int == ((call["inode"] as? Int).flatMap { $0 == 0 ? nil : $0 })
+            && record.u64("inode") == ((call["inode"] as? Int).flatMap { $0 == 0 ? nil : $0 })
         }
         #expect(matches.count == 1, "\(call) matched \(matches.count) records")
         guard let record = matches.first else { continue }
@@ -55,7 +55,7 @@ extension KernelTests {
         if errno == 0 {
           #expect(record["error"] is NSNull)
           #expect(record["failed_stage"] is NSNull)
-          #expect((record["inode"] as? Int ?? 0) > 0)
+          #expect((record.u64("inode") ?? 0) > 0)
         } else {
           #expect(record["fd"] is NSNull)
           #expect(record["inode"] is NSNull)
@@ -69,11 +69,11 @@ extension KernelTests {
         if op == "socketpair" {
           #expect(record["ret"] as? Int == 0)
           #expect(record["peer_fd"] as? Int == call["fd2"] as? Int)
-          #expect(record["peer_inode"] as? Int == call["inode2"] as? Int)
+          #expect(record.u64("peer_inode") == call["inode2"] as? Int)
         }
         if op == "accept" {
           #expect(record["listen_fd"] as? Int == call["fd2"] as? Int)
-          #expect(record["listen_inode"] as? Int == call["inode2"] as? Int)
+          #expect(record.u64("listen_inode") == call["inode2"] as? Int)
         }
         let probe = try #require(record["probe"] as? String)
         #expect(["fentry", "kprobe", "tracepoint"].contains(probe))
@@ -102,7 +102,7 @@ extension KernelTests {
       #expect(hostile.first?["comm"] as? String == "q\"b\\\n\u{01}\u{FFFD}")
 
       // Each socket that succeeded and was closed has its end recorded.
-      let releases = Set(records.filter { $0["event"] as? String == "release" }.compactMap { $0["inode"] as? Int })
+      let releases = Set(records.filter { $0["event"] as? String == "release" }.compactMap { $0.u64("inode") })
       for call in calls where (call["errno"] as? Int) == 0 {
         if let inode = call["inode"] as? Int { #expect(releases.contains(inode), "no release for \(call)") }
       }
@@ -137,7 +137,7 @@ extension KernelTests {
       #expect(childSockets.count == (follow ? 1 : 0))
       if follow {
         #expect(childSockets.first?["ppid"] as? Int32 == workload.pid)
-        #expect(childSockets.first?["inode"] as? Int == childCall["inode"] as? Int)
+        #expect(childSockets.first?.u64("inode") == childCall["inode"] as? Int)
       }
       let forks = records.filter { $0["event"] as? String == "fork" }
       #expect(forks.count == 1)

@@ -27,7 +27,7 @@ enum Fixtures {
   static func socket(
     family: Int32 = 2, type: Int32 = 1, protocol: Int32 = 0, ret: Int32 = 3,
     resolvedProtocol: Int32 = 6, inode: UInt64 = 4242, bits: UInt32 = UInt32(ST_BIT_HAS_INODE),
-    probe: Probe = .tracepoint, failedStage: UInt8 = 0, comm: [UInt8] = Array("curl".utf8),
+    probe: Rung = .tracepoint, failedStage: UInt8 = 0, comm: [UInt8] = Array("curl".utf8),
     kind: UInt32 = ST_KIND_SOCKET.rawValue
   ) -> st_socket {
     var record = st_socket()
@@ -43,7 +43,7 @@ enum Fixtures {
     record.bits = bits
     record.inode = inode
     record.duration_ns = 12_345
-    record.probe = probe.rawValue
+    record.probe = probe.probeNumber
     record.failed_stage = failedStage
     return record
   }

@@ -12,17 +12,17 @@ enum RecordingLines {
   static let ms: UInt64 = 1_000_000
 
   static func start(ts: UInt64 = t0, probe: String = "fentry") -> String {
-    #"{"event":"start","time":"2026-11-22T03:35:53.124284405Z","ts_ns":\#(ts),"version":"0.1.0","kernel":"6.18.44-fc-v595","host":"vm","boot_offset_ns":1795317530110570692,"probe":"\#(probe)","hooks":[{"hook":"__sys_socket","probe":"fentry","how":"fexit/__sys_socket"}],"pids":[],"follow":false}"#
+    #"{"event":"start","time":"2026-11-22T03:35:53.124284405Z","ts_ns":"\#(ts)","schema":2,"version":"0.1.0","kernel":"6.18.44-fc-v595","host":"vm","boot_offset_ns":"1795317530110570692","probe":"\#(probe)","hooks":[{"hook":"__sys_socket","probe":"fentry","how":"fexit/__sys_socket"}],"pids":[],"follow":false}"#
   }
 
   static func end(ts: UInt64, lost: Int = 0) -> String {
-    #"{"event":"end","time":"2026-11-22T03:35:55.645164502Z","ts_ns":\#(ts),"events":338,"sockets":79,"failed":4,"lost":\#(lost),"decode_errors":0,"duration_ns":2520878985}"#
+    #"{"event":"end","time":"2026-11-22T03:35:55.645164502Z","ts_ns":"\#(ts)","events":338,"sockets":79,"failed":4,"lost":\#(lost),"decode_errors":0,"duration_ns":"2520878985"}"#
   }
 
   static func header(_ event: String, ts: UInt64, pid: UInt32, tid: UInt32? = nil, ppid: UInt32, comm: String)
     -> String
   {
-    #"{"event":"\#(event)","time":"2026-11-22T03:35:54.505419830Z","ts_ns":\#(ts),"pid":\#(pid),"tid":\#(tid ?? pid),"ppid":\#(ppid),"uid":0,"gid":0,"comm":"\#(comm)","cgroup_id":1,"netns":4026531833"#
+    #"{"event":"\#(event)","time":"2026-11-22T03:35:54.505419830Z","ts_ns":"\#(ts)","pid":\#(pid),"tid":\#(tid ?? pid),"ppid":\#(ppid),"uid":0,"gid":0,"comm":"\#(comm)","cgroup_id":"1","netns":4026531833"#
   }
 
   static func socket(
@@ -36,23 +36,23 @@ enum RecordingLines {
     var line = header(event, ts: ts, pid: pid, tid: tid, ppid: ppid, comm: comm)
     line += #","family":\#(family),"family_num":2,"type":\#(type),"type_num":1,"flags":["SOCK_CLOEXEC"]"#
     line += #","protocol":\#(`protocol`),"protocol_num":6,"requested_protocol_num":0,"kernel":\#(kernel)"#
-    line += #","fd":\#(fd.map(String.init) ?? "null"),"inode":\#(inode.map(String.init) ?? "null")"#
+    line += #","fd":\#(fd.map(String.init) ?? "null"),"inode":\#(inode.map { "\"\($0)\"" } ?? "null")"#
     if event == "socketpair" {
       line += #","peer_fd":\#(peer.map { String($0.fd) } ?? "null")"#
-      line += #","peer_inode":\#(peer.map { String($0.inode) } ?? "null")"#
+      line += #","peer_inode":\#(peer.map { "\"\($0.inode)\"" } ?? "null")"#
     }
     if event == "accept" {
       line += #","listen_fd":\#(listen.map { String($0.fd) } ?? "null")"#
-      line += #","listen_inode":\#(listen.map { String($0.inode) } ?? "null")"#
+      line += #","listen_inode":\#(listen.map { "\"\($0.inode)\"" } ?? "null")"#
     }
     if let error {
       line += #","ret":-97,"errno":97,"error":"\#(error)""#
     } else {
       line += #","ret":\#(fd ?? 0),"errno":0,"error":null"#
     }
-    line += #","failed_stage":\#(failedStage.map { "\"\($0)\"" } ?? "null"),"duration_ns":\#(duration)"#
+    line += #","failed_stage":\#(failedStage.map { "\"\($0)\"" } ?? "null"),"duration_ns":"\#(duration)""#
     if let stages {
-      line += #","stages":{"sock_create_ns":\#(stages.0),"sock_map_fd_ns":\#(stages.1)},"probe":"fentry"}"#
+      line += #","stages":{"sock_create_ns":"\#(stages.0)","sock_map_fd_ns":"\#(stages.1)"},"probe":"fentry"}"#
     } else {
       line += #","stages":null,"probe":"tracepoint"}"#
     }
@@ -63,7 +63,7 @@ enum RecordingLines {
     -> String
   {
     header("release", ts: ts, pid: pid, ppid: ppid, comm: comm)
-      + #","inode":\#(inode),"family":"AF_INET","how":"\#(how)"}"#
+      + #","inode":"\#(inode)","family":"AF_INET","family_num":2,"how":"\#(how)"}"#
   }
 
   static func fork(ts: UInt64, pid: UInt32, ppid: UInt32 = 1, comm: String, child: UInt32) -> String {
@@ -73,7 +73,7 @@ enum RecordingLines {
   static func exec(ts: UInt64, pid: UInt32, ppid: UInt32, comm: String, exe: String, argv: [String]) -> String {
     let list = argv.map { "\"\($0)\"" }.joined(separator: ",")
     return header("exec", ts: ts, pid: pid, ppid: ppid, comm: comm)
-      + #","exe":"\#(exe)","argv":[\#(list)],"argv_truncated":false}"#
+      + #","exe":"\#(exe)","argv":[\#(list)],"argv_truncated":false,"from_proc":false}"#
   }
 
   static func exit(ts: UInt64, pid: UInt32, ppid: UInt32 = 1, comm: String, code: Int = 0, signal: Int = 0) -> String {
@@ -134,8 +134,9 @@ enum RecordingLines {
     #expect(exit.exitCode == 3)
   }
 
-  @Test func theDocumentedExampleReads() throws {
-    // The example in docs/schema.md, verbatim (the tracepoint rung, a numeric family).
+  /// Schema 1 (numbers for 64-bit values, bare numbers for unnamed values)
+  /// still reads: a line from the first docs/schema.md, verbatim.
+  @Test func aSchemaOneRecordingReads() throws {
     let example = [
       #"{"event":"socket","time":"2026-11-22T03:35:54.508162128Z","ts_ns":1024397591436,"pid":8549,"tid":8549,"ppid":8543,"uid":0,"gid":0,"comm":"socktrace-workl","cgroup_id":1,"netns":4026531833,"family":255,"family_num":255,"type":"SOCK_STREAM","type_num":1,"flags":[],"protocol":0,"protocol_num":0,"requested_protocol_num":0,"kernel":false,"fd":null,"inode":null,"ret":-97,"errno":97,"error":"EAFNOSUPPORT","failed_stage":null,"duration_ns":721,"stages":null,"probe":"tracepoint"}"#
     ]

@@ -169,11 +169,11 @@ enum TimelineScenario {
     #expect(
       curl.sockets[0].lifetime
         == SocketLifetime(
-          inode: 5002, birth: t0 + 4 * ms, end: t0 + 6 * ms, ending: .released(how: "release", pid: 101)))
+          inode: 5002, birth: t0 + 4 * ms, end: t0 + 6 * ms, ending: .released(how: .release, pid: 101)))
     #expect(curl.sockets[0].lifetime?.duration == 2 * ms)
     // socketpair: one released after the exit (a release wins over the exit), one ended by the exit.
     let pair = curl.sockets[2]
-    #expect(pair.lifetime?.ending == .released(how: "release", pid: 101))
+    #expect(pair.lifetime?.ending == .released(how: .release, pid: 101))
     #expect(pair.lifetime?.end == t0 + 7 * ms + 200_000)
     #expect(
       pair.peerLifetime == SocketLifetime(inode: 5004, birth: t0 + 5 * ms, end: t0 + 7 * ms, ending: .processExit))
@@ -192,7 +192,7 @@ enum TimelineScenario {
           L.release(ts: t0 + 6 * ms, pid: 11, ppid: 10, comm: "child", inode: 999, how: "close"),
         ])))
     #expect(timeline.processes.map(\.pid) == [10])  // a release never starts a process
-    #expect(timeline.processes[0].sockets[0].lifetime?.ending == .released(how: "close", pid: 11))
+    #expect(timeline.processes[0].sockets[0].lifetime?.ending == .released(how: .close, pid: 11))
     #expect(timeline.unmatchedReleases == 1)
   }
 

@@ -10,12 +10,22 @@ workload.jsonl is socktrace-workload's own report (one JSON object per call);
 events.jsonl is socktrace's recording (docs/schema.md). Without --tracer the
 VM ran the workload alone (stand-in) and only the infrastructure is checked.
 Prints one "PASS ..."/"FAIL ..." line per check, then "N passed, N failed".
-Python 3 standard library only.
+Every record of every recording is also validated against docs/schema.json
+(Python's jsonschema, from scripts/setup.sh's test packages).
 """
 import argparse
 import json
 import os
 import sys
+
+import jsonschema
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "..", "..", "docs", "schema.json"), encoding="utf-8") as _f:
+    SCHEMA = jsonschema.Draft202012Validator(json.load(_f))
+# Schema v2 writes 64-bit values (every *_ns, inodes, cgroup ids) as decimal
+# strings; the checks below compare them with the workload's numbers.
+U64_KEYS = ("ts_ns", "inode", "peer_inode", "listen_inode", "cgroup_id", "duration_ns", "boot_offset_ns")
 
 RUNGS = {"auto": "fentry", "kprobe": "kprobe", "tracepoint": "tracepoint"}
 SOCK_NONBLOCK, SOCK_CLOEXEC, SOCK_TYPE_MASK = 0o4000, 0o2000000, 0xF
@@ -66,6 +76,18 @@ def jsonl(path, name):
     check(text is not None and not bad, f"{name} is JSON Lines",
           "missing" if text is None else "; ".join(bad[:3]))
     return records
+
+
+def as_numbers(rec):
+    """The record with its 64-bit decimal strings as ints, for comparing."""
+    out = dict(rec)
+    for k in U64_KEYS:
+        if isinstance(out.get(k), str) and out[k].isdigit():
+            out[k] = int(out[k])
+    if isinstance(out.get("stages"), dict):
+        out["stages"] = {k: int(v) if isinstance(v, str) and v.isdigit() else v
+                         for k, v in out["stages"].items()}
+    return out
 
 
 def flags_of(t):
@@ -167,6 +189,11 @@ def check_rung(kdir, kernel, rung):
     ops = jsonl(os.path.join(d, "workload.jsonl"), f"{pre} workload report")
     check_ops(pre, ops, status)
     recs = jsonl(os.path.join(d, "events.jsonl"), f"{pre} recording")
+    invalid = [f"line {n}: {e.json_path}: {e.message}"[:200] for n, r in enumerate(recs, 1)
+               for e in SCHEMA.iter_errors(r)]
+    check(recs and not invalid, f"{pre}: all {len(recs)} records validate against docs/schema.json",
+          "; ".join(invalid[:3]))
+    recs = [as_numbers(r) for r in recs]
     start = [r for r in recs if r.get("event") == "start"]
     end = [r for r in recs if r.get("event") == "end"]
     check(len(start) == 1 and start[0].get("probe") == probe, f"{pre}: start record, probe {probe}",

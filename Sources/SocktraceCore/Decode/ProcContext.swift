@@ -11,6 +11,8 @@ public struct ProcContext {
   public var exe: [UInt8]
   public var argv: [[UInt8]]
   public var netns: UInt64?
+  /// The cgroup v2 id (the inode of its directory), if it could be read.
+  public var cgroupID: UInt64?
   /// When the process started, on the boot clock (ns), from /proc/PID/stat.
   public var startBootNanoseconds: UInt64
 
@@ -47,40 +49,5 @@ public struct ProcContext {
     let length = readlink(path, &buffer, buffer.count)
     guard length > 0 else { return [] }
     return buffer[0..<length].map { UInt8(bitPattern: $0) }
-  }
-
-  /// An `exec` record marked `"from_proc":true` (schema: docs/schema.md).
-  public func encode(clock: BootClock, into out: inout JSONBuffer) {
-    out.appendKey("event", first: true)
-    out.appendRaw("\"exec\"")
-    out.appendKey("time")
-    out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: startBootNanoseconds))
-    out.appendKey("ts_ns")
-    out.appendUInt(startBootNanoseconds)
-    out.appendKey("pid")
-    out.appendInt(Int64(pid))
-    out.appendKey("tid")
-    out.appendInt(Int64(pid))
-    out.appendKey("ppid")
-    out.appendInt(Int64(ppid))
-    out.appendKey("uid")
-    out.appendUInt(UInt64(uid))
-    out.appendKey("gid")
-    out.appendUInt(UInt64(gid))
-    out.appendKey("comm")
-    out.appendString(comm)
-    out.appendKey("cgroup_id")
-    out.appendNull()
-    out.appendKey("netns")
-    if let netns { out.appendUInt(netns) } else { out.appendNull() }
-    out.appendKey("exe")
-    out.appendString(exe)
-    out.appendKey("argv")
-    out.appendStringArray(argv)
-    out.appendKey("argv_truncated")
-    out.appendBool(false)
-    out.appendKey("from_proc")
-    out.appendBool(true)
-    out.appendRaw("}\n")
   }
 }

@@ -23,6 +23,24 @@ public enum SocketNames {
     }
   }
 
+  /// How schema v2 names a protocol number no table has: `IPPROTO_n` in the
+  /// IP families, `NETLINK_n` in netlink, else `PROTO_n`.
+  static func protocolPrefix(family: Int32) -> StaticString {
+    switch family {
+    case 2, 10: return "IPPROTO_"
+    case 16: return "NETLINK_"
+    default: return "PROTO_"
+    }
+  }
+
+  /// The names records carry (schema v2), never a bare number: `AF_INET`, or
+  /// `AF_255` for a family with no name.
+  public static func familyLabel(_ number: Int32) -> String { family(number) ?? "AF_\(number)" }
+  public static func typeLabel(_ number: Int32) -> String { type(number) ?? "SOCK_\(number)" }
+  public static func protocolLabel(_ number: Int32, family: Int32) -> String {
+    `protocol`(number, family: family) ?? "\(protocolPrefix(family: family))\(number)"
+  }
+
   /// Dense tables indexed by number: a lookup per field of every record.
   static let familyTable = dense(families)
   static let typeTable = dense(types)

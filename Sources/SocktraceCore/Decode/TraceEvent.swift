@@ -46,32 +46,62 @@ public struct EventHeader {
   }
 }
 
-/// Which attach rung produced a record.
-public enum Probe: UInt8, Sendable, CaseIterable {
-  case tracepoint = 1
-  case kprobe = 2
-  case fentry = 3
+extension Rung {
+  /// The rung a record's `probe` byte names (`enum st_probe`), if known.
+  public init?(probeNumber: UInt8) {
+    switch UInt32(probeNumber) {
+    case ST_PROBE_TRACEPOINT.rawValue: self = .tracepoint
+    case ST_PROBE_KPROBE.rawValue: self = .kprobe
+    case ST_PROBE_FENTRY.rawValue: self = .fentry
+    default: return nil
+    }
+  }
 
-  public var name: String {
+  /// `enum st_probe`: how the BPF program names this rung in a record.
+  public var probeNumber: UInt8 {
     switch self {
-    case .tracepoint: return "tracepoint"
-    case .kprobe: return "kprobe"
-    case .fentry: return "fentry"
+    case .tracepoint: return UInt8(ST_PROBE_TRACEPOINT.rawValue)
+    case .kprobe: return UInt8(ST_PROBE_KPROBE.rawValue)
+    case .fentry: return UInt8(ST_PROBE_FENTRY.rawValue)
     }
   }
 }
 
-/// The stage of `__sys_socket` where a failed call failed.
-public enum Stage: UInt8, Sendable {
-  case sysSocket = 1
-  case sockCreate = 2
-  case sockMapFD = 3
+/// The stage of `__sys_socket` where a failed call failed (`enum st_stage`);
+/// the raw value is its name in records.
+public enum Stage: String, Sendable, CaseIterable {
+  case sysSocket = "sys_socket"
+  case sockCreate = "sock_create"
+  case sockMapFD = "sock_map_fd"
 
-  public var name: String {
-    switch self {
-    case .sysSocket: return "sys_socket"
-    case .sockCreate: return "sock_create"
-    case .sockMapFD: return "sock_map_fd"
+  /// The stage a record's `failed_stage` byte names; nil for 0 (the rung
+  /// cannot tell) and unknown numbers.
+  public init?(number: UInt8) {
+    switch UInt32(number) {
+    case ST_STAGE_SYS_SOCKET.rawValue: self = .sysSocket
+    case ST_STAGE_SOCK_CREATE.rawValue: self = .sockCreate
+    case ST_STAGE_SOCK_MAP_FD.rawValue: self = .sockMapFD
+    default: return nil
+    }
+  }
+
+  public var name: String { rawValue }
+}
+
+/// How a socket's end was seen (`enum st_release_how`); the raw value is its
+/// name in records (`how`).
+public enum ReleaseKind: String, Sendable, CaseIterable {
+  /// `__sock_release`: the kernel freed the socket (fentry, kprobe rungs).
+  case release
+  /// close(2) of an fd that held it (tracepoint rung): if the fd was
+  /// duplicated the socket may live on.
+  case close
+
+  public init?(number: UInt32) {
+    switch number {
+    case ST_RELEASE_SOCK.rawValue: self = .release
+    case ST_RELEASE_CLOSE.rawValue: self = .close
+    default: return nil
     }
   }
 }
@@ -141,9 +171,9 @@ public struct SocketEvent {
     guard raw.bits & UInt32(ST_BIT_HAS_STAGES) != 0 else { return nil }
     return (raw.sock_create_ns, raw.sock_map_fd_ns)
   }
-  public var probe: Probe? { Probe(rawValue: raw.probe) }
+  public var probe: Rung? { Rung(probeNumber: raw.probe) }
   /// Where a failed call failed; nil on success or when the rung cannot tell.
-  public var failedStage: Stage? { succeeded ? nil : Stage(rawValue: raw.failed_stage) }
+  public var failedStage: Stage? { succeeded ? nil : Stage(number: raw.failed_stage) }
 }
 
 /// A socket born under tracing went away.
@@ -154,11 +184,8 @@ public struct ReleaseEvent {
   public var header: EventHeader { EventHeader(raw: raw.h) }
   public var inode: UInt64 { raw.inode }
   public var family: Int32? { raw.family >= 0 ? raw.family : nil }
-  /// Whether only close(2) of an fd holding it was seen (the tracepoint rung),
-  /// rather than the kernel freeing the socket.
-  public var seenAtClose: Bool { raw.how == ST_RELEASE_CLOSE.rawValue }
-  /// "release" when the kernel freed the socket, "close" when only close(2) was seen.
-  public var how: String { seenAtClose ? "close" : "release" }
+  /// How its end was seen; nil for a number socktrace.h does not define.
+  public var how: ReleaseKind? { ReleaseKind(number: raw.how) }
 }
 
 /// A traced process forked a new process.

@@ -197,7 +197,7 @@ private struct Emitter: ~Copyable {
       let mapStart = max(start, end &- min(stages.sockMapFD, end))
       let createStart = max(start, mapStart &- min(stages.sockCreate, mapStart))
       writeStage("sock_create", from: createStart, to: mapStart, record: record, pid: pid, tid: tid)
-      if record.failedStage != "sock_create" && record.failedStage != "sys_socket" {
+      if record.failedStage != .sockCreate && record.failedStage != .sysSocket {
         writeStage("sock_map_fd", from: mapStart, to: end, record: record, pid: pid, tid: tid)
       }
     }
@@ -212,7 +212,7 @@ private struct Emitter: ~Copyable {
   ) {
     var stageName: [UInt8] = []
     stage.withUTF8Buffer { stageName.append(contentsOf: $0) }
-    let failed = record.failedStage.map { Array($0.utf8) == stageName } ?? false
+    let failed = record.failedStage.map { Array($0.rawValue.utf8) == stageName } ?? false
     begin("X", name: stageName, pid: pid, tid: tid)
     out.appendRaw(",\"cat\":\"stage\"")
     appendTime("ts", start)
@@ -255,7 +255,7 @@ private struct Emitter: ~Copyable {
     out.appendKey("end", first: true)
     switch lifetime.ending {
     case .released(let how, let byPID):
-      out.appendString(Array((how == "close" ? "closed" : "released").utf8))
+      out.appendString(Array((how == .close ? "closed" : "released").utf8))
       out.appendKey("by_pid")
       out.appendUInt(UInt64(byPID))
     case .processExit: out.appendRaw("\"process exit (no release seen)\"")
@@ -300,7 +300,7 @@ private struct Emitter: ~Copyable {
     out.appendKey("error")
     if let error = record.error { out.appendString(Array(error.utf8)) } else { out.appendNull() }
     out.appendKey("failed_stage")
-    if let stage = record.failedStage { out.appendString(Array(stage.utf8)) } else { out.appendNull() }
+    if let stage = record.failedStage { out.appendString(Array(stage.rawValue.utf8)) } else { out.appendNull() }
     out.appendKey("duration_ns")
     out.appendUInt(record.duration)
     if let stages = record.stages {
@@ -313,7 +313,7 @@ private struct Emitter: ~Copyable {
     out.appendUInt(record.header.timestamp)
     if let probe = record.probe {
       out.appendKey("probe")
-      out.appendString(Array(probe.utf8))
+      out.appendString(Array(probe.rawValue.utf8))
     }
     out.append(UInt8(ascii: "}"))
   }

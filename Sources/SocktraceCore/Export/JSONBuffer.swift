@@ -61,18 +61,6 @@ public struct JSONBuffer: ~Copyable {
     count += raw.count
   }
 
-  /// A name from our tables as a JSON string, or the bare number.
-  @inline(__always)
-  public mutating func appendName(_ name: StaticString?, orNumber number: Int32) {
-    if let name {
-      append(UInt8(ascii: "\""))
-      appendRaw(name)
-      append(UInt8(ascii: "\""))
-    } else {
-      appendInt(Int64(number))
-    }
-  }
-
   /// ASCII the caller controls (keys, names from our tables): not escaped.
   @inline(__always)
   public mutating func appendRaw(_ text: StaticString) {
@@ -137,15 +125,44 @@ public struct JSONBuffer: ~Copyable {
     }
   }
 
-  /// A number that has a name: the name as a string, else the bare number.
-  public mutating func appendName(_ name: String?, orNumber number: Int32) {
+  /// A number that has a name, always as a string (schema v2): the name from
+  /// our tables, else `prefix` and the number (`"AF_255"`, `"E4095"`).
+  @inline(__always)
+  public mutating func appendName(_ name: StaticString?, orPrefix prefix: StaticString, _ number: Int32) {
+    append(UInt8(ascii: "\""))
     if let name {
-      append(UInt8(ascii: "\""))
       appendRaw(name)
-      append(UInt8(ascii: "\""))
     } else {
+      appendRaw(prefix)
       appendInt(Int64(number))
     }
+    append(UInt8(ascii: "\""))
+  }
+
+  /// The same for names kept as `String` (errno names).
+  public mutating func appendName(_ name: String?, orPrefix prefix: StaticString, _ number: Int32) {
+    append(UInt8(ascii: "\""))
+    if let name {
+      appendRaw(name)
+    } else {
+      appendRaw(prefix)
+      appendInt(Int64(number))
+    }
+    append(UInt8(ascii: "\""))
+  }
+
+  /// A number with no name as a name: `"how_7"`.
+  public mutating func appendUnnamed(_ prefix: StaticString, _ number: Int32) {
+    appendName(Optional<StaticString>.none, orPrefix: prefix, number)
+  }
+
+  /// A 64-bit value as a decimal string (schema v2: `*_ns` and 64-bit ids,
+  /// which can exceed 2^53, the largest integer a double holds exactly).
+  @inline(__always)
+  public mutating func appendUIntString(_ value: UInt64) {
+    append(UInt8(ascii: "\""))
+    appendUInt(value)
+    append(UInt8(ascii: "\""))
   }
 
   /// `["a","b"]` from raw byte strings (argv), each escaped like `appendString`.

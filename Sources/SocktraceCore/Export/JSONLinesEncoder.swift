@@ -1,8 +1,26 @@
 import CSocktrace
 
-/// Writes each event as one JSON object per line (the schema is
-/// docs/schema.md). Appends into a caller-owned buffer.
+/// The one owner of socktrace's JSON Lines format (schema v2: docs/schema.md,
+/// docs/schema.json): every record — the kernel's, the tracer's own `start`
+/// and `end`, and `exec` records made from /proc — is written here, one JSON
+/// object per line, appended into a caller-owned buffer.
+///
+/// Schema v2 gives every field one JSON type whatever its value:
+/// - numbers with names (family, type, protocol, errno, stage, probe, how) are
+///   always strings, unknown values named by a prefix and the number
+///   (`"AF_255"`, `"SOCK_11"`, `"E4095"`), with the number beside them in an
+///   always-numeric `*_num` field (`errno` for `error`);
+/// - every `*_ns` field (boot-clock times, durations) and every id that is 64
+///   bits in the kernel (`inode`, `peer_inode`, `listen_inode`, `cgroup_id`) is a
+///   decimal string: such values can exceed 2^53, past which JSON tools that
+///   read numbers as doubles lose digits (protobuf's JSON mapping does the same
+///   for 64-bit integers). Everything else numeric is a 32-bit value or a count,
+///   a JSON number;
+/// - a field that may be unknown is `null` then, never a different type.
 public struct JSONLinesEncoder {
+  /// The `schema` number in the `start` record.
+  public static let schemaVersion = 2
+
   public let clock: BootClock
 
   public init(clock: BootClock) { self.clock = clock }
@@ -13,15 +31,21 @@ public struct JSONLinesEncoder {
     case .release(let release):
       encodeHeader("release", release.raw.h, into: &out)
       out.appendRaw(",\"inode\":")
-      out.appendUInt(release.inode)
+      out.appendUIntString(release.inode)
       out.appendRaw(",\"family\":")
       if let family = release.family {
-        out.appendName(SocketNames.familyName(family), orNumber: family)
+        out.appendName(SocketNames.familyName(family), orPrefix: "AF_", family)
+        out.appendRaw(",\"family_num\":")
+        out.appendInt(Int64(family))
       } else {
-        out.appendNull()
+        out.appendRaw("null,\"family_num\":null")
       }
       out.appendRaw(",\"how\":")
-      out.appendRaw(release.seenAtClose ? "\"close\"" : "\"release\"")
+      switch release.how {
+      case .release: out.appendRaw("\"release\"")
+      case .close: out.appendRaw("\"close\"")
+      case nil: out.appendUnnamed("how_", Int32(bitPattern: release.raw.how))
+      }
     case .fork(let fork):
       encodeHeader("fork", fork.raw.h, into: &out)
       out.appendRaw(",\"child_pid\":")
@@ -36,6 +60,7 @@ public struct JSONLinesEncoder {
       out.appendStringArray(exec.arguments)
       out.appendRaw(",\"argv_truncated\":")
       out.appendBool(exec.argumentsTruncated)
+      out.appendRaw(",\"from_proc\":false")
     case .exit(let exit):
       encodeHeader("exit", exit.raw.h, into: &out)
       out.appendRaw(",\"exit_code\":")
@@ -53,7 +78,7 @@ public struct JSONLinesEncoder {
     out.appendRaw(",\"time\":")
     out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: header.ts_ns))
     out.appendRaw(",\"ts_ns\":")
-    out.appendUInt(header.ts_ns)
+    out.appendUIntString(header.ts_ns)
     out.appendRaw(",\"pid\":")
     out.appendUInt(UInt64(header.pid))
     out.appendRaw(",\"tid\":")
@@ -69,7 +94,7 @@ public struct JSONLinesEncoder {
       out.appendString(bytes.prefix { $0 != 0 })
     }
     out.appendRaw(",\"cgroup_id\":")
-    out.appendUInt(header.cgroup_id)
+    out.appendUIntString(header.cgroup_id)
     out.appendRaw(",\"netns\":")
     out.appendUInt(UInt64(header.netns))
   }
@@ -81,17 +106,19 @@ public struct JSONLinesEncoder {
     case .accept: encodeHeader("accept", event.raw.h, into: &out)
     }
     out.appendRaw(",\"family\":")
-    out.appendName(SocketNames.familyName(event.family), orNumber: event.family)
+    out.appendName(SocketNames.familyName(event.family), orPrefix: "AF_", event.family)
     out.appendRaw(",\"family_num\":")
     out.appendInt(Int64(event.family))
     out.appendRaw(",\"type\":")
-    out.appendName(SocketNames.typeName(event.type), orNumber: event.type)
+    out.appendName(SocketNames.typeName(event.type), orPrefix: "SOCK_", event.type)
     out.appendRaw(",\"type_num\":")
     out.appendInt(Int64(event.type))
     out.appendRaw(",\"flags\":")
     appendFlags(ofType: event.requestedType, into: &out)
     out.appendRaw(",\"protocol\":")
-    out.appendName(SocketNames.protocolName(event.protocol, family: event.family), orNumber: event.protocol)
+    out.appendName(
+      SocketNames.protocolName(event.protocol, family: event.family),
+      orPrefix: SocketNames.protocolPrefix(family: event.family), event.protocol)
     out.appendRaw(",\"protocol_num\":")
     out.appendInt(Int64(event.protocol))
     out.appendRaw(",\"requested_protocol_num\":")
@@ -99,21 +126,21 @@ public struct JSONLinesEncoder {
     out.appendRaw(",\"kernel\":")
     out.appendBool(event.isKernel)
     out.appendRaw(",\"fd\":")
-    appendOptional(event.fd.map { Int64($0) }, into: &out)
+    appendOptional(event.fd, into: &out)
     out.appendRaw(",\"inode\":")
-    appendOptional(event.inode.map { Int64(bitPattern: $0) }, into: &out)
+    appendOptionalString(event.inode, into: &out)
     switch event.source {
     case .socket: break
     case .socketpair:
       out.appendRaw(",\"peer_fd\":")
-      appendOptional(event.succeeded ? event.secondFD.map { Int64($0) } : nil, into: &out)
+      appendOptional(event.succeeded ? event.secondFD : nil, into: &out)
       out.appendRaw(",\"peer_inode\":")
-      appendOptional(event.succeeded ? event.secondInode.map { Int64(bitPattern: $0) } : nil, into: &out)
+      appendOptionalString(event.succeeded ? event.secondInode : nil, into: &out)
     case .accept:
       out.appendRaw(",\"listen_fd\":")
-      appendOptional(event.secondFD.map { Int64($0) }, into: &out)
+      appendOptional(event.secondFD, into: &out)
       out.appendRaw(",\"listen_inode\":")
-      appendOptional(event.secondInode.map { Int64(bitPattern: $0) }, into: &out)
+      appendOptionalString(event.secondInode, into: &out)
     }
     out.appendRaw(",\"ret\":")
     out.appendInt(Int64(event.returnValue))
@@ -123,22 +150,28 @@ public struct JSONLinesEncoder {
     if event.succeeded {
       out.appendNull()
     } else {
-      out.appendName(ErrnoNames.name(event.errno), orNumber: event.errno)
+      out.appendName(ErrnoNames.name(event.errno), orPrefix: "E", event.errno)
     }
     out.appendRaw(",\"failed_stage\":")
-    if let stage = event.failedStage {
-      out.appendName(stage.name, orNumber: 0)
+    if event.succeeded || event.raw.failed_stage == 0 {
+      out.appendNull()  // a success, or the rung cannot tell
+    } else if let stage = event.failedStage {
+      switch stage {
+      case .sysSocket: out.appendRaw("\"sys_socket\"")
+      case .sockCreate: out.appendRaw("\"sock_create\"")
+      case .sockMapFD: out.appendRaw("\"sock_map_fd\"")
+      }
     } else {
-      out.appendNull()
+      out.appendUnnamed("stage_", Int32(event.raw.failed_stage))
     }
     out.appendRaw(",\"duration_ns\":")
-    out.appendUInt(event.durationNanoseconds)
+    out.appendUIntString(event.durationNanoseconds)
     out.appendRaw(",\"stages\":")
     if let stages = event.stages {
       out.appendRaw("{\"sock_create_ns\":")
-      out.appendUInt(stages.sockCreate)
+      out.appendUIntString(stages.sockCreate)
       out.appendRaw(",\"sock_map_fd_ns\":")
-      out.appendUInt(stages.sockMapFD)
+      out.appendUIntString(stages.sockMapFD)
       out.append(UInt8(ascii: "}"))
     } else {
       out.appendNull()
@@ -148,7 +181,7 @@ public struct JSONLinesEncoder {
     case .fentry: out.appendRaw("\"fentry\"")
     case .kprobe: out.appendRaw("\"kprobe\"")
     case .tracepoint: out.appendRaw("\"tracepoint\"")
-    case nil: out.appendInt(Int64(event.raw.probe))
+    case nil: out.appendUnnamed("probe_", Int32(event.raw.probe))
     }
   }
 
@@ -161,16 +194,181 @@ public struct JSONLinesEncoder {
     case SocketNames.cloexec: out.appendRaw("[\"SOCK_CLOEXEC\"]")
     case SocketNames.nonblock | SocketNames.cloexec: out.appendRaw("[\"SOCK_NONBLOCK\",\"SOCK_CLOEXEC\"]")
     default:
-      out.append(UInt8(ascii: "["))
-      for (index, flag) in SocketNames.flags(ofType: type).enumerated() {
-        if index > 0 { out.append(UInt8(ascii: ",")) }
-        out.appendName(flag, orNumber: 0)
-      }
-      out.append(UInt8(ascii: "]"))
+      out.appendStringArray(SocketNames.flags(ofType: type).map { Array($0.utf8) })
     }
   }
 
-  private func appendOptional(_ value: Int64?, into out: inout JSONBuffer) {
-    if let value { out.appendInt(value) } else { out.appendNull() }
+  private func appendOptional(_ value: Int32?, into out: inout JSONBuffer) {
+    if let value { out.appendInt(Int64(value)) } else { out.appendNull() }
+  }
+
+  private func appendOptionalString(_ value: UInt64?, into out: inout JSONBuffer) {
+    if let value { out.appendUIntString(value) } else { out.appendNull() }
+  }
+}
+
+// MARK: - The tracer's own records
+
+/// What the `start` record says: how this recording is being made.
+public struct StartRecord: Sendable {
+  /// CLOCK_REALTIME and CLOCK_BOOTTIME when it was written.
+  public var epochNanoseconds: UInt64
+  public var bootNanoseconds: UInt64
+  public var version: String
+  public var kernel: String
+  public var host: String
+  public var rung: Rung
+  public var hooks: [AttachPlan.Hook]
+  public var pids: [Int32]
+  public var follow: Bool
+  /// The argv run with `-- CMD`, or nil.
+  public var command: [String]?
+
+  public init(
+    epochNanoseconds: UInt64, bootNanoseconds: UInt64, version: String, kernel: String, host: String, rung: Rung,
+    hooks: [AttachPlan.Hook], pids: [Int32], follow: Bool, command: [String]?
+  ) {
+    self.epochNanoseconds = epochNanoseconds
+    self.bootNanoseconds = bootNanoseconds
+    self.version = version
+    self.kernel = kernel
+    self.host = host
+    self.rung = rung
+    self.hooks = hooks
+    self.pids = pids
+    self.follow = follow
+    self.command = command
+  }
+}
+
+/// What the `end` record says: what the run wrote and what it could not.
+public struct EndRecord: Sendable {
+  public var epochNanoseconds: UInt64
+  public var bootNanoseconds: UInt64
+  /// Records written, socket births among them, failed calls among those.
+  public var events: UInt64
+  public var sockets: UInt64
+  public var failed: UInt64
+  /// Records the kernel dropped (ring buffer full), counted in the kernel.
+  public var lost: UInt64
+  public var decodeErrors: UInt64
+  public var durationNanoseconds: UInt64
+
+  public init(
+    epochNanoseconds: UInt64, bootNanoseconds: UInt64, events: UInt64, sockets: UInt64, failed: UInt64,
+    lost: UInt64, decodeErrors: UInt64, durationNanoseconds: UInt64
+  ) {
+    self.epochNanoseconds = epochNanoseconds
+    self.bootNanoseconds = bootNanoseconds
+    self.events = events
+    self.sockets = sockets
+    self.failed = failed
+    self.lost = lost
+    self.decodeErrors = decodeErrors
+    self.durationNanoseconds = durationNanoseconds
+  }
+}
+
+extension JSONLinesEncoder {
+  public func encode(_ start: StartRecord, into out: inout JSONBuffer) {
+    appendOpening("start", epoch: start.epochNanoseconds, boot: start.bootNanoseconds, into: &out)
+    out.appendKey("schema")
+    out.appendInt(Int64(Self.schemaVersion))
+    out.appendKey("version")
+    out.appendString(Array(start.version.utf8))
+    out.appendKey("kernel")
+    out.appendString(Array(start.kernel.utf8))
+    out.appendKey("host")
+    out.appendString(Array(start.host.utf8))
+    out.appendKey("boot_offset_ns")
+    out.appendUIntString(clock.offsetNanoseconds)
+    out.appendKey("probe")
+    out.appendString(Array(start.rung.rawValue.utf8))
+    out.appendKey("hooks")
+    out.append(UInt8(ascii: "["))
+    for (index, hook) in start.hooks.enumerated() {
+      if index > 0 { out.append(UInt8(ascii: ",")) }
+      out.appendKey("hook", first: true)
+      out.appendString(Array(hook.name.utf8))
+      out.appendKey("probe")
+      if let rung = hook.rung { out.appendString(Array(rung.rawValue.utf8)) } else { out.appendNull() }
+      out.appendKey("how")
+      out.appendString(Array(hook.how.utf8))
+      out.append(UInt8(ascii: "}"))
+    }
+    out.append(UInt8(ascii: "]"))
+    out.appendKey("pids")
+    out.append(UInt8(ascii: "["))
+    for (index, pid) in start.pids.enumerated() {
+      if index > 0 { out.append(UInt8(ascii: ",")) }
+      out.appendInt(Int64(pid))
+    }
+    out.append(UInt8(ascii: "]"))
+    out.appendKey("follow")
+    out.appendBool(start.follow)
+    out.appendKey("command")
+    if let command = start.command {
+      out.appendStringArray(command.map { Array($0.utf8) })
+    } else {
+      out.appendNull()
+    }
+    out.appendRaw("}\n")
+  }
+
+  public func encode(_ end: EndRecord, into out: inout JSONBuffer) {
+    appendOpening("end", epoch: end.epochNanoseconds, boot: end.bootNanoseconds, into: &out)
+    out.appendKey("events")
+    out.appendUInt(end.events)
+    out.appendKey("sockets")
+    out.appendUInt(end.sockets)
+    out.appendKey("failed")
+    out.appendUInt(end.failed)
+    out.appendKey("lost")
+    out.appendUInt(end.lost)
+    out.appendKey("decode_errors")
+    out.appendUInt(end.decodeErrors)
+    out.appendKey("duration_ns")
+    out.appendUIntString(end.durationNanoseconds)
+    out.appendRaw("}\n")
+  }
+
+  /// An `exec` record for a process that was running before tracing began,
+  /// marked `"from_proc":true`: its context read from /proc/PID.
+  public func encode(_ process: ProcContext, into out: inout JSONBuffer) {
+    out.appendRaw("{\"event\":\"exec\",\"time\":")
+    out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: process.startBootNanoseconds))
+    out.appendRaw(",\"ts_ns\":")
+    out.appendUIntString(process.startBootNanoseconds)
+    out.appendRaw(",\"pid\":")
+    out.appendInt(Int64(process.pid))
+    out.appendRaw(",\"tid\":")
+    out.appendInt(Int64(process.pid))
+    out.appendRaw(",\"ppid\":")
+    out.appendInt(Int64(process.ppid))
+    out.appendRaw(",\"uid\":")
+    out.appendUInt(UInt64(process.uid))
+    out.appendRaw(",\"gid\":")
+    out.appendUInt(UInt64(process.gid))
+    out.appendRaw(",\"comm\":")
+    out.appendString(process.comm)
+    out.appendRaw(",\"cgroup_id\":")
+    appendOptionalString(process.cgroupID, into: &out)
+    out.appendRaw(",\"netns\":")
+    if let netns = process.netns { out.appendUInt(UInt64(netns)) } else { out.appendNull() }
+    out.appendRaw(",\"exe\":")
+    out.appendString(process.exe)
+    out.appendRaw(",\"argv\":")
+    out.appendStringArray(process.argv)
+    out.appendRaw(",\"argv_truncated\":false,\"from_proc\":true}\n")
+  }
+
+  /// `{"event":KIND,"time":…,"ts_ns":"…"` for the tracer's own records.
+  private func appendOpening(_ kind: StaticString, epoch: UInt64, boot: UInt64, into out: inout JSONBuffer) {
+    out.appendRaw("{\"event\":\"")
+    out.appendRaw(kind)
+    out.appendRaw("\",\"time\":")
+    out.appendTimestamp(epochNanoseconds: epoch)
+    out.appendRaw(",\"ts_ns\":")
+    out.appendUIntString(boot)
   }
 }

@@ -38,7 +38,7 @@ public enum TimelineText {
   static func summary(_ timeline: Timeline) -> String {
     var parts: [String] = []
     if let start = timeline.start {
-      if let probe = start.probe { parts.append("probe " + clean(probe)) }
+      if let probe = start.probe { parts.append("probe " + probe.rawValue) }
       if let kernel = start.kernel { parts.append("kernel " + clean(kernel)) }
       if let host = start.host { parts.append("host " + clean(host)) }
     }
@@ -119,14 +119,14 @@ public enum TimelineText {
     line += "  took " + duration(record.duration)
     if let stages = record.stages {
       line += " (sock_create " + duration(stages.sockCreate)
-      if record.failedStage != "sock_create" && record.failedStage != "sys_socket" {
+      if record.failedStage != .sockCreate && record.failedStage != .sysSocket {
         line += ", sock_map_fd " + duration(stages.sockMapFD)
       }
       line += ")"
     }
     if let error = record.error {
       line += "  FAILED " + clean(error)
-      if let stage = record.failedStage { line += " in " + clean(stage) }
+      if let stage = record.failedStage { line += " in " + stage.rawValue }
       return line
     }
     if let lifetime = socket.lifetime { line += "  " + lifetimeText(lifetime, owner: process.pid) }
@@ -143,7 +143,7 @@ public enum TimelineText {
     let length = duration(lifetime.duration)
     switch lifetime.ending {
     case .released(let how, let pid):
-      let verb = how == "close" ? "closed" : "released"
+      let verb = how == .close ? "closed" : "released"
       return "lived \(length) (\(verb)" + (pid == owner ? ")" : " by pid \(pid))")
     case .processExit: return "lived \(length) (until process exit; no release seen)"
     case .inodeReused: return "lived at most \(length) (inode reused; no release seen)"

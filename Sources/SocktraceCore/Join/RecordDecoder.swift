@@ -22,7 +22,7 @@ enum RecordDecoder {
       return .release(
         RecordedRelease(
           header: try header(fields, line: line), inode: try fields.uint64("inode"),
-          how: try fields.optionalString("how") ?? "release"))
+          how: try fields.optionalEnum("how", ReleaseKind.self) ?? .release))
     case "fork":
       let childPID = try fields.uint32("child_pid")
       return .fork(
@@ -72,14 +72,14 @@ enum RecordDecoder {
     socket.errno = try fields.optionalInt64("errno") ?? 0
     socket.error = try fields.optionalLabel("error")
     if socket.error == nil && socket.errno != 0 { socket.error = String(socket.errno) }
-    socket.failedStage = try fields.optionalString("failed_stage")
+    socket.failedStage = try fields.optionalEnum("failed_stage", Stage.self)
     socket.duration = try fields.optionalUInt64("duration_ns") ?? 0
     if let stages = try fields.optionalObject("stages") {
       let inner = Fields(object: stages, prefix: "stages.")
       socket.stages = RecordedStages(
         sockCreate: try inner.uint64("sock_create_ns"), sockMapFD: try inner.uint64("sock_map_fd_ns"))
     }
-    socket.probe = try fields.optionalString("probe")
+    socket.probe = try fields.optionalEnum("probe", Rung.self)
     return socket
   }
 
@@ -96,7 +96,8 @@ enum RecordDecoder {
     return RecordedStart(
       line: line, timestamp: try fields.uint64("ts_ns"), bootOffset: try fields.optionalUInt64("boot_offset_ns"),
       version: try fields.optionalString("version"), kernel: try fields.optionalString("kernel"),
-      host: try fields.optionalString("host"), probe: try fields.optionalString("probe"), pids: pids,
+      host: try fields.optionalString("host"), probe: try fields.optionalEnum("probe", Rung.self),
+      schema: Int(try fields.optionalInt64("schema") ?? 1), pids: pids,
       follow: try fields.optionalBool("follow") ?? false)
   }
 
@@ -132,12 +133,21 @@ private struct Fields {
     return value
   }
 
+  /// A number, or (schema v2: `*_ns`, 64-bit ids) its decimal string.
   func optionalUInt64(_ key: String) throws(FieldError) -> UInt64? {
-    guard let value = value(key) else { return nil }
-    guard case .number(let number) = value, let result = number.uint64 else {
-      throw wrong(key, "a non-negative integer")
+    switch value(key) {
+    case nil: return nil
+    case .number(let number)?:
+      if let result = number.uint64 { return result }
+    case .string(let bytes)?:
+      if !bytes.isEmpty, bytes.count <= 20, bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+        let result = UInt64(String(decoding: bytes, as: UTF8.self))
+      {
+        return result
+      }
+    default: break
     }
-    return result
+    throw wrong(key, "a non-negative integer")
   }
 
   func uint32(_ key: String) throws(FieldError) -> UInt32 {
@@ -171,6 +181,19 @@ private struct Fields {
   func optionalString(_ key: String) throws(FieldError) -> String? {
     guard let bytes = try optionalBytes(key) else { return nil }
     return String(decoding: bytes, as: UTF8.self)
+  }
+
+  /// A name from a closed set (stage, probe, how); a name this version does
+  /// not know is an error that says so.
+  func optionalEnum<Name: RawRepresentable & CaseIterable>(_ key: String, _ type: Name.Type) throws(FieldError)
+    -> Name?
+  where Name.RawValue == String {
+    guard let text = try optionalString(key) else { return nil }
+    guard let result = Name(rawValue: text) else {
+      let known = Name.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+      throw wrong(key, "one of " + known)
+    }
+    return result
   }
 
   func optionalBytes(_ key: String) throws(FieldError) -> [UInt8]? {

@@ -66,12 +66,13 @@ public struct RecordedSocket: Equatable, Sendable {
   public var errno: Int64
   /// The error's name (or number as text); nil on success.
   public var error: String?
-  /// `sys_socket`, `sock_create` or `sock_map_fd`; nil on success or when the rung cannot tell.
-  public var failedStage: String?
+  /// Where a failed call failed; nil on success or when the rung cannot tell.
+  public var failedStage: Stage?
   /// The whole call, entry to return. The call returned at `header.timestamp`.
   public var duration: UInt64
   public var stages: RecordedStages?
-  public var probe: String?
+  /// The rung that saw it.
+  public var probe: Rung?
 
   public var succeeded: Bool { error == nil && errno == 0 }
 
@@ -105,8 +106,8 @@ public struct RecordedStages: Equatable, Sendable {
 public struct RecordedRelease: Equatable, Sendable {
   public var header: RecordedHeader
   public var inode: UInt64
-  /// `release` (the kernel freed it) or `close` (close(2) of an fd holding it).
-  public var how: String
+  /// The kernel freed it, or close(2) of an fd holding it was seen.
+  public var how: ReleaseKind
 }
 
 /// A traced process created a new process.
@@ -141,7 +142,10 @@ public struct RecordedStart: Equatable, Sendable {
   public var version: String?
   public var kernel: String?
   public var host: String?
-  public var probe: String?
+  /// The rung the whole recording was made on.
+  public var probe: Rung?
+  /// The `schema` number (1 for recordings that predate it).
+  public var schema: Int
   public var pids: [UInt32]
   public var follow: Bool
 }

@@ -205,9 +205,8 @@ public struct SocketLifetime: Equatable, Sendable {
   public var ending: Ending
 
   public enum Ending: Equatable, Sendable {
-    /// A `release` record: `how` is `release` (the kernel freed it) or
-    /// `close` (close(2) of an fd holding it); `pid` is who did it.
-    case released(how: String, pid: UInt32)
+    /// A `release` record: how it was seen, and `pid`, who did it.
+    case released(how: ReleaseKind, pid: UInt32)
     /// No release seen; the owning process exited.
     case processExit
     /// No release seen; a later socket got the same inode, so it was gone by then.
