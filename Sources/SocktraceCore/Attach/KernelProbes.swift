@@ -85,6 +85,11 @@ public enum KernelProbes {
 
 /// Reads a small text file (a /proc or /sys entry) whole, or nil.
 func readSmallFile(_ path: String) -> String? {
+  readSmallFileBytes(path).map { String(decoding: $0, as: UTF8.self) }
+}
+
+/// The same, as raw bytes (for names a process chose: no UTF-8 repair).
+func readSmallFileBytes(_ path: String) -> [UInt8]? {
   let fd = open(path, O_RDONLY | O_CLOEXEC)
   guard fd >= 0 else { return nil }
   defer { close(fd) }
@@ -96,5 +101,5 @@ func readSmallFile(_ path: String) -> String? {
     guard count > 0 else { break }
     bytes.append(contentsOf: chunk[0..<count])
   }
-  return String(decoding: bytes, as: UTF8.self)
+  return bytes
 }
