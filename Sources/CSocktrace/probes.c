@@ -2,65 +2,161 @@
 #include "socktrace_probes.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <linux/btf.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-static struct btf *vmlinux_btf(int *err)
-{
-	static struct btf *btf;
-	static int load_err;
+/*
+ * vmlinux BTF is read, not parsed: libbpf parses all of it again (for CO-RE)
+ * when it loads the object, and btf__parse builds indexes of every type
+ * (milliseconds and megabytes). The probes need a handful of FUNC ids: one
+ * walk over the raw type section finds them all.
+ */
+#define ST_VMLINUX_BTF "/sys/kernel/btf/vmlinux"
 
-	if (!btf && !load_err) {
-		btf = btf__load_vmlinux_btf();
-		if (!btf)
-			load_err = -errno;
+static int read_vmlinux_btf(unsigned char **data, size_t *size)
+{
+	size_t cap = 8 << 20, len = 0;
+	unsigned char *buf;
+	int fd = open(ST_VMLINUX_BTF, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	buf = malloc(cap);
+	while (buf) {
+		ssize_t n;
+
+		if (len == cap) {
+			unsigned char *bigger = realloc(buf, cap *= 2);
+
+			if (!bigger)
+				free(buf);
+			buf = bigger;
+			if (!buf)
+				break;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
 	}
-	*err = load_err;
-	return btf;
+	close(fd);
+	if (!buf)
+		return -ENOMEM;
+	if (len < sizeof(struct btf_header) || ((struct btf_header *)buf)->magic != BTF_MAGIC) {
+		free(buf);
+		return -EINVAL;
+	}
+	*data = buf;
+	*size = len;
+	return 0;
 }
 
 int st_vmlinux_btf_available(void)
 {
-	int err;
+	struct btf_header header;
+	int fd = open(ST_VMLINUX_BTF, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
 
-	return vmlinux_btf(&err) ? 0 : err;
+	if (fd < 0)
+		return -errno;
+	n = read(fd, &header, sizeof(header));
+	close(fd);
+	return n == sizeof(header) && header.magic == BTF_MAGIC ? 0 : -EINVAL;
 }
 
-int st_btf_has_function(const char *name)
+/* Bytes that follow a struct btf_type of this kind (uapi linux/btf.h). */
+static long btf_type_extra(unsigned int kind, unsigned int vlen)
 {
-	int err;
-	struct btf *btf = vmlinux_btf(&err);
-
-	if (!btf)
-		return err;
-	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+	switch (kind) {
+	case 1: /* INT */
+	case 14: /* VAR */
+	case 17: /* DECL_TAG */
+		return 4;
+	case 3: /* ARRAY */
+		return 12;
+	case 4: /* STRUCT */
+	case 5: /* UNION */
+	case 15: /* DATASEC */
+	case 19: /* ENUM64 */
+		return 12L * vlen;
+	case 6: /* ENUM */
+	case 13: /* FUNC_PROTO */
+		return 8L * vlen;
+	case 2: case 7: case 8: case 9: case 10: case 11: case 12: case 16: case 18:
+		return 0; /* PTR FWD TYPEDEF VOLATILE CONST RESTRICT FUNC FLOAT TYPE_TAG */
+	default:
+		return -1;
+	}
 }
 
-int st_fentry_can_attach(const char *name)
+int st_btf_find_functions(const char *const *names, int count, int *ids)
+{
+	unsigned char *data;
+	size_t size;
+	int err = read_vmlinux_btf(&data, &size), found = 0;
+
+	if (err)
+		return err;
+	const struct btf_header *h = (const struct btf_header *)data;
+	const unsigned char *types = data + h->hdr_len + h->type_off;
+	const char *strings = (const char *)data + h->hdr_len + h->str_off;
+	size_t off = 0;
+
+	for (int i = 0; i < count; i++)
+		ids[i] = 0;
+	if ((size_t)h->hdr_len + h->str_off + h->str_len > size ||
+	    (size_t)h->hdr_len + h->type_off + h->type_len > size) {
+		free(data);
+		return -EINVAL;
+	}
+	for (int id = 1; off + sizeof(struct btf_type) <= h->type_len && found < count; id++) {
+		const struct btf_type *t = (const struct btf_type *)(types + off);
+		unsigned int kind = (t->info >> 24) & 0x1f, vlen = t->info & 0xffff;
+		long extra = btf_type_extra(kind, vlen);
+
+		if (extra < 0) {
+			err = -EINVAL;
+			break;
+		}
+		if (kind == 12 /* FUNC */ && t->name_off < h->str_len) {
+			for (int i = 0; i < count; i++) {
+				if (!ids[i] && strcmp(strings + t->name_off, names[i]) == 0) {
+					ids[i] = id;
+					found++;
+				}
+			}
+		}
+		off += sizeof(struct btf_type) + (size_t)extra;
+	}
+	free(data);
+	return err;
+}
+
+int st_fentry_can_attach(int btf_id)
 {
 	/* r0 = 0; exit */
 	struct bpf_insn insns[] = {
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
-	int err, id, prog_fd, link_fd;
-	struct btf *btf = vmlinux_btf(&err);
+	int err, prog_fd, link_fd;
 
-	if (!btf)
-		return err;
-	id = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC);
-	if (id <= 0)
+	if (btf_id <= 0)
 		return -ENOENT;
-
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
-		    .attach_btf_id = id);
+		    .attach_btf_id = btf_id);
 	prog_fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "st_probe", "GPL", insns,
 				sizeof(insns) / sizeof(insns[0]), &opts);
 	if (prog_fd < 0)

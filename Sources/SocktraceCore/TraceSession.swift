@@ -8,7 +8,7 @@ public struct TraceOptions: Sendable {
   public var follow = false
   public var rung: RungChoice = .auto
   /// Ring buffer size in bytes: a power of two, a multiple of the page size.
-  public var ringBufferBytes: UInt32 = 16 << 20
+  public var ringBufferBytes: UInt32 = 8 << 20
   /// Wake the reader for every record, not only for one that lands in an
   /// empty ring (a diagnostic: a storm then costs an irq_work per record).
   public var wakeEveryRecord = false

@@ -36,7 +36,7 @@ struct Record: ParsableCommand {
   var attach: RungChoice = .auto
 
   @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "MiB"))
-  var ringBuffer: UInt32 = 16
+  var ringBuffer: UInt32 = 8
 
   @Flag(help: "Record socket births only: no fork, exec, exit or release records.")
   var socketsOnly = false

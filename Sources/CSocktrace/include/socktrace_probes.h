@@ -8,17 +8,21 @@
 
 /*
  * Loads and attaches a two-instruction fentry program on the kernel function
- * `name` (its BTF id looked up in vmlinux BTF), then detaches it. Proves what
- * BTF alone cannot: lockdown or a missing trampoline refuses here.
- * Returns 0, or -errno: -ENOENT no such BTF function, -EPERM refused, ...
+ * with BTF id `btf_id` (from st_btf_find_functions), then detaches it. Proves
+ * what BTF alone cannot: lockdown or a missing trampoline refuses here.
+ * Returns 0, or -errno: -ENOENT no such function (id 0), -EPERM refused, ...
  */
-int st_fentry_can_attach(const char *name);
+int st_fentry_can_attach(int btf_id);
 
-/* Whether vmlinux BTF can be loaded: 0, or -errno. */
+/* Whether vmlinux BTF is there (its header): 0, or -errno. */
 int st_vmlinux_btf_available(void);
 
-/* Whether vmlinux BTF has a function `name`: 1, 0, or -errno. */
-int st_btf_has_function(const char *name);
+/*
+ * ids[i] = the BTF id of the FUNC names[i] in vmlinux BTF, 0 if there is
+ * none: one pass over the raw type section, nothing parsed or kept.
+ * Returns 0 or -errno.
+ */
+int st_btf_find_functions(const char *const *names, int count, int *ids);
 
 /*
  * Marks found[i] = 1 for each names[i] that is a symbol in /proc/kallsyms

@@ -15,10 +15,17 @@ public enum KernelProbes {
     for rung in wanted {
       switch rung {
       case .fentry:
-        for function in AttachPlan.socketFunctions + [AttachPlan.releaseFunction] {
-          facts.fentry[function] = -st_fentry_can_attach(function)
+        let traced = AttachPlan.socketFunctions + [AttachPlan.releaseFunction]
+        let ids = btfFunctionIDs(traced + ["sock_map_fd"])
+        // A refusal of the program type (lockdown's EPERM) is the same for
+        // every function: one trial load says it for all.
+        var refused: Int32?
+        for function in traced {
+          let status = refused ?? -st_fentry_can_attach(ids[function] ?? 0)
+          facts.fentry[function] = status
+          if status == EPERM || status == EACCES { refused = status }
         }
-        facts.sockMapFDIsFunction = st_btf_has_function("sock_map_fd") == 1
+        facts.sockMapFDIsFunction = ids["sock_map_fd"] != nil
       case .kprobe:
         facts.kprobesSupported = access(kprobePMU, F_OK) == 0
         if facts.kprobesSupported {
@@ -32,6 +39,16 @@ public enum KernelProbes {
       if AttachPlan.unavailability(of: rung, facts: facts) == nil { break }
     }
     return facts
+  }
+
+  /// The BTF ids of those of `names` that are functions in vmlinux BTF.
+  static func btfFunctionIDs(_ names: [String]) -> [String: Int32] {
+    var ids = [Int32](repeating: 0, count: names.count)
+    let pointers = names.map { strdup($0) }
+    defer { for pointer in pointers { free(pointer) } }
+    let constPointers = pointers.map { UnsafePointer($0) }
+    guard st_btf_find_functions(constPointers, Int32(names.count), &ids) == 0 else { return [:] }
+    return Dictionary(uniqueKeysWithValues: zip(names, ids).filter { $0.1 > 0 })
   }
 
   /// Which of `names` are symbols in /proc/kallsyms.
@@ -56,7 +73,7 @@ public enum KernelProbes {
     return true
   }
 
-  /// Whether vmlinux BTF loads: 0 or an errno.
+  /// Whether vmlinux BTF is there: 0 or an errno.
   public static func btfStatus() -> Int32 { -st_vmlinux_btf_available() }
 
   /// The kernel release, `uname -r`.
