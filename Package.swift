@@ -1,6 +1,16 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+/// Release builds link libstdc++ (the linker script in packaging/link names
+/// its archive) and libgcc in, so with `--static-swift-stdlib` (the Swift
+/// runtime and Foundation; scripts/build-release.sh) the binary needs only
+/// libbpf, libelf, zlib and libc at run time.
+let selfContained: [LinkerSetting] = [
+  .unsafeFlags(
+    ["-L", Context.packageDirectory + "/packaging/link", "-Xclang-linker", "-static-libgcc"],
+    .when(configuration: .release))
+]
+
 let package = Package(
   name: "socktrace",
   platforms: [.macOS(.v13)],
@@ -29,17 +39,20 @@ let package = Package(
       capability: .buildTool(),
       dependencies: ["bpf-embed"]
     ),
+    // The git commit of the build, for --version and the start record.
+    .plugin(name: "BuildInfo", capability: .buildTool()),
     .target(
       name: "SocktraceCore",
       dependencies: ["CSocktrace", "CLibBPF"],
-      plugins: ["CompileBPF"]
+      plugins: ["CompileBPF", "BuildInfo"]
     ),
     .executableTarget(
       name: "socktrace",
       dependencies: [
         "SocktraceCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]
+      ],
+      linkerSettings: selfContained
     ),
     // The Swift pipeline alone (decode, encode, write), records per second per core.
     .executableTarget(
@@ -55,3 +68,4 @@ let package = Package(
     ),
   ]
 )
+

@@ -1,21 +1,57 @@
 #!/usr/bin/env bash
-# Installs the system packages socktrace builds, runs and tests with (Debian).
-# Idempotent; run as root. The Swift toolchain itself (6.1 or newer) must be on PATH.
+# setup.sh [--run] [--build] [--package] [--test] [--all]
+# Installs the Debian packages of the groups asked for (default: all of them).
+# Idempotent (apt runs only when something is missing); run as root. The Swift
+# toolchain itself (6.1 or newer) must be on PATH for --build.
+#   --run      what the socktrace binary needs at run time
+#   --build    what `swift build` needs (implies nothing else; add --run to trace)
+#   --package  what packaging/build-deb.sh and scripts/install.sh need
+#   --test     what scripts/test.sh needs beyond the above (implies all groups)
+# scripts/trace.sh asks for --run --build; scripts/test.sh for --all.
+# Add a package to the group that needs it, with a comment saying why.
 set -euo pipefail
 
-packages=(
+run=(
+  libbpf1 libelf1 zlib1g # the binary's only shared libraries besides libc
+)
+build=(
   libbpf-dev libelf-dev zlib1g-dev pkg-config # libbpf, imported into Swift
   clang                                       # clang -target bpf (the build plugin)
-  bpftool                                     # inspecting loaded programs when debugging
-  gcc libc6-dev                               # the static workload for the VM tests
-  qemu-system-x86 busybox-static cpio         # the distribution-kernel VM tests
-  python3 util-linux                          # the VM checker; setpriv for the no-privilege test
-  python3-jsonschema                          # tests: every record against docs/schema.json
+)
+package=(
+  dpkg-dev # dpkg-shlibdeps computes the .deb's Depends:
+  man-db   # man -l checks the man page
+)
+test=(
+  bpftool                             # inspecting loaded programs when debugging
+  gcc libc6-dev                       # the static workload for the VM tests
+  qemu-system-x86 busybox-static cpio # the distribution-kernel VM tests
+  python3 util-linux                  # the VM checker; setpriv/runuser for the no-root tests
+  libcap2-bin                         # setcap/getcap: the file-capability tests
+  lintian                             # checks the .deb
+  bash-completion                     # the installed bash completion is exercised
+  python3-jsonschema                  # tests: every record against docs/schema.json
 )
 
+want=()
+needs_swift=false
+(($#)) || set -- --all
+for arg in "$@"; do
+  case $arg in
+  --run) want+=("${run[@]}") ;;
+  --build) want+=("${build[@]}") needs_swift=true ;;
+  --package) want+=("${package[@]}") ;;
+  --test | --all) want+=("${run[@]}" "${build[@]}" "${package[@]}" "${test[@]}") needs_swift=true ;;
+  *)
+    echo "setup: unknown option $arg (use --run, --build, --package, --test, --all)" >&2
+    exit 2
+    ;;
+  esac
+done
+
 missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+for name in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "install ok installed" || missing+=("$name")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
@@ -23,4 +59,5 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+$needs_swift || exit 0
 command -v swift >/dev/null || { echo "setup: no swift on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }

@@ -8,7 +8,7 @@
 # Ends on one line: "total: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit 1
+bash scripts/setup.sh --all || exit 1
 
 logs=$(mktemp -d)
 status=0

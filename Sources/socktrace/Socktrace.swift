@@ -4,7 +4,7 @@ import SocktraceCore
 
 @main
 struct Socktrace: ParsableCommand {
-  static let version = "0.1.0"
+  static let version = BuildInfo.version
 
   static let configuration = CommandConfiguration(
     commandName: "socktrace",
@@ -14,7 +14,7 @@ struct Socktrace: ParsableCommand {
       the kernel into one record per call, with the process, the result, the fd \
       and inode, and the time spent in each stage of the kernel's socket path.
       """,
-    version: version,
+    version: BuildInfo.description,
     subcommands: [Record.self, Doctor.self, TimelineCommand.self],
     defaultSubcommand: Record.self
   )
