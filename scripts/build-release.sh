@@ -9,23 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=.build/release/socktrace
 
-# What BuildInfo.commit would say now (Plugins/BuildInfo does the same).
-current_commit() {
-  local head
-  if ! [ "$(git rev-parse --show-toplevel 2>/dev/null)" -ef . ] ||
-    ! head=$(git rev-parse --short=12 HEAD 2>/dev/null); then
-    echo unknown
-  elif git diff --quiet HEAD -- 2>/dev/null; then
-    echo "$head"
-  else
-    echo "$head-dirty"
-  fi
-}
-
 up_to_date() {
   [ -x "$binary" ] || return 1
   [ -z "$(find Package.swift Sources Plugins bpf packaging/link -newer "$binary" -print -quit)" ] || return 1
-  [ "$("$binary" --version 2>/dev/null)" = "$(sed -n 's/.*version = "\(.*\)"/\1/p' Sources/SocktraceCore/BuildInfo.swift) (commit $(current_commit))" ]
+  [ "$("$binary" --version 2>/dev/null)" = "$(sed -n 's/.*version = "\(.*\)"/\1/p' Sources/SocktraceCore/BuildInfo.swift) (commit $(sh Plugins/BuildInfo/commit.sh .))" ]
 }
 
 if ! up_to_date; then
