@@ -215,6 +215,8 @@ public struct StartRecord: Sendable {
   public var epochNanoseconds: UInt64
   public var bootNanoseconds: UInt64
   public var version: String
+  /// The git commit the tracer was built from (BuildInfo.commit).
+  public var commit: String
   public var kernel: String
   public var host: String
   public var rung: Rung
@@ -226,11 +228,12 @@ public struct StartRecord: Sendable {
 
   public init(
     epochNanoseconds: UInt64, bootNanoseconds: UInt64, version: String, kernel: String, host: String, rung: Rung,
-    hooks: [AttachPlan.Hook], pids: [Int32], follow: Bool, command: [String]?
+    hooks: [AttachPlan.Hook], pids: [Int32], follow: Bool, command: [String]?, commit: String = BuildInfo.commit
   ) {
     self.epochNanoseconds = epochNanoseconds
     self.bootNanoseconds = bootNanoseconds
     self.version = version
+    self.commit = commit
     self.kernel = kernel
     self.host = host
     self.rung = rung
@@ -276,6 +279,8 @@ extension JSONLinesEncoder {
     out.appendInt(Int64(Self.schemaVersion))
     out.appendKey("version")
     out.appendString(Array(start.version.utf8))
+    out.appendKey("commit")
+    out.appendString(Array(start.commit.utf8))
     out.appendKey("kernel")
     out.appendString(Array(start.kernel.utf8))
     out.appendKey("host")

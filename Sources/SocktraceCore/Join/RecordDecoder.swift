@@ -95,7 +95,8 @@ enum RecordDecoder {
     }
     return RecordedStart(
       line: line, timestamp: try fields.uint64("ts_ns"), bootOffset: try fields.optionalUInt64("boot_offset_ns"),
-      version: try fields.optionalString("version"), kernel: try fields.optionalString("kernel"),
+      version: try fields.optionalString("version"), commit: try fields.optionalString("commit"),
+      kernel: try fields.optionalString("kernel"),
       host: try fields.optionalString("host"), probe: try fields.optionalEnum("probe", Rung.self),
       schema: Int(try fields.optionalInt64("schema") ?? 1), pids: pids,
       follow: try fields.optionalBool("follow") ?? false)

@@ -140,6 +140,8 @@ public struct RecordedStart: Equatable, Sendable {
   /// Add to a `ts_ns` for Unix-epoch nanoseconds.
   public var bootOffset: UInt64?
   public var version: String?
+  /// The git commit the tracer was built from, or "unknown"; nil in older recordings.
+  public var commit: String?
   public var kernel: String?
   public var host: String?
   /// The rung the whole recording was made on.
