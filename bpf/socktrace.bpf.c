@@ -28,6 +28,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "socktrace.h"
 
 #define EINVAL 22
@@ -74,6 +75,8 @@ struct inflight {
 	int create_ret;
 	int resolved_type, resolved_protocol;
 	int fd, fd2;
+	u16 peer_family, peer_port; /* accept: the new socket's peer */
+	u8 peer_addr[16];
 };
 
 struct {
@@ -103,6 +106,18 @@ struct {
 	__type(key, u64);
 	__type(value, int);
 } births SEC(".maps");
+
+/*
+ * Thread groups holding sockets born under tracing (tgid -> 1), children of
+ * such a fork included: on the tracepoint rung close(2) of every other process
+ * on the machine costs this one lookup, not a walk of its fd table.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u8);
+} owners SEC(".maps");
 
 /* ---- shared helpers ------------------------------------------------------ */
 
@@ -157,9 +172,16 @@ static __always_inline void submit(void *rec, u32 size)
 	bpf_ringbuf_submit(rec, cfg.wake_every_record ? BPF_RB_FORCE_WAKEUP : 0);
 }
 
+/*
+ * Whether bpf_get_current_task_btf() exists (5.11+), decided by libbpf at load
+ * against the running kernel's BTF: a constant, so the verifier prunes the
+ * other branch. Direct BTF loads cost a few ns each; the fallback pays a
+ * probe-read helper call per pointer followed.
+ */
+#define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
+
 static __always_inline void fill_header_at(struct st_header *h, u16 kind, u16 size, u64 now)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	u64 id = bpf_get_current_pid_tgid();
 	u64 ugid = bpf_get_current_uid_gid();
 
@@ -169,10 +191,19 @@ static __always_inline void fill_header_at(struct st_header *h, u16 kind, u16 si
 	h->ts_ns = now;
 	h->pid = id >> 32;
 	h->tid = (u32)id;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	if (HAVE_TASK_BTF) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
+		h->ppid = task->real_parent->tgid;
+		h->netns = task->nsproxy->net_ns->ns.inum;
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+		h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	}
 	h->uid = (u32)ugid;
 	h->gid = ugid >> 32;
-	h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
@@ -185,12 +216,23 @@ static __always_inline void fill_header(struct st_header *h, u16 kind, u16 size)
 /* The struct file behind fd in the current task's table, or NULL. */
 static __always_inline struct file *fd_file(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds;
 	struct file *file = NULL;
+	unsigned int max_fds;
 
-	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (HAVE_TASK_BTF) {
+		struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+
+		max_fds = fdt->max_fds;
+		fds = fdt->fd;
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+
+		max_fds = BPF_CORE_READ(fdt, max_fds);
+		fds = BPF_CORE_READ(fdt, fd);
+	}
+	if (fd < 0 || (unsigned int)fd >= max_fds)
 		return NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
@@ -229,10 +271,23 @@ static __always_inline struct socket *fd_socket(int fd)
 	return (struct socket *)BPF_CORE_READ(file, private_data);
 }
 
+static __always_inline void remember_owner(u32 tgid)
+{
+	u8 one = 1;
+
+	if (bpf_map_lookup_elem(&owners, &tgid))
+		return; /* a lookup is cheaper than an update that changes nothing */
+	/* Full only past 65536 live socket-owning processes: their closes go unseen. */
+	if (bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY) != 0)
+		count_drop();
+}
+
 static __always_inline void remember_birth(u64 inode, int family)
 {
-	if (cfg.lifecycle && inode)
-		bpf_map_update_elem(&births, &inode, &family, BPF_ANY);
+	if (!cfg.lifecycle || !inode)
+		return;
+	bpf_map_update_elem(&births, &inode, &family, BPF_ANY);
+	remember_owner(bpf_get_current_pid_tgid() >> 32);
 }
 
 static __always_inline void start_call(int kind, int family, int type, int protocol)
@@ -286,6 +341,9 @@ static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, l
 		e->inode = 0;
 		e->inode2 = kind == ST_KIND_ACCEPT ? f->inode2 : 0;
 	}
+	e->peer_family = f->peer_family;
+	e->peer_port = f->peer_port;
+	__builtin_memcpy(e->peer_addr, f->peer_addr, sizeof(e->peer_addr));
 	e->sock_create_ns = 0;
 	e->sock_map_fd_ns = 0;
 	e->failed_stage = ST_STAGE_UNKNOWN;
@@ -564,6 +622,32 @@ static __always_inline void accept_enter(int listen_fd, int flags)
 	}
 }
 
+#define AF_INET 2
+#define AF_INET6 10
+
+/* The peer of a connected inet socket, from the kernel (no user memory). */
+static __always_inline void read_peer(struct inflight *f, struct socket *sock)
+{
+	struct sock *sk;
+	u16 family;
+
+	if (!sock)
+		return;
+	sk = BPF_CORE_READ(sock, sk);
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		__be32 addr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(f->peer_addr, &addr, sizeof(addr));
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&f->peer_addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return;
+	}
+	f->peer_family = family;
+	f->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+}
+
 static __always_inline void accept_exit(long ret)
 {
 	u32 tid = current_tid();
@@ -571,8 +655,12 @@ static __always_inline void accept_exit(long ret)
 
 	if (!f || f->kind != IF_ACCEPT)
 		return;
-	if (ret >= 0)
-		read_socket(f, fd_socket(ret));
+	if (ret >= 0) {
+		struct socket *sock = fd_socket(ret);
+
+		read_socket(f, sock);
+		read_peer(f, sock);
+	}
 	finish_call(ST_KIND_ACCEPT, f, tid, ret, ST_PROBE_TRACEPOINT, false);
 }
 
@@ -601,6 +689,264 @@ SEC("tracepoint/syscalls/sys_exit_accept")
 int tp_exit_accept(struct syscall_exit_ctx *ctx)
 {
 	accept_exit(ctx->ret);
+	return 0;
+}
+
+/* ---- what a socket became: bind, connect, listen, shutdown ---------------- */
+
+/*
+ * Syscall tracepoints on every rung: the address is copied from user memory at
+ * entry (as passed), the socket's inode is read from the fd table at exit, so
+ * each record joins its socket's birth (or says the socket was born before).
+ */
+struct opflight {
+	u64 start_ns;
+	int kind; /* ST_KIND_BIND .. ST_KIND_SHUTDOWN */
+	int fd;
+	int arg;
+	u32 addr_len;
+	u8 addr[ST_ADDR_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32); /* tid */
+	__type(value, struct opflight);
+} opflight SEC(".maps");
+
+#define SOCK_STREAM 1
+#define O_NONBLOCK 04000
+#define EINPROGRESS 115
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+
+/*
+ * A non-blocking TCP connect in flight, by struct sock: made at connect(2)
+ * entry, because on loopback the handshake can end before the call returns.
+ * The outcome is emitted once both the call has returned EINPROGRESS and the
+ * handshake has ended, by whichever side comes last. (The two sides run on
+ * the same CPU when the handshake ends inside the call, as on loopback; on a
+ * real network the answer arrives long after the call returned.)
+ */
+struct pending_connect {
+	struct st_header h; /* the connect record's, once the call returned */
+	u64 inode;
+	u64 start_ns;
+	u64 outcome_ns; /* when the handshake ended, 0 while it has not */
+	int error;
+	int state;
+	u32 returned; /* connect(2) returned EINPROGRESS */
+	u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64); /* struct sock * */
+	__type(value, struct pending_connect);
+} pending_connects SEC(".maps");
+
+static __always_inline void op_enter(int kind, int fd, int arg, const void *uaddr, u32 addr_len)
+{
+	struct opflight f = {};
+	u32 tid = current_tid();
+
+	if (!current_traced())
+		return;
+	f.start_ns = bpf_ktime_get_boot_ns();
+	f.kind = kind;
+	f.fd = fd;
+	f.arg = arg;
+	f.addr_len = addr_len;
+	if (uaddr && addr_len) {
+		u32 len = addr_len > ST_ADDR_LEN ? ST_ADDR_LEN : addr_len;
+
+		/* ST_ADDR_LEN is a power of two: the mask bounds len for the verifier. */
+		bpf_probe_read_user(f.addr, ((len - 1) & (ST_ADDR_LEN - 1)) + 1, uaddr);
+	}
+	bpf_map_update_elem(&opflight, &tid, &f, BPF_ANY);
+}
+
+/* A non-blocking connect on a TCP socket is followed to its outcome. */
+static __always_inline void watch_connect(int fd, u64 start_ns)
+{
+	struct pending_connect p = {};
+	struct file *file = fd_file(fd);
+	struct socket *sock;
+	u64 sk;
+	u16 family;
+
+	if (!file || !(BPF_CORE_READ(file, f_flags) & O_NONBLOCK))
+		return;
+	sock = fd_socket(fd);
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return;
+	sk = (u64)BPF_CORE_READ(sock, sk);
+	family = BPF_CORE_READ((struct sock *)sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return;
+	p.start_ns = start_ns;
+	p.inode = socket_inode(sock);
+	if (bpf_map_update_elem(&pending_connects, &sk, &p, BPF_ANY) != 0)
+		count_drop(); /* its outcome cannot be followed */
+}
+
+static __always_inline void emit_connected(struct pending_connect *p)
+{
+	struct st_connected *e = reserve(sizeof(*e));
+
+	if (!e)
+		return;
+	e->h = p->h;
+	e->h.kind = ST_KIND_CONNECTED;
+	e->h.size = sizeof(*e);
+	e->h.ts_ns = p->outcome_ns;
+	e->inode = p->inode;
+	e->duration_ns = p->outcome_ns - p->start_ns;
+	e->error = p->error;
+	e->state = p->state;
+	submit(e, sizeof(*e));
+}
+
+static __always_inline void op_exit(int kind, long ret)
+{
+	u32 tid = current_tid();
+	struct opflight *f = bpf_map_lookup_elem(&opflight, &tid);
+	struct pending_connect *p = NULL;
+	struct st_sockop *e;
+	struct socket *sock;
+	u64 sk = 0, now;
+
+	if (!f || f->kind != kind)
+		return;
+	sock = fd_socket(f->fd);
+	if (kind == ST_KIND_CONNECT && sock) {
+		sk = (u64)BPF_CORE_READ(sock, sk);
+		p = bpf_map_lookup_elem(&pending_connects, &sk);
+	}
+	e = reserve(sizeof(*e));
+	if (!e)
+		goto out;
+	now = bpf_ktime_get_boot_ns();
+	fill_header_at(&e->h, kind, sizeof(*e), now);
+	e->inode = sock ? socket_inode(sock) : 0;
+	e->duration_ns = now - f->start_ns;
+	e->fd = f->fd;
+	e->ret = ret;
+	e->arg = f->arg;
+	e->addr_len = f->addr_len;
+	e->family = sock ? BPF_CORE_READ(sock, sk, __sk_common.skc_family) : -1;
+	e->type = sock ? BPF_CORE_READ(sock, type) : -1;
+	e->bits = f->addr_len ? ST_OP_HAS_ADDR : 0;
+	if (e->inode && !bpf_map_lookup_elem(&births, &e->inode))
+		e->bits |= ST_OP_UNTRACED_BIRTH;
+	e->pad = 0;
+	__builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
+	if (p && ret == -EINPROGRESS) {
+		p->h = e->h;
+		p->returned = 1;
+	}
+	submit(e, sizeof(*e));
+out:
+	if (p) {
+		if (ret != -EINPROGRESS)
+			bpf_map_delete_elem(&pending_connects, &sk);
+		else if (p->outcome_ns) {
+			emit_connected(p); /* the handshake ended inside the call */
+			bpf_map_delete_elem(&pending_connects, &sk);
+		}
+	}
+	bpf_map_delete_elem(&opflight, &tid);
+}
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int tp_enter_bind(struct syscall_enter_ctx *ctx)
+{
+	op_enter(ST_KIND_BIND, ctx->args[0], 0, (const void *)ctx->args[1], ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int tp_exit_bind(struct syscall_exit_ctx *ctx)
+{
+	op_exit(ST_KIND_BIND, ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tp_enter_connect(struct syscall_enter_ctx *ctx)
+{
+	u32 tid = current_tid();
+	struct opflight *f;
+
+	op_enter(ST_KIND_CONNECT, ctx->args[0], 0, (const void *)ctx->args[1], ctx->args[2]);
+	f = bpf_map_lookup_elem(&opflight, &tid);
+	if (f)
+		watch_connect(f->fd, f->start_ns);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int tp_exit_connect(struct syscall_exit_ctx *ctx)
+{
+	op_exit(ST_KIND_CONNECT, ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_listen")
+int tp_enter_listen(struct syscall_enter_ctx *ctx)
+{
+	op_enter(ST_KIND_LISTEN, ctx->args[0], ctx->args[1], NULL, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_listen")
+int tp_exit_listen(struct syscall_exit_ctx *ctx)
+{
+	op_exit(ST_KIND_LISTEN, ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_shutdown")
+int tp_enter_shutdown(struct syscall_enter_ctx *ctx)
+{
+	op_enter(ST_KIND_SHUTDOWN, ctx->args[0], ctx->args[1], NULL, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_shutdown")
+int tp_exit_shutdown(struct syscall_exit_ctx *ctx)
+{
+	op_exit(ST_KIND_SHUTDOWN, ctx->ret);
+	return 0;
+}
+
+/*
+ * Every TCP state change on the machine passes here (often in softirq, on
+ * behalf of no particular task): one lookup, and only a connect being
+ * followed goes further. SYN_SENT -> ESTABLISHED is success; -> CLOSE carries
+ * the socket's error (ECONNREFUSED, ETIMEDOUT, ...).
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_inet_state, struct sock *sk, int oldstate, int newstate)
+{
+	u64 key = (u64)sk;
+	struct pending_connect *p;
+
+	if (oldstate != TCP_SYN_SENT)
+		return 0;
+	p = bpf_map_lookup_elem(&pending_connects, &key);
+	if (!p)
+		return 0;
+	p->outcome_ns = bpf_ktime_get_boot_ns();
+	p->state = newstate;
+	p->error = newstate == TCP_ESTABLISHED ? 0 : BPF_CORE_READ(sk, sk_err);
+	if (!p->returned)
+		return 0; /* connect(2) still in flight: it emits both records */
+	emit_connected(p);
+	bpf_map_delete_elem(&pending_connects, &key);
 	return 0;
 }
 
@@ -651,10 +997,11 @@ int BPF_KPROBE(kprobe_sock_release, struct socket *sock)
 SEC("tracepoint/syscalls/sys_enter_close")
 int tp_enter_close(struct syscall_enter_ctx *ctx)
 {
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct socket *sock;
 
-	if (!current_traced())
-		return 0;
+	if (!bpf_map_lookup_elem(&owners, &tgid))
+		return 0; /* holds no socket born under tracing: nothing to release */
 	sock = fd_socket(ctx->args[0]);
 	if (sock)
 		emit_release(socket_inode(sock), ST_RELEASE_CLOSE);
@@ -678,6 +1025,9 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY);
 	if (!cfg.lifecycle)
 		return 0;
+	/* The child holds copies of the parent's sockets: its closes count too. */
+	if (bpf_map_lookup_elem(&owners, &ptgid))
+		remember_owner(ctgid);
 	e = reserve(sizeof(*e));
 	if (!e)
 		return 0;
@@ -739,5 +1089,6 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	/* A dead tgid may be reused by an unrelated process: stop tracing it. */
 	if (cfg.filter_pids)
 		bpf_map_delete_elem(&traced, &tgid);
+	bpf_map_delete_elem(&owners, &tgid);
 	return 0;
 }

@@ -43,6 +43,10 @@ enum bpf_map_type {
 enum { BPF_ANY = 0, BPF_NOEXIST = 1, BPF_EXIST = 2 };
 enum { BPF_RB_NO_WAKEUP = 1, BPF_RB_FORCE_WAKEUP = 2 };
 enum { BPF_RB_AVAIL_DATA = 0 };
+/* Only to ask, through CO-RE, whether the running kernel has a helper. */
+enum bpf_func_id {
+	BPF_FUNC_get_current_task_btf = 158,
+};
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
@@ -74,6 +78,7 @@ struct inode {
 
 struct file {
 	struct inode *f_inode;
+	unsigned int f_flags;
 	void *private_data;
 };
 
@@ -111,15 +116,28 @@ typedef struct {
 	struct net *net;
 } possible_net_t;
 
+struct in6_addr {
+	union {
+		u8 u6_addr8[16];
+	} in6_u;
+};
+
+/* skc_daddr .. skc_num sit in anonymous unions in the kernel: CO-RE finds them by name. */
 struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	u16 skc_num;
 	unsigned short skc_family;
 	possible_net_t skc_net;
+	struct in6_addr skc_v6_daddr;
 };
 
 struct sock {
 	struct sock_common __sk_common;
 	u16 sk_protocol;
 	u16 sk_type;
+	int sk_err;
 };
 
 struct socket {

@@ -11,13 +11,22 @@
 //                unshare-net (new network namespace: the kernel's own sockets)
 //                hostile-comm (renames itself to quote, backslash, control and
 //                  invalid UTF-8 bytes, then runs inet-stream)
+//                lifecycle (TCP over 127.0.0.1 and ::1, unix path and abstract
+//                  servers and clients, a non-blocking connect that succeeds
+//                  and one to a closed port: every bind/listen/connect/accept/
+//                  shutdown reported with its address, port, fd and inode)
+//                pre-socket-bind (binds a socket made before --gate opened)
 //                sleep-ms=N
+//   --pre-socket  make an AF_INET datagram socket before the gate
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <poll.h>
 #include <errno.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +131,194 @@ static void *thread_main(void *arg) {
 	return NULL;
 }
 
+/* ---- lifecycle: what sockets became ---------------------------------------- */
+
+static int pre_socket_fd = -1;
+
+/* An address as socktrace prints it: 127.0.0.1:80, [::1]:80, /path, @name. */
+static void address_text(const struct sockaddr *sa, socklen_t len, char *out, size_t size) {
+	char host[INET6_ADDRSTRLEN] = "";
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, size, "%s:%d", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, size, "[%s]:%d", host, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *un = (const void *)sa;
+		size_t n = len - offsetof(struct sockaddr_un, sun_path);
+		if (n > 0 && un->sun_path[0] == '\0')
+			snprintf(out, size, "@%.*s", (int)(n - 1), un->sun_path + 1);
+		else
+			snprintf(out, size, "%.*s", (int)strnlen(un->sun_path, n), un->sun_path);
+	} else {
+		snprintf(out, size, "?");
+	}
+}
+
+static int port_of(const struct sockaddr *sa) {
+	if (sa->sa_family == AF_INET) return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return -1; /* no port: null in the record */
+}
+
+/* One call on a socket, with the address it was given (or the peer, for accept). */
+static void report_call(const char *op, int fd, const struct sockaddr *sa, socklen_t len, int ret,
+			int err, int arg) {
+	char text[256] = "";
+	if (sa) address_text(sa, len, text, sizeof(text));
+	printf("{\"op\":\"%s\",\"pid\":%d,\"tid\":%ld,\"fd\":%d,\"inode\":%llu,\"ret\":%d,\"errno\":%d,"
+	       "\"address\":\"%s\",\"has_address\":%s,\"port\":%d,\"arg\":%d}\n",
+	       op, getpid(), gettid_(), fd, inode_of(fd), ret, err, text, sa ? "true" : "false",
+	       sa ? port_of(sa) : -1, arg);
+	fflush(stdout);
+}
+
+static int traced_socket(int family, int type) {
+	errno = 0;
+	int fd = socket(family, type, 0);
+	report("socket", family, type, 0, fd, fd < 0 ? errno : 0, -1, 0);
+	return fd;
+}
+
+static int traced_bind(int fd, const struct sockaddr *sa, socklen_t len) {
+	errno = 0;
+	int r = bind(fd, sa, len);
+	report_call("bind", fd, sa, len, r, r ? errno : 0, 0);
+	return r;
+}
+
+static int traced_listen(int fd, int backlog) {
+	errno = 0;
+	int r = listen(fd, backlog);
+	report_call("listen", fd, NULL, 0, r, r ? errno : 0, backlog);
+	return r;
+}
+
+static int traced_connect(int fd, const struct sockaddr *sa, socklen_t len) {
+	errno = 0;
+	int r = connect(fd, sa, len);
+	report_call("connect", fd, sa, len, r, r ? errno : 0, 0);
+	return r;
+}
+
+/* accept4; the peer as getpeername of the new socket shows it (unix: none). */
+static int traced_accept(int lfd, int family) {
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	errno = 0;
+	int fd = accept4(lfd, (struct sockaddr *)&peer, &len, 0);
+	int err = fd < 0 ? errno : 0;
+	printf("{\"op\":\"accept\",\"pid\":%d,\"tid\":%ld,\"family\":%d,\"type\":%d,\"protocol\":0,"
+	       "\"ret\":%d,\"errno\":%d,\"inode\":%llu,\"fd2\":%d,\"inode2\":%llu,",
+	       getpid(), gettid_(), family, SOCK_STREAM, fd, err, fd >= 0 ? inode_of(fd) : 0ULL, lfd,
+	       inode_of(lfd));
+	char text[256] = "";
+	int inet = family == AF_INET || family == AF_INET6;
+	if (fd >= 0 && inet) address_text((struct sockaddr *)&peer, len, text, sizeof(text));
+	printf("\"address\":\"%s\",\"has_address\":%s,\"port\":%d}\n", text,
+	       fd >= 0 && inet ? "true" : "false",
+	       fd >= 0 && inet ? port_of((struct sockaddr *)&peer) : -1);
+	fflush(stdout);
+	return fd;
+}
+
+static void traced_shutdown(int fd, int how) {
+	errno = 0;
+	int r = shutdown(fd, how);
+	report_call("shutdown", fd, NULL, 0, r, r ? errno : 0, how);
+}
+
+static void traced_close(int fd) {
+	printf("{\"op\":\"close\",\"pid\":%d,\"tid\":%ld,\"fd\":%d,\"inode\":%llu}\n", getpid(),
+	       gettid_(), fd, inode_of(fd));
+	fflush(stdout);
+	close(fd);
+}
+
+/* A server and a client on sa; the client shuts down its writing side. */
+static void client_server(int family, struct sockaddr *sa, socklen_t len) {
+	int lfd = traced_socket(family, SOCK_STREAM);
+	if (lfd < 0) return;
+	if (traced_bind(lfd, sa, len) || traced_listen(lfd, 16)) {
+		traced_close(lfd);
+		return;
+	}
+	socklen_t got = len;
+	getsockname(lfd, sa, &got); /* the port the kernel chose for :0 */
+	int cfd = traced_socket(family, SOCK_STREAM);
+	if (cfd >= 0 && traced_connect(cfd, sa, got) == 0) {
+		int afd = traced_accept(lfd, family);
+		traced_shutdown(cfd, SHUT_WR);
+		if (afd >= 0) traced_close(afd);
+	}
+	if (cfd >= 0) traced_close(cfd);
+	traced_close(lfd);
+}
+
+/* A non-blocking connect, followed with poll and SO_ERROR like a program would. */
+static void nonblocking_connect(struct sockaddr *sa, socklen_t len) {
+	int fd = traced_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+	if (fd < 0) return;
+	if (traced_connect(fd, sa, len) < 0 && errno == EINPROGRESS) {
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		poll(&p, 1, 5000);
+		int err = 0;
+		socklen_t n = sizeof(err);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n);
+		printf("{\"op\":\"connect_result\",\"pid\":%d,\"fd\":%d,\"inode\":%llu,\"errno\":%d}\n",
+		       getpid(), fd, inode_of(fd), err);
+		fflush(stdout);
+	}
+	traced_close(fd);
+}
+
+static void lifecycle(void) {
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	client_server(AF_INET, (struct sockaddr *)&in, sizeof(in));
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	client_server(AF_INET6, (struct sockaddr *)&in6, sizeof(in6));
+
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	snprintf(un.sun_path, sizeof(un.sun_path), "/tmp/socktrace-workload-%d.sock", getpid());
+	unlink(un.sun_path);
+	client_server(AF_UNIX, (struct sockaddr *)&un, sizeof(un));
+	unlink(un.sun_path);
+	struct sockaddr_un abstract = {.sun_family = AF_UNIX};
+	int n = snprintf(abstract.sun_path + 1, sizeof(abstract.sun_path) - 1, "socktrace-%d", getpid());
+	client_server(AF_UNIX, (struct sockaddr *)&abstract,
+		      offsetof(struct sockaddr_un, sun_path) + 1 + n);
+
+	/* A port nobody listens on: bound once to learn a free one, then closed. */
+	struct sockaddr_in closed = in;
+	closed.sin_port = 0;
+	int probe = socket(AF_INET, SOCK_STREAM, 0);
+	socklen_t len = sizeof(closed);
+	if (probe >= 0 && !bind(probe, (struct sockaddr *)&closed, len) &&
+	    !getsockname(probe, (struct sockaddr *)&closed, &len)) {
+		close(probe);
+		nonblocking_connect((struct sockaddr *)&closed, sizeof(closed));
+	} else if (probe >= 0) {
+		close(probe);
+	}
+	/* And one that succeeds, to a listener. */
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in l = in;
+	l.sin_port = 0;
+	len = sizeof(l);
+	if (lfd >= 0 && !bind(lfd, (struct sockaddr *)&l, len) && !listen(lfd, 4) &&
+	    !getsockname(lfd, (struct sockaddr *)&l, &len))
+		nonblocking_connect((struct sockaddr *)&l, sizeof(l));
+	if (lfd >= 0) close(lfd);
+}
+
+static void pre_socket_bind(void) {
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (pre_socket_fd >= 0) traced_bind(pre_socket_fd, (struct sockaddr *)&in, sizeof(in));
+}
+
 static int run(const char *s) {
 	if (!strcmp(s, "inet-stream")) one_socket(AF_INET, SOCK_STREAM, 0);
 	else if (!strcmp(s, "inet6-dgram")) one_socket(AF_INET6, SOCK_DGRAM, 0);
@@ -135,6 +332,8 @@ static int run(const char *s) {
 	else if (!strcmp(s, "emfile")) emfile();
 	else if (!strcmp(s, "socketpair")) pair();
 	else if (!strcmp(s, "accept")) accept_one();
+	else if (!strcmp(s, "lifecycle")) lifecycle();
+	else if (!strcmp(s, "pre-socket-bind")) pre_socket_bind();
 	else if (!strcmp(s, "thread")) {
 		pthread_t t;
 		if (pthread_create(&t, NULL, thread_main, NULL) == 0) pthread_join(t, NULL);
@@ -166,6 +365,10 @@ static int run(const char *s) {
 
 int main(int argc, char **argv) {
 	int i = 1;
+	if (i < argc && !strcmp(argv[i], "--pre-socket")) {
+		pre_socket_fd = socket(AF_INET, SOCK_DGRAM, 0);
+		i++;
+	}
 	if (i < argc && !strcmp(argv[i], "--gate")) {
 		printf("{\"op\":\"ready\",\"pid\":%d}\n", getpid());
 		fflush(stdout);

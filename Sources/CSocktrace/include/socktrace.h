@@ -17,6 +17,7 @@
 #define ST_PATH_LEN 256
 #define ST_ARGS_LEN 256
 #define ST_MAX_PIDS 1024
+#define ST_ADDR_LEN 128 /* sizeof(struct sockaddr_storage) */
 
 /* Record kinds (st_header.kind). */
 enum st_kind {
@@ -27,6 +28,11 @@ enum st_kind {
 	ST_KIND_FORK = 5,       /* a traced process forked (or cloned a thread) */
 	ST_KIND_EXEC = 6,       /* a traced process called execve */
 	ST_KIND_EXIT = 7,       /* a traced process (thread group) exited */
+	ST_KIND_BIND = 8,       /* bind(2): struct st_sockop with the address */
+	ST_KIND_CONNECT = 9,    /* connect(2): struct st_sockop with the address */
+	ST_KIND_LISTEN = 10,    /* listen(2): struct st_sockop, arg = backlog */
+	ST_KIND_SHUTDOWN = 11,  /* shutdown(2): struct st_sockop, arg = how */
+	ST_KIND_CONNECTED = 12, /* a connect(2) that returned EINPROGRESS ended */
 };
 
 /* Which attach rung produced a record (st_socket.probe). */
@@ -49,6 +55,10 @@ enum st_release_how {
 	ST_RELEASE_SOCK = 1,  /* __sock_release: the kernel freed the socket */
 	ST_RELEASE_CLOSE = 2, /* close(2) of an fd that held it (tracepoint rung) */
 };
+
+/* st_sockop.bits */
+#define ST_OP_UNTRACED_BIRTH (1u << 0) /* the socket was born before tracing (or unseen) */
+#define ST_OP_HAS_ADDR (1u << 1)       /* addr/addr_len hold the address as passed */
 
 /* st_socket.bits */
 #define ST_BIT_KERNEL (1u << 0)       /* kern=1: a socket the kernel made for itself */
@@ -91,6 +101,42 @@ struct st_socket {
 	unsigned char failed_stage; /* enum st_stage */
 	unsigned char pad[2];
 	int fd;                /* the new fd (socketpair: the first), or -1 */
+	/* accept: the peer, read from the new socket (AF_INET/AF_INET6), else 0 */
+	unsigned short peer_family;
+	unsigned short peer_port;      /* host byte order */
+	unsigned char peer_addr[16];   /* IPv4 in the first 4 bytes, or IPv6 */
+};
+
+/*
+ * A call on an existing socket: bind, connect, listen, shutdown. Keyed by the
+ * socket's inode, the join key to its birth record.
+ */
+struct st_sockop {
+	struct st_header h;
+	unsigned long long inode;       /* 0 when fd held no socket */
+	unsigned long long duration_ns; /* entry to exit of the call */
+	int fd;
+	int ret;                  /* 0 or -errno */
+	int arg;                  /* listen: backlog; shutdown: how; else 0 */
+	unsigned int addr_len;    /* bind/connect: the addrlen argument */
+	unsigned int bits;        /* ST_OP_* */
+	int family;               /* the socket's family, from the kernel, or -1 */
+	int type;                 /* the socket's type, from the kernel, or -1 */
+	unsigned int pad;
+	unsigned char addr[ST_ADDR_LEN]; /* the sockaddr as passed, addr_len bytes */
+};
+
+/*
+ * The outcome of a non-blocking connect: the TCP handshake finished (state
+ * ESTABLISHED, error 0) or failed (error = the socket's error). The header is
+ * the connect(2) caller's, written when the call returned.
+ */
+struct st_connected {
+	struct st_header h;
+	unsigned long long inode;
+	unsigned long long duration_ns; /* connect(2) entry to the outcome */
+	int error;                      /* 0 or a positive errno */
+	int state;                      /* the TCP state reached */
 };
 
 struct st_release {

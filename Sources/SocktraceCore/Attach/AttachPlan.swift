@@ -68,6 +68,13 @@ public struct AttachPlan: Equatable, Sendable {
     "tp_enter_accept", "tp_exit_accept", "handle_fork", "handle_exec", "handle_exit",
   ]
 
+  /// What each socket became (bind, connect, listen, shutdown, and how a
+  /// non-blocking connect ended): with lifecycle records, on every rung.
+  static let socketCallPrograms: Set<String> = [
+    "tp_enter_bind", "tp_exit_bind", "tp_enter_connect", "tp_exit_connect", "tp_enter_listen",
+    "tp_exit_listen", "tp_enter_shutdown", "tp_exit_shutdown", "handle_inet_state",
+  ]
+
   /// Why `rung` cannot trace the socket path with these facts, or nil if it can.
   public static func unavailability(of rung: Rung, facts: ProbeFacts) -> String? {
     switch rung {
@@ -170,6 +177,15 @@ public struct AttachPlan: Equatable, Sendable {
     }
     hooks.append(Hook(name: "socketpair/accept", rung: .tracepoint, how: "syscall tracepoints"))
     if lifecycle {
+      programs.formUnion(socketCallPrograms)
+      hooks.append(
+        Hook(
+          name: "bind/connect/listen/shutdown", rung: .tracepoint,
+          how: "syscall tracepoints: the address as passed, the inode from the fd table"))
+      hooks.append(
+        Hook(
+          name: "connect outcome", rung: .tracepoint,
+          how: "tp_btf inet_sock_set_state: a non-blocking TCP connect's handshake"))
       let releaseByFunction =
         (rung == .fentry && facts.fentry[releaseFunction] == 0)
         || (rung == .kprobe && facts.kallsyms.contains(releaseFunction))

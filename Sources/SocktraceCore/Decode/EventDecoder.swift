@@ -38,6 +38,10 @@ public enum EventDecoder {
       return .exec(ExecEvent(raw: try load(st_exec.self, header, bytes)))
     case ST_KIND_EXIT.rawValue:
       return .exit(ExitEvent(raw: try load(st_exit.self, header, bytes)))
+    case ST_KIND_BIND.rawValue, ST_KIND_CONNECT.rawValue, ST_KIND_LISTEN.rawValue, ST_KIND_SHUTDOWN.rawValue:
+      return .socketCall(SocketCallEvent(raw: try load(st_sockop.self, header, bytes)))
+    case ST_KIND_CONNECTED.rawValue:
+      return .connectResult(ConnectResultEvent(raw: try load(st_connected.self, header, bytes)))
     default:
       throw .unknownKind(header.kind)
     }

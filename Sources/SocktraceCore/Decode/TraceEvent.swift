@@ -8,9 +8,13 @@ public enum TraceEvent {
   case fork(ForkEvent)
   case exec(ExecEvent)
   case exit(ExitEvent)
+  case socketCall(SocketCallEvent)
+  case connectResult(ConnectResultEvent)
 
   public var header: EventHeader {
     switch self {
+    case .socketCall(let event): return event.header
+    case .connectResult(let event): return event.header
     case .socket(let event): return event.header
     case .release(let event): return event.header
     case .fork(let event): return event.header
@@ -174,6 +178,88 @@ public struct SocketEvent {
   public var probe: Rung? { Rung(probeNumber: raw.probe) }
   /// Where a failed call failed; nil on success or when the rung cannot tell.
   public var failedStage: Stage? { succeeded ? nil : Stage(number: raw.failed_stage) }
+}
+
+extension SocketEvent {
+  /// accept: the peer, as the kernel holds it (inet and inet6), else nil.
+  public var peer: SocketAddress? {
+    withUnsafeBytes(of: raw.peer_addr) { bytes in
+      SocketAddress.peer(family: Int32(raw.peer_family), port: raw.peer_port, bytes: bytes)
+    }
+  }
+}
+
+/// A call on an existing socket: what it became.
+public enum SocketCall: Sendable, CaseIterable {
+  case bind, connect, listen, shutdown
+
+  public var eventName: String {
+    switch self {
+    case .bind: return "bind"
+    case .connect: return "connect"
+    case .listen: return "listen"
+    case .shutdown: return "shutdown"
+    }
+  }
+}
+
+/// bind(2), connect(2), listen(2) or shutdown(2) on a socket, keyed by its
+/// inode (the join key to its birth record).
+public struct SocketCallEvent {
+  var raw: st_sockop
+
+  public init(raw: st_sockop) { self.raw = raw }
+  public var header: EventHeader { EventHeader(raw: raw.h) }
+
+  public var call: SocketCall {
+    switch UInt32(raw.h.kind) {
+    case ST_KIND_BIND.rawValue: return .bind
+    case ST_KIND_CONNECT.rawValue: return .connect
+    case ST_KIND_LISTEN.rawValue: return .listen
+    default: return .shutdown
+    }
+  }
+
+  public var fd: Int32 { raw.fd }
+  /// The socket's inode; nil when the fd held no socket (ENOTSOCK, EBADF).
+  public var inode: UInt64? { raw.inode != 0 ? raw.inode : nil }
+  /// The socket's family and type from the kernel; nil when fd held no socket.
+  public var family: Int32? { raw.family >= 0 ? raw.family : nil }
+  public var type: Int32? { raw.type >= 0 ? raw.type & SocketNames.typeMask : nil }
+  public var returnValue: Int32 { raw.ret }
+  public var errno: Int32 { raw.ret < 0 ? -raw.ret : 0 }
+  public var succeeded: Bool { raw.ret >= 0 }
+  public var durationNanoseconds: UInt64 { raw.duration_ns }
+  /// The socket was made before tracing started (or its birth was not seen).
+  public var bornBeforeTracing: Bool { raw.bits & UInt32(ST_OP_UNTRACED_BIRTH) != 0 }
+  /// listen: the backlog asked for.
+  public var backlog: Int32? { call == .listen ? raw.arg : nil }
+  /// shutdown: SHUT_RD (0), SHUT_WR (1) or SHUT_RDWR (2).
+  public var how: Int32? { call == .shutdown ? raw.arg : nil }
+  /// The addrlen argument of bind/connect.
+  public var addressLength: UInt32 { raw.addr_len }
+  /// bind/connect: the address as passed; nil for an unnamed one.
+  public var address: SocketAddress? {
+    guard raw.bits & UInt32(ST_OP_HAS_ADDR) != 0 else { return nil }
+    return withUnsafeBytes(of: raw.addr) { SocketAddress.parse($0, length: Int(raw.addr_len)) }
+  }
+}
+
+/// How a non-blocking TCP connect ended.
+public struct ConnectResultEvent {
+  var raw: st_connected
+
+  public init(raw: st_connected) { self.raw = raw }
+  /// The connecting thread's header, as of its connect(2); ts_ns is the outcome's.
+  public var header: EventHeader { EventHeader(raw: raw.h) }
+  public var inode: UInt64 { raw.inode }
+  /// connect(2) entry to the end of the handshake.
+  public var durationNanoseconds: UInt64 { raw.duration_ns }
+  public var established: Bool { raw.error == 0 && raw.state == 1 }
+  /// The socket's error when the handshake failed (ECONNREFUSED, ETIMEDOUT…).
+  public var errno: Int32 { raw.error }
+  /// The TCP state reached (1 ESTABLISHED, 7 CLOSE).
+  public var state: Int32 { raw.state }
 }
 
 /// A socket born under tracing went away.

@@ -67,6 +67,23 @@ public struct JSONLinesEncoder {
       out.appendInt(Int64(exit.exitCode))
       out.appendRaw(",\"signal\":")
       out.appendInt(Int64(exit.signal))
+    case .socketCall(let call): encodeSocketCall(call, into: &out)
+    case .connectResult(let result):
+      encodeHeader("connect_result", result.raw.h, into: &out)
+      out.appendRaw(",\"inode\":")
+      out.appendUIntString(result.inode)
+      out.appendRaw(",\"result\":")
+      out.appendRaw(result.established ? "\"established\"" : "\"failed\"")
+      out.appendRaw(",\"errno\":")
+      out.appendInt(Int64(result.errno))
+      out.appendRaw(",\"error\":")
+      if result.errno != 0 {
+        out.appendName(ErrnoNames.name(result.errno), orPrefix: "E", result.errno)
+      } else {
+        out.appendNull()
+      }
+      out.appendRaw(",\"duration_ns\":")
+      out.appendUIntString(result.durationNanoseconds)
     }
     out.appendRaw("}\n")
   }
@@ -141,6 +158,11 @@ public struct JSONLinesEncoder {
       appendOptional(event.secondFD, into: &out)
       out.appendRaw(",\"listen_inode\":")
       appendOptionalString(event.secondInode, into: &out)
+      let peer = event.peer
+      out.appendRaw(",\"address\":")
+      if let peer { out.appendString(peer.text) } else { out.appendNull() }
+      out.appendRaw(",\"port\":")
+      appendOptional(peer?.port.map { Int32(bitPattern: $0) }, into: &out)
     }
     out.appendRaw(",\"ret\":")
     out.appendInt(Int64(event.returnValue))
@@ -183,6 +205,72 @@ public struct JSONLinesEncoder {
     case .tracepoint: out.appendRaw("\"tracepoint\"")
     case nil: out.appendUnnamed("probe_", Int32(event.raw.probe))
     }
+  }
+
+  /// bind, connect, listen, shutdown: the socket (by inode, the join key to
+  /// its birth), the call's own argument, and how it ended.
+  private func encodeSocketCall(_ event: SocketCallEvent, into out: inout JSONBuffer) {
+    switch event.call {
+    case .bind: encodeHeader("bind", event.raw.h, into: &out)
+    case .connect: encodeHeader("connect", event.raw.h, into: &out)
+    case .listen: encodeHeader("listen", event.raw.h, into: &out)
+    case .shutdown: encodeHeader("shutdown", event.raw.h, into: &out)
+    }
+    out.appendRaw(",\"fd\":")
+    out.appendInt(Int64(event.fd))
+    out.appendRaw(",\"inode\":")
+    appendOptionalString(event.inode, into: &out)
+    out.appendRaw(",\"born_before_trace\":")
+    out.appendBool(event.bornBeforeTracing)
+    out.appendRaw(",\"family\":")
+    if let family = event.family {
+      out.appendName(SocketNames.familyName(family), orPrefix: "AF_", family)
+      out.appendRaw(",\"family_num\":")
+      out.appendInt(Int64(family))
+    } else {
+      out.appendRaw("null,\"family_num\":null")
+    }
+    out.appendRaw(",\"type\":")
+    if let type = event.type {
+      out.appendName(SocketNames.typeName(type), orPrefix: "SOCK_", type)
+      out.appendRaw(",\"type_num\":")
+      out.appendInt(Int64(type))
+    } else {
+      out.appendRaw("null,\"type_num\":null")
+    }
+    switch event.call {
+    case .bind, .connect:
+      let address = event.address
+      out.appendRaw(",\"address\":")
+      if let address { out.appendString(address.text) } else { out.appendNull() }
+      out.appendRaw(",\"port\":")
+      appendOptional(address?.port.map { Int32(bitPattern: $0) }, into: &out)
+    case .listen:
+      out.appendRaw(",\"backlog\":")
+      out.appendInt(Int64(event.raw.arg))
+    case .shutdown:
+      out.appendRaw(",\"how\":")
+      switch event.raw.arg {
+      case 0: out.appendRaw("\"SHUT_RD\"")
+      case 1: out.appendRaw("\"SHUT_WR\"")
+      case 2: out.appendRaw("\"SHUT_RDWR\"")
+      default: out.appendUnnamed("SHUT_", event.raw.arg)
+      }
+      out.appendRaw(",\"how_num\":")
+      out.appendInt(Int64(event.raw.arg))
+    }
+    out.appendRaw(",\"ret\":")
+    out.appendInt(Int64(event.returnValue))
+    out.appendRaw(",\"errno\":")
+    out.appendInt(Int64(event.errno))
+    out.appendRaw(",\"error\":")
+    if event.succeeded {
+      out.appendNull()
+    } else {
+      out.appendName(ErrnoNames.name(event.errno), orPrefix: "E", event.errno)
+    }
+    out.appendRaw(",\"duration_ns\":")
+    out.appendUIntString(event.durationNanoseconds)
   }
 
   /// `["SOCK_NONBLOCK","SOCK_CLOEXEC"]`, other bits in hex: no array built
