@@ -117,9 +117,10 @@ final class Workload {
   var stdout = Data()
   private(set) var pid: Int32 = 0
 
-  init(_ scenarios: [String]) throws {
+  /// `before`: workload options that act before the gate (`--pre-socket`).
+  init(_ scenarios: [String], before: [String] = []) throws {
     process.executableURL = URL(fileURLWithPath: Binaries.workload)
-    process.arguments = ["--gate"] + scenarios
+    process.arguments = before + ["--gate"] + scenarios
     process.standardInput = stdinPipe
     process.standardOutput = stdoutPipe
     try process.run()

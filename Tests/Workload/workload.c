@@ -16,6 +16,8 @@
 //                  and one to a closed port: every bind/listen/connect/accept/
 //                  shutdown reported with its address, port, fd and inode)
 //                pre-socket-bind (binds a socket made before --gate opened)
+//                hostile-unix (binds unix names of control bytes, invalid
+//                  UTF-8, full length without NUL, abstract with NULs)
 //                sleep-ms=N
 //   --pre-socket  make an AF_INET datagram socket before the gate
 #define _GNU_SOURCE
@@ -294,24 +296,58 @@ static void lifecycle(void) {
 	/* A port nobody listens on: bound once to learn a free one, then closed. */
 	struct sockaddr_in closed = in;
 	closed.sin_port = 0;
-	int probe = socket(AF_INET, SOCK_STREAM, 0);
+	int probe = traced_socket(AF_INET, SOCK_STREAM);
 	socklen_t len = sizeof(closed);
-	if (probe >= 0 && !bind(probe, (struct sockaddr *)&closed, len) &&
+	if (probe >= 0 && !traced_bind(probe, (struct sockaddr *)&closed, len) &&
 	    !getsockname(probe, (struct sockaddr *)&closed, &len)) {
-		close(probe);
+		traced_close(probe);
 		nonblocking_connect((struct sockaddr *)&closed, sizeof(closed));
 	} else if (probe >= 0) {
-		close(probe);
+		traced_close(probe);
 	}
 	/* And one that succeeds, to a listener. */
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in l = in;
 	l.sin_port = 0;
 	len = sizeof(l);
-	if (lfd >= 0 && !bind(lfd, (struct sockaddr *)&l, len) && !listen(lfd, 4) &&
+	int lfd = traced_socket(AF_INET, SOCK_STREAM);
+	if (lfd >= 0 && !traced_bind(lfd, (struct sockaddr *)&l, len) && !traced_listen(lfd, 4) &&
 	    !getsockname(lfd, (struct sockaddr *)&l, &len))
 		nonblocking_connect((struct sockaddr *)&l, sizeof(l));
-	if (lfd >= 0) close(lfd);
+	if (lfd >= 0) traced_close(lfd);
+}
+
+/* Unix names are any bytes: control characters, invalid UTF-8, quotes, a
+ * full-length path with no NUL terminator, an abstract name with NULs. */
+static void hostile_unix(void) {
+	const char *names[] = {"/tmp/st-\n\x01\xff\"\\q", NULL, NULL};
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	int fd = traced_socket(AF_UNIX, SOCK_DGRAM);
+	if (fd >= 0) {
+		snprintf(un.sun_path, sizeof(un.sun_path), "%s%d", names[0], getpid());
+		unlink(un.sun_path);
+		traced_bind(fd, (struct sockaddr *)&un, sizeof(un));
+		unlink(un.sun_path);
+		traced_close(fd);
+	}
+	fd = traced_socket(AF_UNIX, SOCK_DGRAM);
+	if (fd >= 0) { /* sun_path filled to the last byte: no terminator */
+		int n = snprintf(un.sun_path, sizeof(un.sun_path), "/tmp/st-%d-", getpid());
+		memset(un.sun_path + n, 'x', sizeof(un.sun_path) - n);
+		char path[sizeof(un.sun_path) + 1];
+		memcpy(path, un.sun_path, sizeof(un.sun_path));
+		path[sizeof(un.sun_path)] = '\0';
+		unlink(path);
+		traced_bind(fd, (struct sockaddr *)&un, sizeof(un));
+		unlink(path);
+		traced_close(fd);
+	}
+	fd = traced_socket(AF_UNIX, SOCK_DGRAM);
+	if (fd >= 0) { /* abstract, with a NUL and a newline inside */
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		memcpy(a.sun_path, "\0st\0\n\xfe", 7);
+		traced_bind(fd, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + 6);
+		traced_close(fd);
+	}
 }
 
 static void pre_socket_bind(void) {
@@ -334,6 +370,7 @@ static int run(const char *s) {
 	else if (!strcmp(s, "accept")) accept_one();
 	else if (!strcmp(s, "lifecycle")) lifecycle();
 	else if (!strcmp(s, "pre-socket-bind")) pre_socket_bind();
+	else if (!strcmp(s, "hostile-unix")) hostile_unix();
 	else if (!strcmp(s, "thread")) {
 		pthread_t t;
 		if (pthread_create(&t, NULL, thread_main, NULL) == 0) pthread_join(t, NULL);

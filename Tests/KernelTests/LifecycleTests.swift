@@ -1,0 +1,137 @@
+import Foundation
+import Glibc
+import Testing
+
+extension KernelTests {
+  /// What each socket became: bind, listen, connect (and how a non-blocking
+  /// one ended), accept with its peer, shutdown and close, each joined to its
+  /// socket by inode and checked against what the workload itself saw.
+  @Suite(.timeLimit(.minutes(3)))
+  struct LifecycleTests {
+    /// An integer field, whether the schema writes it as a number or (64-bit
+    /// values) as a decimal string.
+    func integer(_ value: Any?) -> Int? {
+      if let number = value as? Int { return number }
+      if let text = value as? String { return Int(text) }
+      return nil
+    }
+
+    func objects(_ text: String) throws -> [[String: Any]] {
+      try text.split(separator: "\n").map { line in
+        try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+      }
+    }
+
+    @Test func everyCallOnASocketIsRecordedWithItsAddress() throws {
+      let output = NSTemporaryDirectory() + "socktrace-lifecycle-\(UUID().uuidString).jsonl"
+      defer { unlink(output) }
+      let result = try runSocktraceFully(["--json", "-o", output, "--", Binaries.workload, "lifecycle"])
+      #expect(result.status == 0, "\(result.stderr)")
+      let truth = try objects(result.stdout)
+      let records = try objects(try String(contentsOfFile: output, encoding: .utf8))
+      let pid = try #require(truth.first?["pid"] as? Int)
+      let mine = records.filter { $0["pid"] as? Int == pid }
+
+      // Exactly one record per call, no more: the kinds counted both ways.
+      for (op, event) in [
+        ("bind", "bind"), ("listen", "listen"), ("connect", "connect"), ("shutdown", "shutdown"),
+        ("accept", "accept"), ("connect_result", "connect_result"),
+      ] {
+        let made = truth.filter { $0["op"] as? String == op }.count
+        let seen = mine.filter { $0["event"] as? String == event }.count
+        #expect(made == seen, "\(op): the workload made \(made), the recording has \(seen)")
+      }
+      #expect(truth.filter { $0["op"] as? String == "bind" }.count == 6)  // 4 servers, 2 for free ports
+
+      for call in truth {
+        let op = try #require(call["op"] as? String)
+        let inode = integer(call["inode"])
+        switch op {
+        case "bind", "listen", "connect", "shutdown":
+          let record = try #require(
+            mine.first { $0["event"] as? String == op && integer($0["inode"]) == inode },
+            "no \(op) record for inode \(inode ?? 0)")
+          #expect(record["fd"] as? Int == call["fd"] as? Int)
+          #expect(record["tid"] as? Int == call["tid"] as? Int)
+          let ret = try #require(call["ret"] as? Int)
+          let errno = try #require(call["errno"] as? Int)
+          #expect(record["ret"] as? Int == (ret < 0 ? -errno : ret), "\(op) \(record)")
+          #expect(record["errno"] as? Int == errno)
+          #expect(record["born_before_trace"] as? Bool == false)
+          #expect(integer(record["duration_ns"]).map { $0 > 0 } == true)
+          if op == "bind" || op == "connect" {
+            #expect(record["address"] as? String == call["address"] as? String, "\(record)")
+            let port = try #require(call["port"] as? Int)
+            if port < 0 {
+              #expect(record["port"] is NSNull, "a unix address has no port: \(record)")
+            } else {
+              #expect(record["port"] as? Int == port)
+            }
+          }
+          if op == "listen" { #expect(record["backlog"] as? Int == call["arg"] as? Int) }
+          if op == "shutdown" { #expect(record["how"] as? String == "SHUT_WR") }
+        case "accept":
+          let record = try #require(
+            mine.first { $0["event"] as? String == "accept" && integer($0["inode"]) == inode })
+          #expect(integer(record["listen_inode"]) == integer(call["inode2"]))
+          if call["has_address"] as? Bool == true {
+            #expect(record["address"] as? String == call["address"] as? String, "\(record)")
+            #expect(record["port"] as? Int == call["port"] as? Int)
+          } else {
+            #expect(record["address"] is NSNull, "a unix peer has no name: \(record)")
+          }
+        case "connect_result":
+          let record = try #require(
+            mine.first { $0["event"] as? String == "connect_result" && integer($0["inode"]) == inode })
+          let errno = try #require(call["errno"] as? Int)
+          #expect(record["result"] as? String == (errno == 0 ? "established" : "failed"))
+          #expect(record["errno"] as? Int == errno)
+          #expect(record["error"] as? String == (errno == 0 ? nil : "ECONNREFUSED"))
+        case "close":
+          #expect(
+            mine.contains { $0["event"] as? String == "release" && integer($0["inode"]) == inode },
+            "no close record for inode \(inode ?? 0)")
+        default: break
+        }
+      }
+    }
+
+    /// A socket made before tracing started is still joined by its inode when
+    /// it is used, and says it was born before.
+    @Test func aSocketBornBeforeTracingIsMarked() throws {
+      let workload = try Workload(["pre-socket-bind"], before: ["--pre-socket"])
+      let tracer = try Tracer(["-p", "\(workload.pid)"])
+      let truth = try workload.run()
+      let (_, _, records) = try tracer.stop()
+      let bind = try #require(truth.first { $0["op"] as? String == "bind" })
+      let record = try #require(records.first { $0["event"] as? String == "bind" })
+      #expect(integer(record["inode"]) == integer(bind["inode"]))
+      #expect(record["born_before_trace"] as? Bool == true)
+      #expect(record["address"] as? String == "127.0.0.1:0")
+    }
+  
+    /// Unix names are attacker-controlled bytes: every line stays valid JSON
+    /// (control bytes escaped, invalid UTF-8 as U+FFFD), a full-length path
+    /// without a NUL is read to its end, an abstract name keeps its NULs.
+    @Test func hostileUnixNamesStayValidJSON() throws {
+      let output = NSTemporaryDirectory() + "socktrace-hostile-unix-\(UUID().uuidString).jsonl"
+      defer { unlink(output) }
+      let result = try runSocktraceFully(["--json", "-o", output, "--", Binaries.workload, "hostile-unix"])
+      #expect(result.status == 0, "\(result.stderr)")
+      let records = try objects(try String(contentsOfFile: output, encoding: .utf8))
+      let binds = records.filter { $0["event"] as? String == "bind" }
+      try #require(binds.count == 3)
+      let pid = try #require(binds[0]["pid"] as? Int)
+      let hostile: [UInt8] = Array("/tmp/st-\n\u{01}".utf8) + [0xff] + Array("\"\\q\(pid)".utf8)
+      #expect(binds[0]["address"] as? String == String(decoding: hostile, as: UTF8.self))
+      let long = try #require(binds[1]["address"] as? String)
+      #expect(long.utf8.count == 108 && long.hasPrefix("/tmp/st-\(pid)-") && long.hasSuffix("xxx"))
+      let abstract: [UInt8] = Array("@st".utf8) + [0, 0x0a, 0xfe]
+      #expect(binds[2]["address"] as? String == String(decoding: abstract, as: UTF8.self))
+      for bind in binds {
+        #expect(bind["ret"] as? Int == 0, "\(bind)")
+        #expect(bind["port"] is NSNull)
+      }
+    }
+  }
+}
