@@ -109,7 +109,7 @@ extension KernelTests {
       #expect(record["born_before_trace"] as? Bool == true)
       #expect(record["address"] as? String == "127.0.0.1:0")
     }
-  
+
     /// Unix names are attacker-controlled bytes: every line stays valid JSON
     /// (control bytes escaped, invalid UTF-8 as U+FFFD), a full-length path
     /// without a NUL is read to its end, an abstract name keeps its NULs.
