@@ -7,7 +7,9 @@ import Testing
 @Suite struct LayoutTests {
   @Test func recordSizesArePinned() {
     #expect(MemoryLayout<st_header>.size == 64)
-    #expect(MemoryLayout<st_socket>.size == 144)
+    #expect(MemoryLayout<st_socket>.size == 168)
+    #expect(MemoryLayout<st_sockop>.size == 112 + Int(ST_ADDR_LEN))
+    #expect(MemoryLayout<st_connected>.size == 88)
     #expect(MemoryLayout<st_release>.size == 80)
     #expect(MemoryLayout<st_fork>.size == 72)
     #expect(MemoryLayout<st_exec>.size == 64 + 8 + Int(ST_PATH_LEN) + Int(ST_ARGS_LEN))
@@ -22,5 +24,7 @@ import Testing
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.inode) == 96)
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.probe) == 136)
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.fd) == 140)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.peer_addr) == 148)
+    #expect(MemoryLayout<st_sockop>.offset(of: \st_sockop.addr) == 112)
   }
 }
