@@ -34,6 +34,9 @@
 #define EINVAL 22
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -255,12 +258,11 @@ static __always_inline void read_socket(struct inflight *f, struct socket *sock)
 }
 
 /*
- * The socket open at fd, or NULL when fd holds no socket (close(2) sees every
+ * The socket behind an open file, or NULL when it is no socket (close(2) sees every
  * kind of file: only a socket inode's private_data is a struct socket).
  */
-static __always_inline struct socket *fd_socket(int fd)
+static __always_inline struct socket *file_socket(struct file *file)
 {
-	struct file *file = fd_file(fd);
 	struct inode *inode;
 
 	if (!file)
@@ -269,6 +271,11 @@ static __always_inline struct socket *fd_socket(int fd)
 	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
 	return (struct socket *)BPF_CORE_READ(file, private_data);
+}
+
+static __always_inline struct socket *fd_socket(int fd)
+{
+	return file_socket(fd_file(fd));
 }
 
 static __always_inline void remember_owner(u32 tgid)
@@ -308,15 +315,133 @@ static __always_inline void start_call(int kind, int family, int type, int proto
 	bpf_map_update_elem(&inflight, &tid, &f, BPF_ANY);
 }
 
-/* Emit the one record of a socket-creating call, then forget it. */
-static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, long ret,
-					u8 probe, bool stages)
-{
-	struct st_socket *e = reserve(sizeof(*e));
-	u64 now = bpf_ktime_get_boot_ns();
+/* ---- --port and --address: only sockets whose address matched ------------- */
 
-	if (!e)
-		goto out;
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, u16); /* port, host order */
+	__type(value, u8);
+} filter_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct st_net_key);
+	__type(value, u8);
+} filter_nets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct st_path_key);
+	__type(value, u8);
+} filter_paths SEC(".maps");
+
+/* Sockets whose address matched (inode -> 1): every record of theirs is kept. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, u8);
+} matched SEC(".maps");
+
+/* Births held back until their socket's address matches (inode -> record). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, struct st_socket);
+} held SEC(".maps");
+
+static __always_inline bool address_filter(void)
+{
+	return cfg.filter_ports || cfg.filter_nets || cfg.filter_paths;
+}
+
+static __always_inline bool socket_matched(u64 inode)
+{
+	return inode && bpf_map_lookup_elem(&matched, &inode);
+}
+
+static __always_inline bool port_matches(u16 port)
+{
+	return cfg.filter_ports && bpf_map_lookup_elem(&filter_ports, &port);
+}
+
+/* An inet address (4 or 16 bytes at addr) against the --address prefixes. */
+static __always_inline bool net_matches(u16 family, const u8 *addr)
+{
+	struct st_net_key key = {};
+
+	if (!cfg.filter_nets)
+		return false;
+	if (family == AF_INET) {
+		key.prefixlen = 8 + 32;
+		key.data[0] = 4;
+		__builtin_memcpy(&key.data[1], addr, 4);
+	} else {
+		key.prefixlen = 8 + 128;
+		key.data[0] = 6;
+		__builtin_memcpy(&key.data[1], addr, 16);
+	}
+	return bpf_map_lookup_elem(&filter_nets, &key) != NULL;
+}
+
+/* A sockaddr as passed to bind/connect, against --port and --address. */
+static __always_inline bool sockaddr_matches(const u8 *addr, u32 len)
+{
+	u16 family = *(const u16 *)addr;
+
+	if (len < 2)
+		return false;
+	if (family == AF_INET || family == AF_INET6) {
+		if (port_matches(bpf_ntohs(*(const u16 *)(addr + 2))))
+			return true;
+		return net_matches(family, family == AF_INET ? addr + 4 : addr + 8);
+	}
+	if (family == AF_UNIX && cfg.filter_paths) {
+		struct st_path_key key = {};
+		bool abstract = addr[2] == 0;
+
+		for (int i = 0; i < ST_UNIX_PATH_LEN; i++) {
+			u8 byte = addr[2 + i];
+
+			if ((u32)i + 2 >= len || (!abstract && byte == 0))
+				break;
+			key.path[i] = byte;
+		}
+		return bpf_map_lookup_elem(&filter_paths, &key) != NULL;
+	}
+	return false;
+}
+
+/* A socket matched: its held birth goes out first, then everything it does. */
+static __always_inline void mark_matched(u64 inode)
+{
+	struct st_socket *birth, *e;
+	u8 one = 1;
+
+	if (!inode || bpf_map_lookup_elem(&matched, &inode))
+		return;
+	if (bpf_map_update_elem(&matched, &inode, &one, BPF_ANY) != 0)
+		count_drop(); /* its later records cannot be kept */
+	birth = bpf_map_lookup_elem(&held, &inode);
+	if (!birth)
+		return;
+	e = reserve(sizeof(*e));
+	if (e) {
+		__builtin_memcpy(e, birth, sizeof(*e));
+		submit(e, sizeof(*e));
+	}
+	bpf_map_delete_elem(&held, &inode);
+}
+
+/* The record of a socket-creating call, from its state in flight. */
+static __always_inline void fill_socket(struct st_socket *e, int kind, struct inflight *f, long ret,
+					u8 probe, bool stages, u64 now)
+{
 	fill_header_at(&e->h, kind, sizeof(*e), now);
 	e->family = f->family;
 	e->type = f->type;
@@ -334,9 +459,6 @@ static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, l
 		e->inode2 = f->inode2;
 		if (f->inode)
 			e->bits |= ST_BIT_HAS_INODE;
-		remember_birth(f->inode, f->family);
-		if (kind == ST_KIND_SOCKETPAIR)
-			remember_birth(f->inode2, f->family);
 	} else {
 		e->inode = 0;
 		e->inode2 = kind == ST_KIND_ACCEPT ? f->inode2 : 0;
@@ -363,7 +485,56 @@ static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, l
 				e->failed_stage = ST_STAGE_SOCK_MAP_FD;
 		}
 	}
+}
+
+/*
+ * With --port/--address a new socket has no address yet: its birth is held in
+ * `held` until a bind or connect matches (then it goes out first), and
+ * dropped with the socket otherwise. An accepted socket is kept when its
+ * listener matched or its peer does.
+ */
+static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u8 probe, bool stages,
+				       u64 now)
+{
+	struct st_socket rec = {};
+
+	if (!address_filter())
+		return true;
+	if (ret < 0)
+		return false; /* no socket, so never an address */
+	if (kind == ST_KIND_ACCEPT)
+		return socket_matched(f->inode2) || port_matches(f->peer_port) ||
+		       ((f->peer_family == AF_INET || f->peer_family == AF_INET6) &&
+			net_matches(f->peer_family, f->peer_addr));
+	fill_socket(&rec, kind, f, ret, probe, stages, now);
+	if (bpf_map_update_elem(&held, &f->inode, &rec, BPF_ANY) != 0)
+		count_drop(); /* the birth is lost if its socket matches later */
+	if (kind == ST_KIND_SOCKETPAIR && f->inode2)
+		bpf_map_update_elem(&held, &f->inode2, &rec, BPF_ANY);
+	return false;
+}
+
+/* Emit the one record of a socket-creating call, then forget it. */
+static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, long ret,
+					u8 probe, bool stages)
+{
+	u64 now = bpf_ktime_get_boot_ns();
+	struct st_socket *e;
+
+	if (ret >= 0) {
+		remember_birth(f->inode, f->family);
+		if (kind == ST_KIND_SOCKETPAIR)
+			remember_birth(f->inode2, f->family);
+	}
+	if (!birth_kept(kind, f, ret, probe, stages, now))
+		goto out;
+	e = reserve(sizeof(*e));
+	if (!e)
+		goto out;
+	fill_socket(e, kind, f, ret, probe, stages, now);
 	submit(e, sizeof(*e));
+	if (address_filter())
+		mark_matched(f->inode); /* an accepted socket of a matched listener */
 out:
 	bpf_map_delete_elem(&inflight, &tid);
 }
@@ -622,9 +793,6 @@ static __always_inline void accept_enter(int listen_fd, int flags)
 	}
 }
 
-#define AF_INET 2
-#define AF_INET6 10
-
 /* The peer of a connected inet socket, from the kernel (no user memory). */
 static __always_inline void read_peer(struct inflight *f, struct socket *sock)
 {
@@ -780,7 +948,7 @@ static __always_inline void watch_connect(int fd, u64 start_ns)
 
 	if (!file || !(BPF_CORE_READ(file, f_flags) & O_NONBLOCK))
 		return;
-	sock = fd_socket(fd);
+	sock = file_socket(file);
 	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
 		return;
 	sk = (u64)BPF_CORE_READ(sock, sk);
@@ -795,8 +963,11 @@ static __always_inline void watch_connect(int fd, u64 start_ns)
 
 static __always_inline void emit_connected(struct pending_connect *p)
 {
-	struct st_connected *e = reserve(sizeof(*e));
+	struct st_connected *e;
 
+	if (address_filter() && !socket_matched(p->inode))
+		return;
+	e = reserve(sizeof(*e));
 	if (!e)
 		return;
 	e->h = p->h;
@@ -817,7 +988,7 @@ static __always_inline void op_exit(int kind, long ret)
 	struct pending_connect *p = NULL;
 	struct st_sockop *e;
 	struct socket *sock;
-	u64 sk = 0, now;
+	u64 sk = 0, now, inode;
 
 	if (!f || f->kind != kind)
 		return;
@@ -826,12 +997,25 @@ static __always_inline void op_exit(int kind, long ret)
 		sk = (u64)BPF_CORE_READ(sock, sk);
 		p = bpf_map_lookup_elem(&pending_connects, &sk);
 	}
+	if (address_filter() && sock) {
+		inode = socket_inode(sock);
+
+		/* bind and connect can make a socket match; listen and shutdown only follow */
+		if ((kind == ST_KIND_BIND || kind == ST_KIND_CONNECT) &&
+		    sockaddr_matches(f->addr, f->addr_len))
+			mark_matched(inode);
+		if (!socket_matched(inode))
+			goto out;
+	} else if (address_filter()) {
+		goto out;
+	}
 	e = reserve(sizeof(*e));
 	if (!e)
 		goto out;
 	now = bpf_ktime_get_boot_ns();
 	fill_header_at(&e->h, kind, sizeof(*e), now);
-	e->inode = sock ? socket_inode(sock) : 0;
+	inode = sock ? socket_inode(sock) : 0;
+	e->inode = inode;
 	e->duration_ns = now - f->start_ns;
 	e->fd = f->fd;
 	e->ret = ret;
@@ -840,7 +1024,8 @@ static __always_inline void op_exit(int kind, long ret)
 	e->family = sock ? BPF_CORE_READ(sock, sk, __sk_common.skc_family) : -1;
 	e->type = sock ? BPF_CORE_READ(sock, type) : -1;
 	e->bits = f->addr_len ? ST_OP_HAS_ADDR : 0;
-	if (e->inode && !bpf_map_lookup_elem(&births, &e->inode))
+	/* the key on the stack: 6.1 takes no ring-buffer memory as a map key */
+	if (inode && !bpf_map_lookup_elem(&births, &inode))
 		e->bits |= ST_OP_UNTRACED_BIRTH;
 	e->pad = 0;
 	__builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
@@ -959,6 +1144,10 @@ static __always_inline void emit_release(u64 inode, u32 how)
 
 	if (!family)
 		return; /* not born under tracing */
+	if (address_filter() && !socket_matched(inode)) {
+		bpf_map_delete_elem(&held, &inode); /* it never matched: nothing was said of it */
+		goto out;
+	}
 	e = reserve(sizeof(*e));
 	if (e) {
 		fill_header(&e->h, ST_KIND_RELEASE, sizeof(*e));
@@ -967,6 +1156,9 @@ static __always_inline void emit_release(u64 inode, u32 how)
 		e->family = *family;
 		submit(e, sizeof(*e));
 	}
+	if (address_filter())
+		bpf_map_delete_elem(&matched, &inode);
+out:
 	bpf_map_delete_elem(&births, &inode);
 }
 

@@ -16,6 +16,10 @@ public struct TraceOptions: Sendable {
   public var lifecycle = true
   /// Show libbpf's own log.
   public var verbose = false
+  /// --port: sockets that bind or connect to, or accept from, these ports.
+  public var ports: [UInt16] = []
+  /// --address: sockets whose address (bound, connected to, or peer) matches.
+  public var addresses: [AddressFilter] = []
 
   public init() {}
 }
@@ -58,6 +62,9 @@ public final class TraceSession {
     config.follow = options.follow ? 1 : 0
     config.lifecycle = options.lifecycle ? 1 : 0
     config.wake_every_record = options.wakeEveryRecord ? 1 : 0
+    config.filter_ports = options.ports.isEmpty ? 0 : 1
+    config.filter_nets = options.addresses.contains { $0.netKey != nil } ? 1 : 0
+    config.filter_paths = options.addresses.contains { $0.pathKey != nil } ? 1 : 0
     try object.setConfig(config)
     try object.setRingBufferSize(options.ringBufferBytes)
     try object.load()
@@ -65,9 +72,28 @@ public final class TraceSession {
     tracedFD = try object.mapFD(named: "traced")
     drops = DropCounter(mapFD: try object.mapFD(named: "drops"))
     reader = try RingBufferReader(mapFD: try object.mapFD(named: "events"), handler: handler)
-    // The filter must be full before attaching: tracepoints are system-wide.
+    // The filters must be full before attaching: tracepoints are system-wide.
     for pid in options.pids { try trace(pid: pid) }
+    try Self.fill(object, ports: options.ports, addresses: options.addresses)
     try links.attach(plan, in: object)
+  }
+
+  /// The --port and --address maps, each entry a key with the value 1.
+  static func fill(_ object: BPFObject, ports: [UInt16], addresses: [AddressFilter]) throws(TraceError) {
+    func insert<Key>(_ key: Key, into map: String) throws(TraceError) {
+      let fd = try object.mapFD(named: map)
+      var key = key
+      var one: UInt8 = 1
+      let status = bpf_map_update_elem(fd, &key, &one, UInt64(BPF_ANY))
+      if status < 0 {
+        throw .libbpf(step: "updating", object: "\(map) filter", errno: -status, detail: "")
+      }
+    }
+    for port in ports { try insert(port, into: "filter_ports") }
+    for address in addresses {
+      if let key = address.netKey { try insert(key, into: "filter_nets") }
+      if let key = address.pathKey { try insert(key, into: "filter_paths") }
+    }
   }
 
   /// Adds a thread group to the in-kernel pid filter.

@@ -16,6 +16,21 @@ struct FilterOptions: ParsableArguments {
 
   var pids: [Int32] { pidLists.flatMap(\.pids) }
 
+  @Option(
+    name: .customLong("port"),
+    help: ArgumentHelp(
+      "Only sockets that bind or connect to this port, or accept from it (repeatable). In the kernel.",
+      valueName: "port"))
+  var ports: [UInt16] = []
+
+  @Option(
+    name: .customLong("address"),
+    help: ArgumentHelp(
+      "Only sockets bound or connected to this address: an IP, a CIDR prefix, a unix path or @name "
+        + "(repeatable). In the kernel.",
+      valueName: "address"))
+  var addresses: [AddressFilter] = []
+
 }
 
 /// `-p 12,34`: one or more positive pids.
@@ -43,3 +58,7 @@ extension Substring {
 }
 
 extension RungChoice: ExpressibleByArgument {}
+
+extension AddressFilter: ExpressibleByArgument {
+  public init?(argument: String) { self.init(argument) }
+}

@@ -38,7 +38,11 @@ struct Record: ParsableCommand {
   @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "MiB"))
   var ringBuffer: UInt32 = 8
 
-  @Flag(help: "Record socket births only: no fork, exec, exit or release records.")
+  @Flag(
+    name: [.customLong("births-only"), .customLong("sockets-only")],
+    help: ArgumentHelp(
+      "Record socket births only, at the lowest cost: no bind, connect, listen, shutdown, close, "
+        + "fork, exec or exit records."))
   var socketsOnly = false
 
   @Flag(name: [.short, .long], help: "Show libbpf's own log.")
@@ -70,6 +74,9 @@ struct Record: ParsableCommand {
     if user != nil && command.isEmpty {
       throw ValidationError("--user applies to a command to run, after --")
     }
+    if socketsOnly && (!filter.ports.isEmpty || !filter.addresses.isEmpty) {
+      throw ValidationError("--port and --address follow what sockets become: not with --births-only")
+    }
     if ringBuffer == 0 || ringBuffer & (ringBuffer - 1) != 0 || ringBuffer > 1024 {
       throw ValidationError("--ring-buffer must be a power of two from 1 to 1024 MiB")
     }
@@ -78,6 +85,8 @@ struct Record: ParsableCommand {
   func run() throws {
     var options = TraceOptions()
     options.pids = filter.pids
+    options.ports = filter.ports
+    options.addresses = filter.addresses
     options.follow = filter.follow
     options.rung = attach
     options.ringBufferBytes = ringBuffer << 20

@@ -133,5 +133,58 @@ extension KernelTests {
         #expect(bind["port"] is NSNull)
       }
     }
+  
+    /// A free TCP port on 127.0.0.1, found by binding to port 0.
+    func freePort() throws -> Int {
+      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      defer { close(fd) }
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+      try withUnsafeMutablePointer(to: &address) { pointer in
+        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+          try #require(bind(fd, raw, length) == 0)
+          try #require(getsockname(fd, raw, &length) == 0)
+        }
+      }
+      return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// `--port` and `--address` keep exactly the sockets whose address matched
+    /// (their births held in the kernel until then), and nothing of the others
+    /// the same process made at the same time.
+    @Test(arguments: ["port", "ipv6", "unix"])
+    func addressFiltersKeepOnlyMatchingSockets(filter: String) throws {
+      let port = try freePort()
+      let workload = try Workload(["lifecycle-port=\(port)"])
+      let arguments: [String]
+      switch filter {
+      case "port": arguments = ["--port", "\(port)"]
+      case "ipv6": arguments = ["--address", "::1/128"]
+      default: arguments = ["--address", "/tmp/socktrace-workload-\(workload.pid).sock"]
+      }
+      let tracer = try Tracer(arguments + ["-p", "\(workload.pid)"])
+      let truth = try workload.run()
+      let (_, _, records) = try tracer.stop()
+
+      // The sockets that matched, from the workload's own report.
+      let expectedFamily = ["port": 2, "ipv6": 10, "unix": 1][filter] ?? 0
+      let sockets = truth.filter { ($0["op"] as? String).map { ["socket", "accept"].contains($0) } == true }
+      let server = sockets.filter { $0["family"] as? Int == expectedFamily }.prefix(3)  // listener, client, accepted
+      let wanted = Set(server.compactMap { integer($0["inode"]) })
+      try #require(wanted.count == 3)
+      let kept = records.filter { ["socket", "accept", "bind", "listen", "connect", "shutdown", "release"]
+        .contains($0["event"] as? String ?? "") }
+      let keptInodes = Set(kept.compactMap { integer($0["inode"]) })
+      #expect(keptInodes == wanted, "\(filter): kept \(keptInodes), wanted \(wanted)")
+      // Each matched socket's birth is there exactly once, before its first call.
+      for inode in wanted {
+        let mine = kept.filter { integer($0["inode"]) == inode }
+        #expect(mine.filter { ["socket", "accept"].contains($0["event"] as? String ?? "") }.count == 1)
+        #expect(["socket", "accept"].contains(mine.first?["event"] as? String ?? ""), "\(mine.first ?? [:])")
+        #expect(mine.last?["event"] as? String == "release")
+      }
+    }
   }
 }

@@ -15,6 +15,7 @@
 //                  servers and clients, a non-blocking connect that succeeds
 //                  and one to a closed port: every bind/listen/connect/accept/
 //                  shutdown reported with its address, port, fd and inode)
+//                lifecycle-port=N (the same, the IPv4 server on port N)
 //                pre-socket-bind (binds a socket made before --gate opened)
 //                hostile-unix (binds unix names of control bytes, invalid
 //                  UTF-8, full length without NUL, abstract with NULs)
@@ -277,8 +278,9 @@ static void nonblocking_connect(struct sockaddr *sa, socklen_t len) {
 	traced_close(fd);
 }
 
-static void lifecycle(void) {
-	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+static void lifecycle(int v4_port) {
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons(v4_port)};
 	client_server(AF_INET, (struct sockaddr *)&in, sizeof(in));
 	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	client_server(AF_INET6, (struct sockaddr *)&in6, sizeof(in6));
@@ -368,7 +370,8 @@ static int run(const char *s) {
 	else if (!strcmp(s, "emfile")) emfile();
 	else if (!strcmp(s, "socketpair")) pair();
 	else if (!strcmp(s, "accept")) accept_one();
-	else if (!strcmp(s, "lifecycle")) lifecycle();
+	else if (!strcmp(s, "lifecycle")) lifecycle(0);
+	else if (!strncmp(s, "lifecycle-port=", 15)) lifecycle(atoi(s + 15));
 	else if (!strcmp(s, "pre-socket-bind")) pre_socket_bind();
 	else if (!strcmp(s, "hostile-unix")) hostile_unix();
 	else if (!strcmp(s, "thread")) {

@@ -177,6 +177,25 @@ struct st_config {
 	unsigned char lifecycle;        /* emit fork/exec/exit and release records */
 	unsigned char pad;
 	unsigned long long wake_every_record; /* 1: wake the reader per record, 0: when the ring was empty */
+	/* --port / --address: only sockets whose address matched (see `matched`) */
+	unsigned char filter_ports;     /* ports in `filter_ports` */
+	unsigned char filter_nets;      /* IPv4/IPv6 prefixes in `filter_nets` */
+	unsigned char filter_paths;     /* unix names in `filter_paths` */
+	unsigned char pad2[5];
+};
+
+#define ST_UNIX_PATH_LEN 108
+
+/* A key of the `filter_nets` LPM trie: family tag (4 or 6), then the address. */
+struct st_net_key {
+	unsigned int prefixlen; /* 8 + the prefix's bits */
+	unsigned char data[17];
+	unsigned char pad[3];
+};
+
+/* A key of `filter_paths`: sun_path up to its NUL (abstract: all bytes given). */
+struct st_path_key {
+	unsigned char path[ST_UNIX_PATH_LEN];
 };
 
 #endif /* SOCKTRACE_H */
