@@ -41,8 +41,10 @@ extension KernelTests {
       }
     }
 
-    @Test(arguments: [["-p", "not-a-pid"], ["--address", "10.0.0.0/33"], ["--address", "relative/path"],
-      ["--port", "65536"], ["--births-only", "--port", "80"]])
+    @Test(arguments: [
+      ["-p", "not-a-pid"], ["--address", "10.0.0.0/33"], ["--address", "relative/path"],
+      ["--port", "65536"], ["--births-only", "--port", "80"],
+    ])
     func usageErrorsExitWith64(arguments: [String]) throws {
       let result = try runSocktrace(arguments)
       #expect(result.status == 64, "\(arguments): \(result.stderr)")

@@ -133,7 +133,7 @@ extension KernelTests {
         #expect(bind["port"] is NSNull)
       }
     }
-  
+
     /// A free TCP port on 127.0.0.1, found by binding to port 0.
     func freePort() throws -> Int {
       let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -174,8 +174,10 @@ extension KernelTests {
       let server = sockets.filter { $0["family"] as? Int == expectedFamily }.prefix(3)  // listener, client, accepted
       let wanted = Set(server.compactMap { integer($0["inode"]) })
       try #require(wanted.count == 3)
-      let kept = records.filter { ["socket", "accept", "bind", "listen", "connect", "shutdown", "release"]
-        .contains($0["event"] as? String ?? "") }
+      let kept = records.filter {
+        ["socket", "accept", "bind", "listen", "connect", "shutdown", "release"]
+          .contains($0["event"] as? String ?? "")
+      }
       let keptInodes = Set(kept.compactMap { integer($0["inode"]) })
       #expect(keptInodes == wanted, "\(filter): kept \(keptInodes), wanted \(wanted)")
       // Each matched socket's birth is there exactly once, before its first call.
