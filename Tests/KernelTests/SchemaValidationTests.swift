@@ -30,7 +30,7 @@ extension KernelTests {
   /// docs/schema.json: one JSON type per field, whatever the value.
   @Suite(.timeLimit(.minutes(3)))
   struct SchemaValidationTests {
-    static let scenarios = SocketTracingTests.scenarios + ["fork", "unshare-net"]
+    static let scenarios = SocketTracingTests.scenarios + ["fork", "unshare-net", "lifecycle", "hostile-unix"]
 
     @Test func aRecordingOfARunningProcessValidates() throws {
       let workload = try Workload(Self.scenarios)

@@ -167,14 +167,33 @@ static int port_of(const struct sockaddr *sa) {
 	return -1; /* no port: null in the record */
 }
 
+/* A string for the JSON report: quotes, backslashes and every byte outside
+ * printable ASCII escaped (as \u00XX, so the report stays valid JSON whatever
+ * bytes a name holds; tests compare escaped names only for ASCII ones). */
+static void json_escape(const char *in, char *out, size_t size) {
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 7 < size; p++) {
+		if (*p == '"' || *p == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)*p;
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			o += snprintf(out + o, size - o, "\\u%04x", *p);
+		} else {
+			out[o++] = (char)*p;
+		}
+	}
+	out[o] = '\0';
+}
+
 /* One call on a socket, with the address it was given (or the peer, for accept). */
 static void report_call(const char *op, int fd, const struct sockaddr *sa, socklen_t len, int ret,
 			int err, int arg) {
-	char text[256] = "";
+	char text[256] = "", escaped[256 * 6 + 1];
 	if (sa) address_text(sa, len, text, sizeof(text));
+	json_escape(text, escaped, sizeof(escaped));
 	printf("{\"op\":\"%s\",\"pid\":%d,\"tid\":%ld,\"fd\":%d,\"inode\":%llu,\"ret\":%d,\"errno\":%d,"
 	       "\"address\":\"%s\",\"has_address\":%s,\"port\":%d,\"arg\":%d}\n",
-	       op, getpid(), gettid_(), fd, inode_of(fd), ret, err, text, sa ? "true" : "false",
+	       op, getpid(), gettid_(), fd, inode_of(fd), ret, err, escaped, sa ? "true" : "false",
 	       sa ? port_of(sa) : -1, arg);
 	fflush(stdout);
 }
