@@ -48,7 +48,7 @@ final class Tracer {
       options.pids = [command.pid]
       options.follow = true
     }
-    let encoder = JSONLinesEncoder(clock: clock)
+    let encoder = JSONLinesEncoder(clock: clock, cgroups: CgroupResolver())
     let pipeline = RecordPipeline(
       format: format, encoder: encoder,
       table: TextTable(clock: clock, utcOffsetSeconds: localUTCOffset()), output: output,

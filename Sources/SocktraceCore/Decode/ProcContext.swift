@@ -31,6 +31,9 @@ public struct ProcContext {
     if argv.last?.isEmpty == true { argv.removeLast() }
     let link = String(decoding: Self.readLink("/proc/\(pid)/ns/net"), as: UTF8.self)
     netns = link.split(whereSeparator: { $0 == "[" || $0 == "]" }).dropFirst().first.flatMap { UInt64($0) }
+    if let mount = CgroupResolver.v2MountPoint(), let path = CgroupResolver.path(ofPID: pid) {
+      cgroupID = CgroupResolver.id(ofDirectory: path == "/" ? mount : mount + path)
+    }
     uid = 0
     gid = 0
     for line in (readSmallFile("/proc/\(pid)/status") ?? "").split(separator: "\n") {

@@ -22,8 +22,14 @@ public struct JSONLinesEncoder {
   public static let schemaVersion = 2
 
   public let clock: BootClock
+  /// Resolves `cgroup_id` to `cgroup_path` and container context; without
+  /// one those fields are null.
+  public let cgroups: CgroupResolver?
 
-  public init(clock: BootClock) { self.clock = clock }
+  public init(clock: BootClock, cgroups: CgroupResolver? = nil) {
+    self.clock = clock
+    self.cgroups = cgroups
+  }
 
   public func encode(_ event: TraceEvent, into out: inout JSONBuffer) {
     switch event {
@@ -114,6 +120,17 @@ public struct JSONLinesEncoder {
     out.appendUIntString(header.cgroup_id)
     out.appendRaw(",\"netns\":")
     out.appendUInt(UInt64(header.netns))
+    appendCgroupFields(header.cgroup_id, into: &out)
+  }
+
+  /// `cgroup_path`, `container_id`, `container_runtime`, `pod_uid`.
+  @inline(__always)
+  private func appendCgroupFields(_ id: UInt64?, into out: inout JSONBuffer) {
+    if let cgroups {
+      cgroups.appendFields(for: id, into: &out)
+    } else {
+      out.appendRaw(",\"cgroup_path\":null,\"container_id\":null,\"container_runtime\":null,\"pod_uid\":null")
+    }
   }
 
   private func encodeSocket(_ event: SocketEvent, into out: inout JSONBuffer) {
@@ -448,6 +465,7 @@ extension JSONLinesEncoder {
     appendOptionalString(process.cgroupID, into: &out)
     out.appendRaw(",\"netns\":")
     if let netns = process.netns { out.appendUInt(UInt64(netns)) } else { out.appendNull() }
+    appendCgroupFields(process.cgroupID, into: &out)
     out.appendRaw(",\"exe\":")
     out.appendString(process.exe)
     out.appendRaw(",\"argv\":")

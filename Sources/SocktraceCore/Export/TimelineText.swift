@@ -83,6 +83,13 @@ public enum TimelineText {
   static func header(_ process: ProcessTimeline, in timeline: Timeline) -> String {
     var line = "pid \(process.pid)  ppid \(process.ppid)  comm " + printable(process.comm)
     line += "  exe " + (process.exe.map(printable) ?? "-")
+    if let container = process.container {
+      // Hex ids as `docker ps` shows them: the first 12 digits.
+      let isHex = container.id.utf8.count == 64 && container.id.utf8.allSatisfy { CgroupNames.isHexDigit($0) }
+      line +=
+        "  container \(container.runtime.rawValue) " + clean(isHex ? String(container.id.prefix(12)) : container.id)
+    }
+    if let pod = process.podUID { line += "  pod " + clean(pod) }
     line += "  start " + wallClock(process.start, in: timeline)
     switch process.startedBy {
     case .fork: line += " (fork)"

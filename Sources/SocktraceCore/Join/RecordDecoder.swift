@@ -50,9 +50,16 @@ enum RecordDecoder {
 
   private static func header(_ fields: Fields, line: Int) throws(FieldError) -> RecordedHeader {
     let pid = try fields.uint32("pid")
+    var container: ContainerContext?
+    if let runtime = try fields.optionalEnum("container_runtime", ContainerRuntime.self),
+      let id = try fields.optionalString("container_id")
+    {
+      container = ContainerContext(runtime: runtime, id: id)
+    }
     return RecordedHeader(
       line: line, timestamp: try fields.uint64("ts_ns"), pid: pid, tid: try fields.optionalUInt32("tid") ?? pid,
-      ppid: try fields.optionalUInt32("ppid") ?? 0, comm: try fields.optionalBytes("comm") ?? [])
+      ppid: try fields.optionalUInt32("ppid") ?? 0, comm: try fields.optionalBytes("comm") ?? [],
+      container: container, podUID: try fields.optionalString("pod_uid"))
   }
 
   private static func socket(_ fields: Fields, header: RecordedHeader, source: SocketSource) throws(FieldError)

@@ -33,14 +33,22 @@ public struct RecordedHeader: Equatable, Sendable {
   public var ppid: UInt32
   /// The task's command name: raw bytes, attacker-controlled.
   public var comm: [UInt8]
+  /// The container its cgroup path names (schema 2), if any.
+  public var container: ContainerContext?
+  public var podUID: String?
 
-  public init(line: Int, timestamp: UInt64, pid: UInt32, tid: UInt32, ppid: UInt32, comm: [UInt8]) {
+  public init(
+    line: Int, timestamp: UInt64, pid: UInt32, tid: UInt32, ppid: UInt32, comm: [UInt8],
+    container: ContainerContext? = nil, podUID: String? = nil
+  ) {
     self.line = line
     self.timestamp = timestamp
     self.pid = pid
     self.tid = tid
     self.ppid = ppid
     self.comm = comm
+    self.container = container
+    self.podUID = podUID
   }
 }
 

@@ -81,6 +81,9 @@ public struct ProcessTimeline: Sendable {
   public var ppid: UInt32
   /// The main thread's latest command name (raw bytes, attacker-controlled).
   public var comm: [UInt8]
+  /// The container (and Kubernetes pod) its cgroup names, as last seen.
+  public var container: ContainerContext?
+  public var podUID: String?
   /// From the latest exec, if one was seen.
   public var exe: [UInt8]?
   public var argv: [[UInt8]]?

@@ -67,6 +67,8 @@ private struct Builder {
       current[header.pid] = index
     }
     nameThread(index, tid: header.tid, comm: header.comm)
+    if header.container != nil { processes[index].container = header.container }
+    if header.podUID != nil { processes[index].podUID = header.podUID }
     return index
   }
 
