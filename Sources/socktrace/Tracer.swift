@@ -107,7 +107,7 @@ final class Tracer {
 
   private func printTimelines() {
     do {
-      printError(try TimelineText.render(recording: pipeline?.recording.bytes ?? [], source: "this run"))
+      printError(try TimelineText.render(recording: pipeline?.recordingBytes ?? [], source: "this run"))
     } catch {
       printError("socktrace: timeline: \(error)")
     }

@@ -1,9 +1,14 @@
 /// Linux errno names, generated once from the C library's table.
 public enum ErrnoNames {
   /// "EAFNOSUPPORT" for 97, or nil for a number Linux does not define.
-  public static func name(_ errno: Int32) -> String? { table[errno] }
+  public static func name(_ errno: Int32) -> String? { staticName(errno)?.description }
 
-  static let table: [Int32: String] = [
+  /// The same as a constant string, for the JSON encoder (no allocation).
+  static func staticName(_ errno: Int32) -> StaticString? { SocketNames.lookup(denseTable, errno) }
+
+  nonisolated(unsafe) static let denseTable = SocketNames.dense(table)
+
+  static let table: KeyValuePairs<Int32, StaticString> = [
     1: "EPERM",
     2: "ENOENT",
     3: "ESRCH",

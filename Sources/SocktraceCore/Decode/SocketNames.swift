@@ -42,19 +42,23 @@ public enum SocketNames {
   }
 
   /// Dense tables indexed by number: a lookup per field of every record.
-  static let familyTable = dense(families)
-  static let typeTable = dense(types)
-  static let ipProtocolTable = dense(ipProtocols)
-  static let netlinkProtocolTable = dense(netlinkProtocols)
+  /// Written once when first used and only read after (hence `unsafe`).
+  nonisolated(unsafe) static let familyTable = dense(families)
+  nonisolated(unsafe) static let typeTable = dense(types)
+  nonisolated(unsafe) static let ipProtocolTable = dense(ipProtocols)
+  nonisolated(unsafe) static let netlinkProtocolTable = dense(netlinkProtocols)
 
-  static func dense(_ names: KeyValuePairs<Int32, StaticString>) -> [StaticString?] {
-    var table = [StaticString?](repeating: nil, count: Int(names.map(\.key).max() ?? 0) + 1)
+  /// Allocated once and never freed: a buffer pointer is a plain value, so a
+  /// lookup costs no retain and release as an array's buffer would.
+  static func dense(_ names: KeyValuePairs<Int32, StaticString>) -> UnsafeBufferPointer<StaticString?> {
+    let table = UnsafeMutableBufferPointer<StaticString?>.allocate(capacity: Int(names.map(\.key).max() ?? 0) + 1)
+    table.initialize(repeating: nil)
     for (number, name) in names { table[Int(number)] = name }
-    return table
+    return UnsafeBufferPointer(table)
   }
 
   @inline(__always)
-  static func lookup(_ table: [StaticString?], _ number: Int32) -> StaticString? {
+  static func lookup(_ table: UnsafeBufferPointer<StaticString?>, _ number: Int32) -> StaticString? {
     number >= 0 && Int(number) < table.count ? table[Int(number)] : nil
   }
 

@@ -6,7 +6,9 @@ public enum TraceEvent {
   case socket(SocketEvent)
   case release(ReleaseEvent)
   case fork(ForkEvent)
-  case exec(ExecEvent)
+  /// Boxed: an exec record is four times a socket's size, and every event
+  /// would otherwise be that large (each copy on the hot path moving it).
+  indirect case exec(ExecEvent)
   case exit(ExitEvent)
   case socketCall(SocketCallEvent)
   case connectResult(ConnectResultEvent)

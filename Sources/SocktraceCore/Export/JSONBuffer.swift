@@ -9,6 +9,10 @@ public struct JSONBuffer: ~Copyable {
   private var base: UnsafeMutablePointer<UInt8>
   private var capacity: Int
   public private(set) var count = 0
+  /// `"YYYY-MM-DDTHH:MM:SS.` of the last timestamp's second (21 bytes in
+  /// three words): records come in order, so most share it.
+  private var cachedSecond: Int64 = -1
+  private var cachedPrefix: (UInt64, UInt64, UInt64) = (0, 0, 0)
 
   public init(capacity: Int = 1 << 16) {
     self.capacity = max(capacity, 256)
@@ -52,13 +56,28 @@ public struct JSONBuffer: ~Copyable {
     count += 1
   }
 
-  /// Raw bytes, copied in one go.
+  /// Raw bytes, copied in one go. Keys and names are short: up to 16 bytes
+  /// are copied as two overlapping words, cheaper than a call to memmove.
   @inline(__always)
   public mutating func append(_ raw: UnsafeRawBufferPointer) {
     guard let source = raw.baseAddress, raw.count > 0 else { return }
-    reserve(raw.count)
-    UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: raw.count)
-    count += raw.count
+    let length = raw.count
+    reserve(length)
+    let destination = UnsafeMutableRawPointer(base + count)
+    if length >= 8 && length <= 16 {
+      let head = source.loadUnaligned(as: UInt64.self)
+      let tail = source.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+      destination.storeBytes(of: head, as: UInt64.self)
+      destination.storeBytes(of: tail, toByteOffset: length - 8, as: UInt64.self)
+    } else if length < 8 {
+      for offset in 0..<length {
+        destination.storeBytes(
+          of: source.load(fromByteOffset: offset, as: UInt8.self), toByteOffset: offset, as: UInt8.self)
+      }
+    } else {
+      destination.copyMemory(from: source, byteCount: length)
+    }
+    count += length
   }
 
   /// ASCII the caller controls (keys, names from our tables): not escaped.
@@ -87,13 +106,24 @@ public struct JSONBuffer: ~Copyable {
 
   public mutating func appendBool(_ value: Bool) { appendRaw(value ? "true" : "false") }
 
-  public mutating func appendUInt(_ value: UInt64) {
-    var digits = 1
-    var limit: UInt64 = 10
+  /// How many decimal digits `value` has: a few comparisons.
+  @inline(__always)
+  static func decimalDigits(_ value: UInt64) -> Int {
+    if value < 100_000_000 {
+      if value < 10_000 { return value < 100 ? (value < 10 ? 1 : 2) : (value < 1000 ? 3 : 4) }
+      return value < 1_000_000 ? (value < 100_000 ? 5 : 6) : (value < 10_000_000 ? 7 : 8)
+    }
+    var digits = 9
+    var limit: UInt64 = 1_000_000_000
     while digits < 20 && value >= limit {
       digits += 1
       limit = limit &* 10
     }
+    return digits
+  }
+
+  public mutating func appendUInt(_ value: UInt64) {
+    let digits = Self.decimalDigits(value)
     reserve(digits)
     // Two digits per division, from the right.
     let pairs = digitPairs.utf8Start
@@ -218,6 +248,30 @@ public struct JSONBuffer: ~Copyable {
   public mutating func appendTimestamp(epochNanoseconds: UInt64) {
     let seconds = Int64(epochNanoseconds / 1_000_000_000)
     let nanos = epochNanoseconds % 1_000_000_000
+    if seconds == cachedSecond {
+      reserve(24)
+      let destination = UnsafeMutableRawPointer(base + count)
+      destination.storeBytes(of: cachedPrefix.0, as: UInt64.self)
+      destination.storeBytes(of: cachedPrefix.1, toByteOffset: 8, as: UInt64.self)
+      destination.storeBytes(of: cachedPrefix.2, toByteOffset: 16, as: UInt64.self)
+      count += 21
+    } else {
+      let start = count
+      appendSecondPrefix(seconds)
+      reserve(3)  // the third word reads past the 21 bytes
+      let prefix = UnsafeRawPointer(base + start)
+      cachedPrefix = (
+        prefix.loadUnaligned(as: UInt64.self), prefix.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+        prefix.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+      )
+      cachedSecond = seconds
+    }
+    appendDigits(nanos, width: 9)
+    appendRaw("Z\"")
+  }
+
+  /// `"YYYY-MM-DDTHH:MM:SS.`: 21 bytes.
+  private mutating func appendSecondPrefix(_ seconds: Int64) {
     let (year, month, day) = civilDate(daysSinceEpoch: seconds / 86_400)
     let secondOfDay = seconds % 86_400
     append(UInt8(ascii: "\""))
@@ -233,8 +287,6 @@ public struct JSONBuffer: ~Copyable {
     append(UInt8(ascii: ":"))
     appendDigits(UInt64(secondOfDay % 60), width: 2)
     append(UInt8(ascii: "."))
-    appendDigits(nanos, width: 9)
-    appendRaw("Z\"")
   }
 
   /// Zero-padded decimal of exactly `width` digits (the low ones).

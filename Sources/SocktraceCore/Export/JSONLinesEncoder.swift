@@ -189,7 +189,7 @@ public struct JSONLinesEncoder {
     if event.succeeded {
       out.appendNull()
     } else {
-      out.appendName(ErrnoNames.name(event.errno), orPrefix: "E", event.errno)
+      out.appendName(ErrnoNames.staticName(event.errno), orPrefix: "E", event.errno)
     }
     out.appendRaw(",\"failed_stage\":")
     if event.succeeded || event.raw.failed_stage == 0 {
