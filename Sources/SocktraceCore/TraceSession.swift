@@ -43,7 +43,7 @@ public final class TraceSession {
     options: TraceOptions, handler: @escaping RingBufferReader.Handler
   ) throws(TraceError) {
     st_libbpf_set_logging(options.verbose ? 1 : 0)
-    let missing = Privileges.missing()
+    let missing = Privileges.missing(lockedBytes: UInt64(options.ringBufferBytes) + (16 << 20))
     guard missing.isEmpty else { throw .missingPrivileges(missing: missing) }
     let btf = KernelProbes.btfStatus()
     guard btf == 0 else { throw .noBTF(errno: btf) }

@@ -119,11 +119,23 @@ final class CommandRunner {
   }
 
   /// The user to run as: `-u USER`, else the one who ran sudo, else none (root).
+  /// Switching needs CAP_SETUID and CAP_SETGID (root has them; a setcap
+  /// binary run by a user does not), checked here, before anything is attached.
   static func user(named name: String?) throws(CommandError) -> (uid: uid_t, gid: gid_t)? {
     if let name {
-      if let entry = getpwnam(name) { return (entry.pointee.pw_uid, entry.pointee.pw_gid) }
-      if let uid = UInt32(name), let entry = getpwuid(uid) { return (entry.pointee.pw_uid, entry.pointee.pw_gid) }
-      throw .unknownUser(name)
+      var user: (uid: uid_t, gid: gid_t)
+      if let entry = getpwnam(name) {
+        user = (entry.pointee.pw_uid, entry.pointee.pw_gid)
+      } else if let uid = UInt32(name), let entry = getpwuid(uid) {
+        user = (entry.pointee.pw_uid, entry.pointee.pw_gid)
+      } else {
+        throw .unknownUser(name)
+      }
+      let missing = [Capability.setuid, .setgid].filter { !Privileges.has($0) }
+      if !missing.isEmpty && (user.uid != getuid() || user.gid != getgid()) {
+        throw .cannotSwitchUser(name, missing: missing.map(\.name))
+      }
+      return user
     }
     if let uid = getenv("SUDO_UID").flatMap({ UInt32(String(cString: $0)) }),
       let gid = getenv("SUDO_GID").flatMap({ UInt32(String(cString: $0)) })
@@ -138,12 +150,15 @@ enum CommandError: Error, CustomStringConvertible {
   case notFound(String)
   case spawnFailed(String, Int32)
   case unknownUser(String)
+  case cannotSwitchUser(String, missing: [String])
 
   var description: String {
     switch self {
     case .notFound(let name): return "\(name): command not found"
     case .spawnFailed(let name, let errno): return "cannot start \(name): \(errnoText(errno))"
     case .unknownUser(let name): return "no such user: \(name)"
+    case .cannotSwitchUser(let name, let missing):
+      return "running the command as \(name) needs root or \(missing.joined(separator: " and "))"
     }
   }
 }

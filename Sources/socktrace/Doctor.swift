@@ -19,7 +19,10 @@ struct Doctor: ParsableCommand {
     lines.append("lockdown:    " + (lockdownMode() ?? "unknown (securityfs not mounted)"))
     let missing = Privileges.missing()
     lines.append(
-      "privileges:  " + (missing.isEmpty ? "ok (uid \(geteuid()))" : "missing \(missing.joined(separator: ", "))"))
+      "privileges:  "
+        + (missing.isEmpty
+          ? "ok (uid \(geteuid()))"
+          : "missing \(missing.map(\.description).joined(separator: ", "))"))
     if missing.isEmpty {
       do {
         let mounted = try KernelProbes.ensureTracefs()

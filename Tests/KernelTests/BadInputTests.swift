@@ -28,7 +28,7 @@ extension KernelTests {
     @Test func withoutPrivilegesSaysWhich() throws {
       expectOneLineError(
         try runSocktrace(["--json", "-o", "/dev/null"], asUser: 65534),
-        containing: "needs root or the capabilities CAP_BPF, CAP_PERFMON")
+        containing: "needs root or the capabilities CAP_BPF (to load BPF programs and maps), CAP_PERFMON (")
     }
 
     @Test func unavailableRungIsExplained() throws {

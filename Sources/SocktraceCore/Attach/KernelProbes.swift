@@ -27,14 +27,14 @@ public enum KernelProbes {
         }
         facts.sockMapFDIsFunction = ids["sock_map_fd"] != nil
       case .kprobe:
-        facts.kprobesSupported = access(kprobePMU, F_OK) == 0
+        facts.kprobesSupported = exists(kprobePMU)
         if facts.kprobesSupported {
           facts.kallsyms = kallsyms(
             containing: AttachPlan.socketFunctions + [AttachPlan.releaseFunction, "sock_map_fd"])
           facts.sockMapFDIsFunction = facts.kallsyms.contains("sock_map_fd")
         }
       case .tracepoint:
-        facts.syscallTracepoints = access("\(tracefs)/\(socketTracepoint)", F_OK) == 0
+        facts.syscallTracepoints = exists("\(tracefs)/\(socketTracepoint)")
       }
       if AttachPlan.unavailability(of: rung, facts: facts) == nil { break }
     }
@@ -65,13 +65,16 @@ public enum KernelProbes {
   /// machine): the syscall tracepoints need it. Returns whether it mounted.
   @discardableResult
   public static func ensureTracefs() throws(TraceError) -> Bool {
-    if access("\(tracefs)/events", F_OK) == 0 { return false }
-    if access("/sys/kernel/debug/tracing/events", F_OK) == 0 { return false }
+    if exists("\(tracefs)/events") || exists("/sys/kernel/debug/tracing/events") { return false }
     if mount("tracefs", tracefs, "tracefs", 0, nil) != 0 {
       throw .tracefsUnavailable(errno: errno)
     }
     return true
   }
+
+  /// Whether `path` exists for this process's effective ids and capabilities:
+  /// access(2) would use the real uid and ignore a setcap binary's capabilities.
+  static func exists(_ path: String) -> Bool { faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0 }
 
   /// Whether vmlinux BTF is there: 0 or an errno.
   public static func btfStatus() -> Int32 { -st_vmlinux_btf_available() }

@@ -2,8 +2,8 @@ import Glibc
 
 /// Every failure the tracer reports to its user: one line, no libbpf dump.
 public enum TraceError: Error, CustomStringConvertible, Equatable {
-  /// Not root and missing the capabilities BPF tracing needs.
-  case missingPrivileges(missing: [String])
+  /// Missing capabilities the tracer needs here (not root), each with why.
+  case missingPrivileges(missing: [MissingCapability])
   /// The kernel exposes no BTF (`/sys/kernel/btf/vmlinux`): CO-RE cannot relocate.
   case noBTF(errno: Int32)
   /// A pid given with `-p` names no running process.
@@ -22,8 +22,9 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
   public var description: String {
     switch self {
     case .missingPrivileges(let missing):
-      return "socktrace needs root or the capabilities \(missing.joined(separator: ", ")) "
-        + "to load BPF programs; run it with sudo"
+      return "socktrace needs root or the capabilities "
+        + missing.map(\.description).joined(separator: ", ")
+        + "; run it with sudo, or see PRIVILEGES in socktrace(8) for setcap"
     case .noBTF(let errno):
       return "this kernel has no BTF (/sys/kernel/btf/vmlinux: \(errnoText(errno))); "
         + "socktrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
