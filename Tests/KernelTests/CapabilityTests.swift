@@ -40,14 +40,29 @@ extension KernelTests {
         try #require(status == 0, "setcap \(arguments) failed")
       }
 
-      /// Runs the copy as nobody (no groups, no inherited capabilities).
-      func runAsNobody(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+      /// Runs the copy as nobody (no groups, no inherited capabilities);
+      /// `withoutTracefs`: in a mount namespace of its own where tracefs is
+      /// unmounted, as on a fresh machine, without touching anyone else's.
+      func runAsNobody(_ arguments: [String], withoutTracefs: Bool = false) throws -> (
+        status: Int32, stdout: String, stderr: String
+      ) {
         let process = Process()
         let output = Pipe()
         let errors = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments =
-          ["--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups", "--inh-caps=-all", "--", socktrace] + arguments
+        let asNobody =
+          ["/usr/bin/setpriv", "--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups", "--inh-caps=-all", "--"]
+          + [socktrace] + arguments
+        if withoutTracefs {
+          process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+          process.arguments =
+            [
+              "--mount", "--propagation", "private", "/bin/sh", "-c",
+              "while umount /sys/kernel/tracing 2>/dev/null; do :; done; exec \"$@\"", "sh",
+            ] + asNobody
+        } else {
+          process.executableURL = URL(fileURLWithPath: asNobody[0])
+          process.arguments = Array(asNobody.dropFirst())
+        }
         process.standardOutput = output
         process.standardError = errors
         try process.run()
@@ -128,9 +143,7 @@ extension KernelTests {
     @Test func unmountedTracefsNamesSysAdmin() throws {
       let sandbox = try Sandbox()
       try sandbox.setCapabilities(Self.needed)
-      while umount("/sys/kernel/tracing") == 0 {}
-      defer { mountTracefs() }
-      let result = try sandbox.runAsNobody(["-o", "/dev/null", "-d", "1"])
+      let result = try sandbox.runAsNobody(["-o", "/dev/null", "-d", "1"], withoutTracefs: true)
       #expect(result.status != 0)
       #expect(
         result.stderr.contains("CAP_SYS_ADMIN (to mount tracefs at /sys/kernel/tracing)"), "\(result.stderr)")
