@@ -25,7 +25,7 @@ import Testing
     process.waitUntilExit()
     let now = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
     // The same commit (the work tree may have changed since the build: -dirty aside).
-    #expect(now.prefix(12) == BuildInfo.commit.prefix(12))
+    #expect(now.prefix(12) == BuildInfo.commit.prefix(12), "built at another commit? `swift test` rebuilds")
     #expect(BuildInfo.commit.wholeMatch(of: /[0-9a-f]{12}(-dirty)?|unknown/) != nil)
   }
 
