@@ -43,6 +43,29 @@ extension KernelTests {
       }
       #expect(truth.filter { $0["op"] as? String == "bind" }.count == 6)  // 4 servers, 2 for free ports
 
+      // The timeline tells each socket's life on its line, in the order of the calls.
+      let rendered = try runSocktraceOutput(["timeline", output])
+      #expect(rendered.status == 0)
+      let lines = rendered.stdout.split(separator: "\n").map(String.init)
+      func line(inode: Int?) -> String? { lines.first { $0.contains("inode \(inode ?? -1)  took") } }
+      for call in truth where call["op"] as? String == "connect" {
+        let story = try #require(line(inode: integer(call["inode"])), "no timeline line for \(call)")
+        let address = try #require(call["address"] as? String)
+        if call["errno"] as? Int == 115 {
+          #expect(story.contains("→ connect \(address) EINPROGRESS → "), "\(story)")
+          #expect(story.contains("→ established after ") || story.contains("→ failed ECONNREFUSED after "))
+        } else {
+          #expect(story.contains("→ connect \(address) ok "), "\(story)")
+          #expect(story.contains("→ shutdown SHUT_WR ok"), "\(story)")
+        }
+        #expect(story.contains("(closed)"), "\(story)")
+      }
+      for call in truth where call["op"] as? String == "listen" {
+        let story = try #require(line(inode: integer(call["inode"])))
+        #expect(story.contains("→ listen backlog \(call["arg"] as? Int ?? -1) ok"), "\(story)")
+      }
+      #expect(lines.filter { $0.contains("→ 1 accepted") }.count == 4, "\(rendered.stdout)")
+
       for call in truth {
         let op = try #require(call["op"] as? String)
         let inode = integer(call["inode"])

@@ -80,6 +80,30 @@ enum RecordingLines {
     header("exit", ts: ts, pid: pid, ppid: ppid, comm: comm) + #","exit_code":\#(code),"signal":\#(signal)}"#
   }
 
+  /// bind/connect/listen/shutdown; `address` already escaped.
+  static func call(
+    _ event: String, ts: UInt64, pid: UInt32, inode: UInt64?, fd: Int = 3, address: String? = nil,
+    port: Int? = nil, error: String? = nil, duration: UInt64 = 10_000, bornBefore: Bool = false
+  ) -> String {
+    var line = header(event, ts: ts, pid: pid, ppid: 1, comm: "curl")
+    line += #","fd":\#(fd),"inode":\#(inode.map { "\"\($0)\"" } ?? "null"),"born_before_trace":\#(bornBefore)"#
+    line += #","family":"AF_INET","family_num":2,"type":"SOCK_STREAM","type_num":1"#
+    switch event {
+    case "listen": line += #","backlog":16"#
+    case "shutdown": line += #","how":"SHUT_WR","how_num":1"#
+    default:
+      line += #","address":\#(address.map { "\"\($0)\"" } ?? "null"),"port":\#(port.map(String.init) ?? "null")"#
+    }
+    line += error.map { #","ret":-115,"errno":115,"error":"\#($0)""# } ?? #","ret":0,"errno":0,"error":null"#
+    return line + #","duration_ns":"\#(duration)"}"#
+  }
+
+  static func connectResult(ts: UInt64, pid: UInt32, inode: UInt64, error: String?, duration: UInt64) -> String {
+    header("connect_result", ts: ts, pid: pid, ppid: 1, comm: "curl")
+      + #","inode":"\#(inode)","result":"\#(error == nil ? "established" : "failed")","errno":\#(error == nil ? 0 : 111)"#
+      + #","error":\#(error.map { "\"\($0)\"" } ?? "null"),"duration_ns":"\#(duration)"}"#
+  }
+
   static func recording(_ lines: [String]) -> [UInt8] {
     Array(lines.map { $0 + "\n" }.joined().utf8)
   }

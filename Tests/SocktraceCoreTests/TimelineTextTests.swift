@@ -196,3 +196,37 @@ enum HostileRecording {
     #expect(TimelineText.signalName(64) == "signal 64")
   }
 }
+
+/// What each socket became, on its line: calls in the order they were made
+/// (a handshake that ended inside connect(2) has the earlier ts_ns), hostile
+/// addresses escaped for the terminal, calls on a socket born before the
+/// recording as lines of their own.
+@Suite struct TimelineStoryTests {
+  typealias L = RecordingLines
+  let t0 = RecordingLines.t0
+
+  @Test func aSocketsLifeReadsAsOneLine() throws {
+    let bytes = L.recording([
+      L.start(probe: "tracepoint"),
+      L.socket(ts: t0 + 1_000, pid: 7, fd: 5, inode: 42, stages: nil),
+      // The connect entered at t0+2000 and returned at t0+9000; its handshake ended at t0+8000.
+      L.connectResult(ts: t0 + 8_000, pid: 7, inode: 42, error: "ECONNREFUSED", duration: 6_000),
+      L.call(
+        "connect", ts: t0 + 9_000, pid: 7, inode: 42, fd: 5, address: #"/tmp/\u001b[2Jx"#, error: "EINPROGRESS",
+        duration: 7_000),
+      L.call("shutdown", ts: t0 + 10_000, pid: 7, inode: 42, fd: 5, duration: 500),
+      L.release(ts: t0 + 12_000, pid: 7, inode: 42, how: "close"),
+      L.call("bind", ts: t0 + 13_000, pid: 7, inode: 99, fd: 9, address: "127.0.0.1:80", port: 80, bornBefore: true),
+      L.end(ts: t0 + 20_000),
+    ])
+    let text = try TimelineText.render(recording: bytes)
+    let story = try #require(text.split(separator: "\n").first { $0.contains("inode 42") })
+    #expect(
+      story.hasSuffix(
+        #"→ connect /tmp/\x1b[2Jx EINPROGRESS → failed ECONNREFUSED after 6.000us → shutdown SHUT_WR ok 0.500us"#
+          + " → lived 11.000us (closed)"), "\(story)")
+    #expect(!text.utf8.contains(0x1b), "a raw escape reached the terminal")
+    let orphan = try #require(text.split(separator: "\n").first { $0.contains("inode 99") })
+    #expect(orphan.contains("bind        127.0.0.1:80 ok 10.000us  fd 9  inode 99  (socket born before tracing)"))
+  }
+}

@@ -144,6 +144,7 @@ private struct Emitter: ~Copyable {
         out.appendRaw("}}")
       case .exec(let exec):
         writeExec(exec, pid: process.pid)
+      case .call(let call): writeCall(call)
       }
     }
     if let exit = process.exit {
@@ -202,9 +203,53 @@ private struct Emitter: ~Copyable {
       }
     }
 
+    for call in socket.calls { writeCall(call) }
+    // The span is named by what the socket talked to: its peer, where it
+    // connected, else where it was bound.
+    let address =
+      record.peerAddress ?? socket.calls.first { $0.kind == .connect && $0.address != nil }?.address
+      ?? socket.calls.first { $0.kind == .bind && $0.address != nil }?.address
     for (lifetime, fd, isPeer) in [(socket.lifetime, record.fd, false), (socket.peerLifetime, record.peerFD, true)] {
-      if let lifetime { writeLifetime(lifetime, record: record, fd: fd, isPeer: isPeer) }
+      if let lifetime {
+        writeLifetime(lifetime, record: record, fd: fd, isPeer: isPeer, address: isPeer ? nil : address)
+      }
     }
+  }
+
+  /// bind, connect, listen, shutdown as slices on the calling thread; how a
+  /// non-blocking connect ended as an instant.
+  mutating func writeCall(_ call: RecordedCall) {
+    var name = Array(call.kind.rawValue.utf8)
+    if let address = call.address { name += Array(" ".utf8) + address }
+    if let error = call.error { name += Array(" ✗ ".utf8) + Array(error.utf8) }
+    let end = call.header.timestamp
+    if call.kind == .connectResult {
+      name = Array((call.established == true ? "connect established" : "connect failed").utf8)
+      if let error = call.error { name += Array(" ".utf8) + Array(error.utf8) }
+      begin("i", name: name, pid: call.header.pid, tid: call.header.tid)
+      out.appendRaw(",\"s\":\"t\",\"cat\":\"call\"")
+      appendTime("ts", end)
+    } else {
+      begin("X", name: name, pid: call.header.pid, tid: call.header.tid)
+      out.appendRaw(",\"cat\":\"call\"")
+      appendTime("ts", end >= call.duration ? end - call.duration : 0)
+      appendDuration(call.duration)
+      if !call.succeeded && call.error != "EINPROGRESS" { out.appendRaw(",\"cname\":\"terrible\"") }
+    }
+    out.appendKey("args")
+    out.appendKey("inode", first: true)
+    appendOptional(call.inode)
+    out.appendKey("fd")
+    appendOptional(call.fd)
+    if let port = call.port {
+      out.appendKey("port")
+      out.appendInt(port)
+    }
+    if call.kind == .connectResult {
+      out.appendKey("duration_ns")
+      out.appendUInt(call.duration)
+    }
+    out.appendRaw("}}")
   }
 
   mutating func writeStage(
@@ -227,10 +272,13 @@ private struct Emitter: ~Copyable {
     out.append(UInt8(ascii: "}"))
   }
 
-  mutating func writeLifetime(_ lifetime: SocketLifetime, record: RecordedSocket, fd: Int64?, isPeer: Bool) {
+  mutating func writeLifetime(
+    _ lifetime: SocketLifetime, record: RecordedSocket, fd: Int64?, isPeer: Bool, address: [UInt8]?
+  ) {
     var name = Array(record.family.utf8) + Array(" ".utf8) + Array(record.type.utf8)
     if let fd { name += Array(" fd \(fd)".utf8) }
     if isPeer { name += Array(" (peer)".utf8) }
+    if let address { name += Array(" ↔ ".utf8) + address }
     let pid = record.header.pid
     let tid = record.header.tid
 
@@ -244,6 +292,10 @@ private struct Emitter: ~Copyable {
     out.appendUInt(lifetime.inode)
     out.appendKey("fd")
     appendOptional(fd)
+    if let address {
+      out.appendKey("address")
+      out.appendString(address)
+    }
     out.appendRaw("}}")
 
     begin("e", name: name, pid: pid, tid: tid)

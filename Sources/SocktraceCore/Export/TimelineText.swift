@@ -72,6 +72,11 @@ public enum TimelineText {
       case .exec(let exec):
         text += "exec        " + printable(exec.exe)
         if !exec.argv.isEmpty { text += "  argv: " + exec.argv.map(argument).joined(separator: " ") }
+      case .call(let call):
+        text += padRight(call.kind.rawValue, 10) + "  " + callText(call, named: false)
+        if let fd = call.fd { text += "  fd \(fd)" }
+        if let inode = call.inode { text += "  inode \(inode)" }
+        if call.bornBeforeTrace { text += "  (socket born before tracing)" }
       }
       text += "\n"
     }
@@ -136,7 +141,13 @@ public enum TimelineText {
       if let stage = record.failedStage { line += " in " + stage.rawValue }
       return line
     }
-    if let lifetime = socket.lifetime { line += "  " + lifetimeText(lifetime, owner: process.pid) }
+    if let peer = record.peerAddress { line += "  from " + printable(peer) }
+    // The story: what the socket became, then how it ended.
+    for call in socket.calls { line += " → " + callText(call, named: true) }
+    if socket.accepted > 0 { line += " → \(socket.accepted) accepted" }
+    if let lifetime = socket.lifetime {
+      line += (socket.calls.isEmpty && socket.accepted == 0 ? "  " : " → ") + lifetimeText(lifetime, owner: process.pid)
+    }
     if record.source == .socketpair {
       line += "  peer"
       if let fd = record.peerFD { line += " fd \(fd)" }
@@ -144,6 +155,22 @@ public enum TimelineText {
       if let lifetime = socket.peerLifetime { line += " " + lifetimeText(lifetime, owner: process.pid) }
     }
     return line
+  }
+
+  /// One call of a socket's story: `connect 127.0.0.1:8765 ok 0.31ms`,
+  /// `connect 127.0.0.1:9 EINPROGRESS`, `failed ECONNREFUSED after 71us`.
+  static func callText(_ call: RecordedCall, named: Bool) -> String {
+    var text = named ? call.kind.rawValue + " " : ""
+    switch call.kind {
+    case .bind, .connect: text += call.address.map(printable) ?? "(unnamed)"
+    case .listen: text += "backlog \(call.backlog ?? 0)"
+    case .shutdown: text += clean(call.how ?? "?")
+    case .connectResult:
+      let outcome = call.established == true ? "established" : "failed " + clean(call.error ?? "?")
+      return outcome + " after " + duration(call.duration)
+    }
+    if let error = call.error { return text + " " + clean(error) }
+    return text + " ok " + duration(call.duration)
   }
 
   static func lifetimeText(_ lifetime: SocketLifetime, owner: UInt32) -> String {

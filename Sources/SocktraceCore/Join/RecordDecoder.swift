@@ -39,8 +39,31 @@ enum RecordDecoder {
         RecordedExit(
           header: try header(fields, line: line), exitCode: try fields.optionalInt64("exit_code") ?? 0,
           signal: try fields.optionalInt64("signal") ?? 0))
-    default: return nil
+    default:
+      guard let kind = RecordedCall.Kind(rawValue: kind) else { return nil }
+      return .call(try call(fields, header: try header(fields, line: line), kind: kind))
     }
+  }
+
+  private static func call(_ fields: Fields, header: RecordedHeader, kind: RecordedCall.Kind) throws(FieldError)
+    -> RecordedCall
+  {
+    var call = RecordedCall(header: header, kind: kind)
+    call.fd = try fields.optionalInt64("fd")
+    call.inode = try fields.optionalUInt64("inode")
+    call.address = try fields.optionalBytes("address")
+    call.port = try fields.optionalInt64("port")
+    call.backlog = try fields.optionalInt64("backlog")
+    call.how = try fields.optionalLabel("how")
+    call.errno = try fields.optionalInt64("errno") ?? 0
+    call.error = try fields.optionalLabel("error")
+    if call.error == nil && call.errno != 0 { call.error = String(call.errno) }
+    call.duration = try fields.optionalUInt64("duration_ns") ?? 0
+    call.bornBeforeTrace = try fields.optionalBool("born_before_trace") ?? false
+    if kind == .connectResult {
+      call.established = try fields.optionalString("result").map { $0 == "established" }
+    }
+    return call
   }
 
   static func kindName(_ object: [String: JSONValue]) -> [UInt8]? {
@@ -76,6 +99,7 @@ enum RecordDecoder {
     socket.peerInode = try fields.optionalUInt64("peer_inode")
     socket.listenFD = try fields.optionalInt64("listen_fd")
     socket.listenInode = try fields.optionalUInt64("listen_inode")
+    if source == .accept { socket.peerAddress = try fields.optionalBytes("address") }
     socket.errno = try fields.optionalInt64("errno") ?? 0
     socket.error = try fields.optionalLabel("error")
     if socket.error == nil && socket.errno != 0 { socket.error = String(socket.errno) }

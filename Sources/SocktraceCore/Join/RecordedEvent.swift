@@ -7,6 +7,7 @@ public enum RecordedEvent: Equatable, Sendable {
   case fork(RecordedFork)
   case exec(RecordedExec)
   case exit(RecordedExit)
+  case call(RecordedCall)
   case end(RecordedEnd)
 
   /// `ts_ns`: the boot clock when the record was written.
@@ -18,6 +19,7 @@ public enum RecordedEvent: Equatable, Sendable {
     case .fork(let record): return record.header.timestamp
     case .exec(let record): return record.header.timestamp
     case .exit(let record): return record.header.timestamp
+    case .call(let record): return record.header.timestamp
     case .end(let record): return record.timestamp
     }
   }
@@ -71,6 +73,8 @@ public struct RecordedSocket: Equatable, Sendable {
   /// accept: the listening socket.
   public var listenFD: Int64?
   public var listenInode: UInt64?
+  /// accept: the peer (inet and inet6), raw bytes as written.
+  public var peerAddress: [UInt8]?
   public var errno: Int64
   /// The error's name (or number as text); nil on success.
   public var error: String?
@@ -94,6 +98,48 @@ public struct RecordedSocket: Equatable, Sendable {
     self.isKernel = false
     self.errno = 0
     self.duration = 0
+  }
+}
+
+/// What a socket became: `bind`, `connect`, `listen`, `shutdown`, and how a
+/// non-blocking connect ended (`connect_result`). Joined to the socket's birth
+/// by `inode`.
+public struct RecordedCall: Equatable, Sendable {
+  public enum Kind: String, CaseIterable, Sendable {
+    case bind, connect, listen, shutdown
+    case connectResult = "connect_result"
+  }
+
+  public var header: RecordedHeader
+  public var kind: Kind
+  public var fd: Int64?
+  public var inode: UInt64?
+  /// bind/connect: the address as passed (raw bytes, attacker-controlled).
+  public var address: [UInt8]?
+  public var port: Int64?
+  /// listen: the backlog.
+  public var backlog: Int64?
+  /// shutdown: `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`.
+  public var how: String?
+  public var errno: Int64
+  /// The error's name; nil on success.
+  public var error: String?
+  public var duration: UInt64
+  /// connect_result: whether the handshake ended established.
+  public var established: Bool?
+  /// No birth for this socket was recorded: it was made before tracing.
+  public var bornBeforeTrace: Bool
+
+  public var succeeded: Bool { error == nil && errno == 0 }
+  /// When the call was entered (for connect_result: when its connect was).
+  public var callStart: UInt64 { header.timestamp >= duration ? header.timestamp - duration : 0 }
+
+  public init(header: RecordedHeader, kind: Kind) {
+    self.header = header
+    self.kind = kind
+    self.errno = 0
+    self.duration = 0
+    self.bornBeforeTrace = false
   }
 }
 

@@ -164,12 +164,15 @@ public enum TimelineEvent: Sendable {
   /// An exec: the one that started the process (`startedBy == .exec`, at
   /// `start`), or a later one.
   case exec(RecordedExec)
+  /// A call on a socket whose birth is not in the recording (made before tracing).
+  case call(RecordedCall)
 
   public var timestamp: UInt64 {
     switch self {
     case .socket(let socket): return socket.record.header.timestamp
     case .fork(let fork): return fork.timestamp
     case .exec(let exec): return exec.header.timestamp
+    case .call(let call): return call.header.timestamp
     }
   }
 }
@@ -181,6 +184,10 @@ public struct TimelineSocket: Sendable {
   public var lifetime: SocketLifetime?
   /// socketpair: the second socket's lifetime.
   public var peerLifetime: SocketLifetime?
+  /// What it became, in order: bind, connect (and its result), listen, shutdown.
+  public var calls: [RecordedCall] = []
+  /// A listener: the connections accepted from it.
+  public var accepted = 0
 
   /// The call's return: when the socket exists.
   public var timestamp: UInt64 { record.header.timestamp }

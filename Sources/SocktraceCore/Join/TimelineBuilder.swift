@@ -9,6 +9,10 @@
 /// - A socket lives from its birth to the `release` of its inode, whoever
 ///   releases it; with none, to its process's exit; with neither, it is open
 ///   at the end. A socketpair's two sockets have a lifetime each.
+/// - `bind`, `connect`, `connect_result`, `listen`, `shutdown` records join
+///   the socket of their inode, alive then; one whose socket was born before
+///   the recording is an event of its process of its own. An `accept` counts
+///   on its listener.
 /// - `release` records only end sockets: they never start a process.
 public enum TimelineBuilder {
   public static func build(_ recording: Recording) -> Timeline {
@@ -37,6 +41,7 @@ private struct Builder {
     case .start, .end: break
     case .socket(let socket): addSocket(socket)
     case .release(let release): addRelease(release)
+    case .call(let call): addCall(call)
     case .fork(let fork): addFork(fork)
     case .exec(let exec):
       let index = process(for: exec.header, startedBy: .exec)
@@ -110,12 +115,38 @@ private struct Builder {
     let event = processes[index].events.count
     processes[index].events.append(.socket(TimelineSocket(record: record)))
     guard record.succeeded else { return }
+    if record.source == .accept, let listener = record.listenInode { countAccept(listener: listener) }
     if let inode = record.inode, inode != 0 {
       born(inode, at: SocketPlace(process: index, event: event, isPeer: false), time: record.header.timestamp)
     }
     if record.source == .socketpair, let inode = record.peerInode, inode != 0 {
       born(inode, at: SocketPlace(process: index, event: event, isPeer: true), time: record.header.timestamp)
     }
+  }
+
+  mutating func addCall(_ call: RecordedCall) {
+    if let inode = call.inode, let place = open[inode],
+      case .socket(var socket) = processes[place.process].events[place.event]
+    {
+      // In the order the calls were made: a handshake that ended inside its
+      // connect(2) has the earlier ts_ns, but it follows the connect.
+      let key = { (call: RecordedCall) in (call.callStart, call.kind == .connectResult ? 1 : 0) }
+      let position = socket.calls.firstIndex { key($0) > key(call) } ?? socket.calls.endIndex
+      socket.calls.insert(call, at: position)
+      processes[place.process].events[place.event] = .socket(socket)
+      return
+    }
+    let index = process(for: call.header, startedBy: .firstRecord)
+    processes[index].events.append(.call(call))
+  }
+
+  /// An accepted connection counts on its listener, while the listener lives.
+  mutating func countAccept(listener inode: UInt64) {
+    guard let place = open[inode], !place.isPeer,
+      case .socket(var socket) = processes[place.process].events[place.event]
+    else { return }
+    socket.accepted += 1
+    processes[place.process].events[place.event] = .socket(socket)
   }
 
   mutating func born(_ inode: UInt64, at place: SocketPlace, time: UInt64) {
