@@ -34,7 +34,9 @@ DEFAULT_PROTO = {(2, 1): 6, (2, 2): 17, (10, 1): 6, (10, 2): 17}
 # Where each failure happens (errno -> failed_stage), for the workload's calls.
 FAILED_STAGE = {22: "sys_socket", 97: "sock_create", 93: "sock_create", 24: "sock_map_fd"}
 # The workload's scenarios, to check that it made every call (15 records + unshare).
-EXPECTED_OPS = {"socket": 13, "socketpair": 1, "accept": 1, "unshare": 1}
+# lifecycle adds 12 sockets, 4 accepts and the calls on them.
+EXPECTED_OPS = {"socket": 25, "socketpair": 1, "accept": 5, "unshare": 1, "bind": 6, "listen": 5,
+                "connect": 6, "shutdown": 4, "connect_result": 2}
 
 passed = failed = 0
 
@@ -162,7 +164,7 @@ def check_pair(name, op, recs, probe, kind):
     fd, fd2 = (op["fd"], op["fd2"]) if kind == "socketpair" else (op["ret"], op["fd2"])
     peer = ("peer_fd", "peer_inode") if kind == "socketpair" else ("listen_fd", "listen_inode")
     found = [r for r in recs if r.get("event") == kind and r.get("pid") == op["pid"]
-             and r.get("fd") == fd]
+             and r.get("fd") == fd and r.get("inode") in (op["inode"], None)]
     if not check(len(found) == 1, f"{name}: recorded once", f"{len(found)} {kind} records"):
         return
     rec = found[0]
@@ -173,6 +175,40 @@ def check_pair(name, op, recs, probe, kind):
     bad += [f"{k}={rec.get(k)!r} (want {v!r})" for k, v in inodes.items()
             if rec.get(k) != v and (probe != "tracepoint" or rec.get(k) is not None)]
     check(not bad, f"{name}: fields", "; ".join(bad))
+
+
+def check_calls(pre, ops, recs):
+    """bind/listen/connect/shutdown, connect_result and accept's peer, each
+    joined by inode and compared with what the workload saw (lifecycle)."""
+    calls = [r for r in recs if r.get("event") in ("bind", "listen", "connect", "shutdown", "connect_result")]
+    for op in ops:
+        kind = op["op"]
+        if kind not in ("bind", "listen", "connect", "shutdown", "connect_result") and not (
+                kind == "accept" and "has_address" in op):
+            continue
+        event = "accept" if kind == "accept" else kind
+        found = [r for r in (recs if kind == "accept" else calls)
+                 if r.get("event") == event and r.get("inode") == op["inode"]]
+        name = f"{pre} {kind} inode {op['inode']}"
+        if not check(len(found) == 1, f"{name}: recorded once", f"{len(found)} records"):
+            continue
+        rec, bad = found[0], []
+        if kind == "connect_result":
+            want = {"errno": op["errno"], "result": "established" if op["errno"] == 0 else "failed"}
+        else:
+            want = {"pid": op["pid"]}
+            if kind != "accept":
+                want.update({"fd": op["fd"], "errno": op["errno"], "born_before_trace": False,
+                             "ret": -op["errno"] if op["ret"] < 0 else op["ret"]})
+            if kind in ("bind", "connect", "accept"):
+                want["address"] = op["address"] if op["has_address"] else None
+                want["port"] = op["port"] if op["port"] >= 0 else None
+            if kind == "listen":
+                want["backlog"] = op["arg"]
+            if kind == "shutdown":
+                want["how_num"] = op["arg"]
+        bad = diff(rec, want)
+        check(not bad, f"{name}: fields", "; ".join(bad))
 
 
 def check_rung(kdir, kernel, rung):
@@ -223,6 +259,7 @@ def check_rung(kdir, kernel, rung):
             check(not bad, f"{name}: kernel sockets have fd null, an inode, probe {probe}",
                   "; ".join(json.dumps(r)[:300] for r in bad[:3]))
     check_lifecycle(pre, ops, recs, probe)
+    check_calls(pre, ops, recs)
     # Nothing else claims to be a socket() call of the workload's processes.
     pids = {op["pid"] for op in ops}
     stray = [r for r in sockets if r.get("pid") in pids and not r.get("kernel")

@@ -20,7 +20,7 @@ export LD_LIBRARY_PATH
 
 RUNGS="auto kprobe tracepoint"
 SCENARIOS="inet-stream inet6-dgram unix-nonblock-cloexec raw-icmp netlink bad-family
- bad-flags bad-protocol emfile socketpair accept thread fork unshare-net"
+ bad-flags bad-protocol emfile socketpair accept thread fork lifecycle unshare-net"
 ATTACH_WAIT=180 # seconds for the tracer to print "Tracing" (BPF load under TCG)
 STOP_WAIT=60    # seconds for the tracer to drain and exit after SIGINT
 VERBOSE=
