@@ -31,17 +31,19 @@ test=(
   lintian                             # checks the .deb
   bash-completion                     # the installed bash completion is exercised
   python3-jsonschema                  # tests: every record against docs/schema.json
+  prometheus                          # tests: a real server scraping --metrics
 )
 
 want=()
 needs_swift=false
+needs_test=false
 (($#)) || set -- --all
 for arg in "$@"; do
   case $arg in
   --run) want+=("${run[@]}") ;;
   --build) want+=("${build[@]}") needs_swift=true ;;
   --package) want+=("${package[@]}") ;;
-  --test | --all) want+=("${run[@]}" "${build[@]}" "${package[@]}" "${test[@]}") needs_swift=true ;;
+  --test | --all) want+=("${run[@]}" "${build[@]}" "${package[@]}" "${test[@]}") needs_swift=true needs_test=true ;;
   *)
     echo "setup: unknown option $arg (use --run, --build, --package, --test, --all)" >&2
     exit 2
@@ -58,6 +60,12 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# tests: the OTLP receiver decodes with the official definitions (PyPI's).
+if $needs_test && ! python3 -c 'import opentelemetry.proto.collector.logs.v1.logs_service_pb2' 2>/dev/null; then
+  echo "setup: pip installing opentelemetry-proto" >&2
+  python3 -m pip install -q opentelemetry-proto 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages opentelemetry-proto
 fi
 $needs_swift || exit 0
 command -v swift >/dev/null || { echo "setup: no swift on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }

@@ -3,7 +3,9 @@
 #   1. swift test: unit tests, CLI tests, and the kernel tests that load the
 #      real BPF programs into this kernel (they need root; with CI=true they
 #      fail rather than skip without it);
-#   2. Tests/kernels/run.sh: the tracer inside Debian's 6.1 and 6.12 kernels
+#   2. Tests/export/test_export.py: --metrics scraped by Debian's prometheus,
+#      --otlp into a receiver decoding with PyPI's opentelemetry-proto, rotation;
+#   3. Tests/kernels/run.sh: the tracer inside Debian's 6.1 and 6.12 kernels
 #      under qemu, on the fentry, kprobe and tracepoint rungs.
 # Ends on one line: "total: N passed, N failed".
 set -uo pipefail
@@ -21,6 +23,13 @@ swift_passed=$(grep -E '^✔ Test ' "$logs/swift-test.log" | grep -vc '^✔ Test
 swift_failed=$(grep -E '^✘ Test ' "$logs/swift-test.log" | grep -vc '^✘ Test run' || true)
 swift_skipped=$(grep -cE '^➜ Test ' "$logs/swift-test.log" || true)
 
+python3 Tests/export/test_export.py .build/debug/socktrace .build/debug/socktrace-workload 2>&1 |
+  tee "$logs/export.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+read -r export_passed export_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/export.log" | tail -n 1)
+export_passed=${export_passed:-0}
+export_failed=${export_failed:-1}
+
 bash Tests/kernels/run.sh .build/debug/socktrace 2>&1 | tee "$logs/vm.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 read -r vm_passed vm_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/vm.log" | tail -n 1)
@@ -29,7 +38,8 @@ vm_failed=${vm_failed:-1}
 
 echo
 echo "swift test: $swift_passed passed, $swift_failed failed, $swift_skipped skipped"
+echo "exports: $export_passed passed, $export_failed failed"
 echo "kernel VMs: $vm_passed passed, $vm_failed failed"
-((swift_failed + vm_failed == 0)) || status=1
-echo "total: $((swift_passed + vm_passed)) passed, $((swift_failed + vm_failed)) failed"
+((swift_failed + export_failed + vm_failed == 0)) || status=1
+echo "total: $((swift_passed + export_passed + vm_passed)) passed, $((swift_failed + export_failed + vm_failed)) failed"
 exit "$status"

@@ -38,6 +38,9 @@ public final class TraceSession {
   private let tracedFD: Int32
   /// Whether the session mounted tracefs itself.
   public let mountedTracefs: Bool
+  /// How full the ring buffer is, readable from any thread (--metrics); nil
+  /// if the kernel refused the read-only mapping.
+  public let ringBufferFill: RingBufferFill?
 
   public init(
     options: TraceOptions, handler: @escaping RingBufferReader.Handler
@@ -71,7 +74,9 @@ public final class TraceSession {
 
     tracedFD = try object.mapFD(named: "traced")
     drops = DropCounter(mapFD: try object.mapFD(named: "drops"))
-    reader = try RingBufferReader(mapFD: try object.mapFD(named: "events"), handler: handler)
+    let eventsFD = try object.mapFD(named: "events")
+    reader = try RingBufferReader(mapFD: eventsFD, handler: handler)
+    ringBufferFill = RingBufferFill(mapFD: eventsFD, sizeBytes: options.ringBufferBytes)
     // The filters must be full before attaching: tracepoints are system-wide.
     for pid in options.pids { try trace(pid: pid) }
     try Self.fill(object, ports: options.ports, addresses: options.addresses)

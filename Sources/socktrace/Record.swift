@@ -1,5 +1,6 @@
 import ArgumentParser
 import SocktraceCore
+import SocktraceExport
 
 /// `socktrace [record]`: attach, stream records, stop on Ctrl-C, SIGTERM,
 /// --duration, or when the command run under it exits.
@@ -18,10 +19,17 @@ struct Record: ParsableCommand {
                                                 # run a command (as the sudo user), trace
                                                 # it and its children, exit with its status
         sudo socktrace --timeline -- ./server   # per-process timelines when it ends
+        sudo socktrace --metrics 127.0.0.1:9464 # Prometheus metrics only, no other output
+        sudo socktrace --json -o run.jsonl --rotate-size 10M --rotate-keep 5
+                                                # rotated files; SIGHUP reopens run.jsonl
+        sudo socktrace --otlp http://127.0.0.1:4318 -p 1234
+                                                # OTLP log records to a collector
       """
   )
 
   @OptionGroup var filter: FilterOptions
+
+  @OptionGroup(title: "Export") var export: ExportOptions
 
   @Flag(help: "Write JSON Lines (one record per line) instead of a table.")
   var json = false
@@ -80,6 +88,7 @@ struct Record: ParsableCommand {
     if ringBuffer == 0 || ringBuffer & (ringBuffer - 1) != 0 || ringBuffer > 1024 {
       throw ValidationError("--ring-buffer must be a power of two from 1 to 1024 MiB")
     }
+    try export.validate(output: output)
   }
 
   func run() throws {
@@ -92,10 +101,18 @@ struct Record: ParsableCommand {
     options.ringBufferBytes = ringBuffer << 20
     options.lifecycle = !socketsOnly
     options.verbose = verbose
-    let tracer = Tracer(
-      options: options, format: json ? .jsonLines : .table, outputPath: output ?? "-",
-      duration: duration, timeline: timeline)
+    // --metrics or --otlp alone: no other output.
+    let format: Tracer.Format = json ? .jsonLines : (output == nil && export.any ? .none : .table)
+    var fileMode = Tracer.FileMode()
+    if let rotation = export.rotation(defaultOn: false) {
+      fileMode = Tracer.FileMode(rotation: rotation, reopenOnHangup: true, append: true, permissions: 0o600)
+    }
     do {
+      let clock = BootClock.measure()
+      let exporters = try Exporters(options: export, clock: clock)
+      let tracer = Tracer(
+        options: options, format: format, outputPath: output ?? "-", duration: duration, timeline: timeline,
+        exporters: exporters, fileMode: fileMode, clock: clock)
       var runner: CommandRunner?
       if !command.isEmpty {
         runner = try CommandRunner(command: command, user: try CommandRunner.user(named: user))
@@ -103,6 +120,9 @@ struct Record: ParsableCommand {
       let code = try tracer.run(command: runner)
       if code != 0 { throw ExitCode(code) }
     } catch let error as TraceError {
+      printError("socktrace: \(error)")
+      throw ExitCode(1)
+    } catch let error as ExportError {
       printError("socktrace: \(error)")
       throw ExitCode(1)
     } catch let error as CommandError {

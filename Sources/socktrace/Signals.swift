@@ -30,3 +30,27 @@ enum Signals {
 
   static var stopRequested: Bool { stopSignal.load(ordering: .relaxed) != 0 }
 }
+
+/// Set by SIGHUP in rotation and service mode: reopen the output file.
+let reopenSignal = Atomic<Bool>(false)
+
+extension Signals {
+  /// SIGHUP reopens the output file (logrotate's signal after it renamed the
+  /// file) instead of stopping: for -o FILE with rotation, and `serve`.
+  static func installReopenHandler() {
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    sigaddset(&unblock, SIGHUP)
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in reopenSignal.store(true, ordering: .relaxed) }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0  // no SA_RESTART: a blocked poll returns at once
+    sigaction(SIGHUP, &action, nil)
+  }
+
+  /// Whether a reopen was asked for since the last call.
+  static func takeReopenRequest() -> Bool {
+    reopenSignal.load(ordering: .relaxed) && reopenSignal.exchange(false, ordering: .relaxed)
+  }
+}

@@ -15,7 +15,7 @@ struct Socktrace: ParsableCommand {
       and inode, and the time spent in each stage of the kernel's socket path.
       """,
     version: BuildInfo.description,
-    subcommands: [Record.self, Doctor.self, TimelineCommand.self],
+    subcommands: [Record.self, Serve.self, Doctor.self, TimelineCommand.self],
     defaultSubcommand: Record.self
   )
 

@@ -1,5 +1,6 @@
 import Glibc
 import SocktraceCore
+import SocktraceExport
 
 /// Runs the pipeline: open the output, start the session (load, attach),
 /// read the ring buffer, decode, export; on stop drain, detach, write the end
@@ -17,7 +18,7 @@ final class Tracer {
   /// that lands in an empty ring wakes the reader at once.
   static let pollIntervalMilliseconds: Int32 = 100
 
-  private let clock = BootClock.measure()
+  private let clock: BootClock
   /// The tracer's own records (start, /proc context, end), handed to the pipeline.
   private var buffer = JSONBuffer(capacity: 4096)
   /// Decode, count, encode, write: set up by `run`.
@@ -28,20 +29,42 @@ final class Tracer {
   }
   /// The command being run, for the start record.
   private var commandLine: [String]?
+  /// --metrics and --otlp.
+  private let exporters: Exporters
+  /// How the output file is opened: rotation, and whether SIGHUP reopens it.
+  private let fileMode: FileMode
 
-  init(options: TraceOptions, format: Format, outputPath: String, duration: Double?, timeline: Bool) {
+  /// -o FILE for a service: rotated, appended to, 0600, reopened on SIGHUP.
+  struct FileMode {
+    var rotation: OutputFile.Rotation?
+    var reopenOnHangup = false
+    var append = false
+    var permissions: mode_t = 0o644
+  }
+
+  init(
+    options: TraceOptions, format: Format, outputPath: String, duration: Double?, timeline: Bool,
+    exporters: Exporters = Exporters(), fileMode: FileMode = FileMode(), clock: BootClock = .measure()
+  ) {
     self.options = options
     self.format = format
     self.outputPath = outputPath
     self.duration = duration
     self.timeline = timeline
+    self.exporters = exporters
+    self.fileMode = fileMode
+    self.clock = clock
   }
 
   /// Traces until stopped, or until `command` ends; returns the exit code:
   /// the command's when there is one.
   func run(command: CommandRunner? = nil) throws(TraceError) -> Int32 {
-    let output = try OutputFile(path: outputPath)  // before attaching: a bad path costs nothing
+    // Before attaching: a bad path costs nothing.
+    let output = try OutputFile(
+      path: outputPath, rotation: fileMode.rotation, append: fileMode.append, mode: fileMode.permissions)
     Signals.installStopHandlers()
+    if fileMode.reopenOnHangup { Signals.installReopenHandler() }
+    defer { exporters.close() }
     var options = self.options
     if let command {
       commandLine = command.command
@@ -54,11 +77,16 @@ final class Tracer {
       table: TextTable(clock: clock, utcOffsetSeconds: localUTCOffset()), output: output,
       keepRecording: timeline)
     self.pipeline = pipeline
+    if exporters.enabled {
+      let exporters = self.exporters
+      pipeline.onRecord = { event, bytes in exporters.record(event, bytes: bytes) }
+    }
 
     // A read pauses after a batch (the pipeline) or for a stop, not while draining.
     let session = try TraceSession(options: options) { bytes in
       pipeline.consume(bytes) && (pipeline.finalDrain || !Signals.stopRequested)
     }
+    exporters.started(session: session)
     let started = BootClock.now(CLOCK_MONOTONIC)
     if format == .table { pipeline.appendRaw(TextTable.header) }
     writeOwnRecords {
@@ -83,6 +111,8 @@ final class Tracer {
         if !pipeline.pausedForBatch { RingBufferReader.coalesce() }  // then let a storm gather
       }
       try pipeline.flush()
+      if Signals.takeReopenRequest() { try output.reopen() }  // flushed: between whole lines
+      if exporters.enabled { tickExporters(session, pipeline) }
     }
 
     if let failure = pipeline.writeFailure { throw failure }
@@ -92,11 +122,17 @@ final class Tracer {
     while try session.drain() > 0 {}
     if let failure = pipeline.writeFailure { throw failure }
     summary.lost = session.lostEvents
+    if exporters.enabled {
+      try pipeline.flush()
+      tickExporters(session, pipeline, force: true)
+      exporters.finish()  // what is still queued for the collector, for a bounded time
+    }
     summary.seconds = Double(BootClock.now(CLOCK_MONOTONIC) - started) / 1e9
-    writeOwnRecords { writeEnd(encoder: encoder) }
+    writeOwnRecords { writeEnd(encoder: encoder, output: output) }
     try pipeline.flush()
     output.sync()
-    printError(summary.text())
+    if exporters.enabled { tickExporters(session, pipeline, force: true) }
+    printError(summary.text() + exporters.summary + fileSummary(output))
     if timeline { printTimelines() }
     if let command {
       _ = command.hasExited()
@@ -122,7 +158,8 @@ final class Tracer {
       if options.follow { line += " and children" }
     }
     line += ")"
-    if outputPath != "-" { line += " into \(outputPath)" }
+    if outputPath != "-" && format != .none { line += " into \(outputPath)" }
+    line += exporters.description
     return line + "... Hit Ctrl-C to end."
   }
 
@@ -144,12 +181,27 @@ final class Tracer {
     encoder.encode(start, into: &buffer)
   }
 
-  private func writeEnd(encoder: JSONLinesEncoder) {
-    let end = EndRecord(
+  private func writeEnd(encoder: JSONLinesEncoder, output: OutputFile) {
+    var end = EndRecord(
       epochNanoseconds: BootClock.now(CLOCK_REALTIME), bootNanoseconds: BootClock.now(CLOCK_BOOTTIME),
       events: summary.events, sockets: summary.sockets, failed: summary.failed, lost: summary.lost,
       decodeErrors: summary.decodeErrors, durationNanoseconds: UInt64(summary.seconds * 1e9))
+    end.otlp = exporters.otlpCounts
+    if fileMode.rotation != nil || fileMode.reopenOnHangup { end.file = (output.rotations, output.reopens) }
     encoder.encode(end, into: &buffer)
+  }
+
+  /// Hands the reader's counts to --metrics and staged records to --otlp.
+  private func tickExporters(_ session: TraceSession, _ pipeline: RecordPipeline, force: Bool = false) {
+    exporters.tick(
+      lost: exporters.metrics != nil ? session.lostEvents : 0, written: pipeline.recordsWritten,
+      decodeErrors: pipeline.summary.decodeErrors, force: force)
+  }
+
+  /// "; output rotated N times, reopened M times" for the summary.
+  private func fileSummary(_ output: OutputFile) -> String {
+    guard fileMode.rotation != nil || fileMode.reopenOnHangup, format != .none else { return "" }
+    return "\noutput: \(outputPath) rotated \(output.rotations)x, reopened \(output.reopens)x"
   }
 }
 

@@ -361,6 +361,27 @@ public struct EndRecord: Sendable {
   public var lost: UInt64
   public var decodeErrors: UInt64
   public var durationNanoseconds: UInt64
+  /// --otlp: what the exporter sent and what it could not, by cause.
+  public var otlp: OTLPCounts?
+  /// -o FILE with rotation, or `serve`: files rotated away, reopens (SIGHUP).
+  public var file: (rotations: UInt64, reopens: UInt64)?
+
+  /// Records given to the OTLP exporter: `sent` + every cause == `events`.
+  public struct OTLPCounts: Sendable, Equatable {
+    public var sent: UInt64 = 0
+    /// Dropped at once: the queue between the reader and the exporter was full.
+    public var queueFull: UInt64 = 0
+    /// Every retry failed (no collector, timeouts, 429/502/503/504).
+    public var failed: UInt64 = 0
+    /// The collector refused them (another status, or OTLP partial success).
+    public var rejected: UInt64 = 0
+    /// Still queued when the stop's deadline for sending passed.
+    public var shutdown: UInt64 = 0
+
+    public init() {}
+
+    public var unsent: UInt64 { queueFull + failed + rejected + shutdown }
+  }
 
   public init(
     epochNanoseconds: UInt64, bootNanoseconds: UInt64, events: UInt64, sockets: UInt64, failed: UInt64,
@@ -439,6 +460,30 @@ extension JSONLinesEncoder {
     out.appendUInt(end.decodeErrors)
     out.appendKey("duration_ns")
     out.appendUIntString(end.durationNanoseconds)
+    if let otlp = end.otlp {
+      out.appendKey("otlp")
+      out.appendKey("sent", first: true)
+      out.appendUInt(otlp.sent)
+      out.appendKey("unsent")
+      out.appendUInt(otlp.unsent)
+      out.appendKey("queue_full")
+      out.appendUInt(otlp.queueFull)
+      out.appendKey("failed")
+      out.appendUInt(otlp.failed)
+      out.appendKey("rejected")
+      out.appendUInt(otlp.rejected)
+      out.appendKey("shutdown")
+      out.appendUInt(otlp.shutdown)
+      out.append(UInt8(ascii: "}"))
+    }
+    if let file = end.file {
+      out.appendKey("file")
+      out.appendKey("rotations", first: true)
+      out.appendUInt(file.rotations)
+      out.appendKey("reopens")
+      out.appendUInt(file.reopens)
+      out.append(UInt8(ascii: "}"))
+    }
     out.appendRaw("}\n")
   }
 

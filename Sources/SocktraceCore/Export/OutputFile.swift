@@ -2,46 +2,170 @@ import Glibc
 
 /// Where records go: a file opened before anything is attached, or stdout.
 /// Writes whole buffers with write(2), retrying short writes and EINTR.
+///
+/// With a `Rotation`, the file never grows past `maxBytes` with whole lines:
+/// a buffer is cut at its last newline that fits, FILE becomes FILE.1 (FILE.1
+/// FILE.2, …, up to FILE.keep; the oldest goes), and a new FILE is opened.
+/// `reopen()` (SIGHUP in rotation and service mode) closes FILE and opens the
+/// path again, appending: what logrotate expects after it renamed the file.
 public final class OutputFile {
+  /// Size-based rotation: Tetragon's defaults are 10 MB and 5 files.
+  public struct Rotation: Sendable, Equatable {
+    public var maxBytes: Int
+    public var keep: Int
+
+    public static let defaultMaxBytes = 10_000_000
+    public static let defaultKeep = 5
+
+    public init(maxBytes: Int = defaultMaxBytes, keep: Int = defaultKeep) {
+      self.maxBytes = maxBytes
+      self.keep = keep
+    }
+  }
+
   public let path: String
-  public let fd: Int32
+  public private(set) var fd: Int32
   private let owned: Bool
+  private let rotation: Rotation?
+  private let mode: mode_t
+  /// Bytes in the file now (rotation mode).
+  private var size = 0
+  /// Files rotated away (FILE -> FILE.1) and opened again on request (SIGHUP).
+  public private(set) var rotations: UInt64 = 0
+  public private(set) var reopens: UInt64 = 0
 
   /// Opens (creates or truncates) `path`; "-" is stdout. Throws before any
-  /// probe is attached, so a bad path costs nothing.
-  public init(path: String) throws(TraceError) {
+  /// probe is attached, so a bad path costs nothing. With `rotation`, or when
+  /// `append` is set (a service restarting), an existing file is appended to.
+  public init(path: String, rotation: Rotation? = nil, append: Bool = false, mode: mode_t = 0o644)
+    throws(TraceError)
+  {
     self.path = path
+    self.rotation = rotation
+    self.mode = mode
     if path == "-" {
       fd = STDOUT_FILENO
       owned = false
       return
     }
-    let opened = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard opened >= 0 else { throw .unwritableOutput(path: path, errno: errno) }
-    fd = opened
     owned = true
+    fd = -1
+    let keepContent = append || rotation != nil
+    fd = try Self.open(path, flags: keepContent ? O_APPEND : O_TRUNC, mode: mode)
+    size = keepContent ? Self.fileSize(fd) : 0
   }
 
-  deinit { if owned { close(fd) } }
+  deinit { if owned && fd >= 0 { close(fd) } }
+
+  private static func open(_ path: String, flags: Int32, mode: mode_t) throws(TraceError) -> Int32 {
+    let opened = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, mode)
+    guard opened >= 0 else { throw .unwritableOutput(path: path, errno: errno) }
+    return opened
+  }
+
+  private static func fileSize(_ fd: Int32) -> Int {
+    var info = stat()
+    return fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+  }
 
   /// Whether the output is a terminal (the human table's default).
   public var isTerminal: Bool { isatty(fd) == 1 }
 
   public func write(_ bytes: [UInt8]) throws(TraceError) {
-    let status = bytes.withUnsafeBytes { writeAll($0) }
-    if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
-  }
-
-  /// Writes all of `bytes` (a buffer lent without copying).
-  public func write(_ bytes: UnsafeRawBufferPointer) throws(TraceError) {
-    let status = writeAll(bytes)
-    if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
+    let failure = bytes.withUnsafeBytes { raw in Self.catching { () throws(TraceError) in try write(raw) } }
+    if let failure { throw failure }
   }
 
   /// Writes what `buffer` holds, without copying it.
   public func write(_ buffer: borrowing JSONBuffer) throws(TraceError) {
-    let status = buffer.withUnsafeBytes { writeAll($0) }
+    let failure = buffer.withUnsafeBytes { raw in Self.catching { () throws(TraceError) in try write(raw) } }
+    if let failure { throw failure }
+  }
+
+  private static func catching(_ body: () throws(TraceError) -> Void) -> TraceError? {
+    do { try body() } catch { return error }
+    return nil
+  }
+
+  /// Writes all of `bytes` (a buffer lent without copying): whole lines, in
+  /// rotation mode, split across files at newlines.
+  public func write(_ bytes: UnsafeRawBufferPointer) throws(TraceError) {
+    guard let rotation else {
+      let status = writeAll(bytes)
+      if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
+      return
+    }
+    var rest = bytes
+    while !rest.isEmpty {
+      let room = rotation.maxBytes - size
+      if rest.count <= room {
+        try writeCounted(rest)
+        return
+      }
+      if let cut = Self.lastNewline(in: rest, before: max(room, 0)) {
+        try writeCounted(UnsafeRawBufferPointer(rebasing: rest[..<(cut + 1)]))
+        rest = UnsafeRawBufferPointer(rebasing: rest[(cut + 1)...])
+        try rotate()
+      } else if size > 0 {
+        try rotate()  // not even one line fits: it starts the next file
+      } else {
+        // One line longer than a whole file: it goes alone, whole.
+        let end = rest.firstIndex(of: UInt8(ascii: "\n")) ?? (rest.count - 1)
+        try writeCounted(UnsafeRawBufferPointer(rebasing: rest[...end]))
+        rest = UnsafeRawBufferPointer(rebasing: rest[(end + 1)...])
+        if !rest.isEmpty { try rotate() }
+      }
+    }
+  }
+
+  /// The index of the last newline among the first `limit` bytes.
+  private static func lastNewline(in bytes: UnsafeRawBufferPointer, before limit: Int) -> Int? {
+    var index = min(limit, bytes.count) - 1
+    while index >= 0 {
+      if bytes[index] == UInt8(ascii: "\n") { return index }
+      index -= 1
+    }
+    return nil
+  }
+
+  private func writeCounted(_ bytes: UnsafeRawBufferPointer) throws(TraceError) {
+    let status = writeAll(bytes)
     if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
+    size += bytes.count
+  }
+
+  /// FILE.(keep-1) -> FILE.keep, …, FILE -> FILE.1, then a new FILE.
+  private func rotate() throws(TraceError) {
+    guard let rotation, owned else { return }
+    close(fd)
+    fd = -1
+    if rotation.keep > 0 {
+      unlink("\(path).\(rotation.keep)")
+      var index = rotation.keep - 1
+      while index >= 1 {
+        rename("\(path).\(index)", "\(path).\(index + 1)")
+        index -= 1
+      }
+      // ENOENT: someone (logrotate) moved FILE away already; it keeps its lines.
+      if rename(path, "\(path).1") != 0 && errno != ENOENT {
+        throw .writeFailed(path: path, errno: errno)
+      }
+    }
+    fd = try Self.open(path, flags: O_TRUNC, mode: mode)
+    size = 0
+    rotations += 1
+  }
+
+  /// Closes the file and opens its path again, appending (SIGHUP): after
+  /// logrotate renamed it, new records go to a new file of the same name.
+  /// Call between whole lines.
+  public func reopen() throws(TraceError) {
+    guard owned else { return }
+    if fd >= 0 { close(fd) }
+    fd = -1
+    fd = try Self.open(path, flags: O_APPEND, mode: mode)
+    size = Self.fileSize(fd)
+    reopens += 1
   }
 
   /// write(2) until done, retrying short writes and EINTR: 0 or an errno.
@@ -65,5 +189,5 @@ public final class OutputFile {
     try write(Array(text.utf8))
   }
 
-  public func sync() { if owned { fsync(fd) } }
+  public func sync() { if owned && fd >= 0 { fsync(fd) } }
 }

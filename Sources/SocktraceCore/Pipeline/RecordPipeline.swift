@@ -5,7 +5,8 @@
 /// The tracer and `socktrace-pipeline-bench` both run this type, so the
 /// benchmark measures the shipped loop, not a copy of it.
 public final class RecordPipeline {
-  public enum Format: Sendable { case table, jsonLines }
+  /// `none`: records go only to the per-record hook (--metrics, --otlp).
+  public enum Format: Sendable { case table, jsonLines, none }
 
   /// Write to the output once this much is buffered (and after every read).
   public static let flushBytes = 256 << 10
@@ -43,6 +44,13 @@ public final class RecordPipeline {
   }
   /// Bytes written to the output so far.
   public var bytesWritten: UInt64 { state.bytesWritten }
+  /// Records written to the output so far (not the tracer's own).
+  public var recordsWritten: UInt64 { state.recordsWritten }
+  /// Also given every decoded record and its raw bytes (--metrics, --otlp).
+  public var onRecord: ((TraceEvent, UnsafeRawBufferPointer) -> Void)? {
+    get { state.onRecord }
+    set { state.onRecord = newValue }
+  }
   /// Bytes buffered and not yet written.
   public var buffered: Int { state.buffer.count }
 
@@ -82,6 +90,10 @@ public final class RecordPipeline {
     var pausedForBatch = false
     var finalDrain = false
     var bytesWritten: UInt64 = 0
+    var onRecord: ((TraceEvent, UnsafeRawBufferPointer) -> Void)?
+    /// Records encoded into the buffer and not yet written; records written.
+    var recordsBuffered: UInt64 = 0
+    var recordsWritten: UInt64 = 0
 
     init(format: Format, encoder: JSONLinesEncoder, table: TextTable, output: OutputFile, keepRecording: Bool) {
       self.format = format
@@ -95,17 +107,24 @@ public final class RecordPipeline {
       do {
         let event = try EventDecoder.decode(bytes)
         summary.count(event)
+        onRecord?(event, bytes)
         switch format {
         case .jsonLines:
           let start = buffer.count
           encoder.encode(event, into: &buffer)
+          recordsBuffered &+= 1
           // --timeline keeps the same line: copied, not encoded a second time.
           if keepRecording {
             buffer.withUnsafeBytes { recording.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
           }
         case .table:
           if keepRecording { encoder.encode(event, into: &recording) }
-          if let line = table.line(for: event) { buffer.appendRaw(line) }
+          if let line = table.line(for: event) {
+            buffer.appendRaw(line)
+            recordsBuffered &+= 1
+          }
+        case .none:
+          if keepRecording { encoder.encode(event, into: &recording) }
         }
       } catch {
         summary.decodeErrors += 1
@@ -128,6 +147,8 @@ public final class RecordPipeline {
       try output.write(buffer)
       bytesWritten += UInt64(buffer.count)
       buffer.removeAll()
+      recordsWritten &+= recordsBuffered
+      recordsBuffered = 0
     }
   }
 }

@@ -1,0 +1,189 @@
+import Glibc
+import OTLPProto
+import SocktraceCore
+
+typealias LogRecord = Opentelemetry_Proto_Logs_V1_LogRecord
+typealias KeyValue = Opentelemetry_Proto_Common_V1_KeyValue
+typealias AnyValue = Opentelemetry_Proto_Common_V1_AnyValue
+
+/// Turns each record into one OTLP log record (the exporter's thread).
+///
+/// Attributes follow OpenTelemetry's semantic conventions where one exists:
+/// `process.pid`, `process.parent_pid`, `thread.id`, `process.executable.name`
+/// (the kernel's comm: /proc/PID/status Name), `process.real_user.id`,
+/// `network.transport` (tcp, udp, unix), `network.type` (ipv4, ipv6),
+/// `error.type` (the errno name of a failed call), `process.executable.path`
+/// and `process.command_args` (exec), `process.exit.code`; the rest are
+/// `socktrace.*`, named as in the JSON schema (docs/schema.md). The event
+/// name is `socktrace.<event>`; the body is a one-line summary.
+struct OTLPLogMapper {
+  let clock: BootClock
+
+  func logRecord(_ event: TraceEvent, observedAt now: UInt64) -> LogRecord {
+    var record = LogRecord()
+    let header = event.header
+    record.timeUnixNano = clock.epochNanoseconds(boot: header.bootTimeNanoseconds)
+    record.observedTimeUnixNano = now
+    record.severityNumber = .info
+    record.severityText = "INFO"
+    var attributes: [KeyValue] = [
+      .int("process.pid", header.pid), .int("process.parent_pid", header.ppid), .int("thread.id", header.tid),
+      .string("process.executable.name", header.comm), .int("process.real_user.id", header.uid),
+      .int("socktrace.gid", header.gid), .int("socktrace.cgroup_id", header.cgroupID),
+      .int("socktrace.netns", header.networkNamespace),
+    ]
+    let kind: String
+    var body: String
+    switch event {
+    case .socket(let socket):
+      kind = socket.source.eventName
+      body = socketAttributes(socket, into: &attributes)
+      if !socket.succeeded {
+        record.severityNumber = .warn
+        record.severityText = "WARN"
+      }
+    case .release(let release):
+      kind = "release"
+      attributes.append(.int("socktrace.inode", release.inode))
+      if let family = release.family { attributes.append(.text("socktrace.family", familyName(family))) }
+      let how = release.how?.rawValue ?? "unknown"
+      attributes.append(.text("socktrace.how", how))
+      body = "release inode \(release.inode) (\(how))"
+    case .fork(let fork):
+      kind = "fork"
+      attributes.append(.int("socktrace.child_pid", fork.childPID))
+      attributes.append(.int("socktrace.child_tid", fork.childTID))
+      body = "fork child pid \(fork.childPID)"
+    case .exec(let exec):
+      kind = "exec"
+      attributes.append(.string("process.executable.path", exec.filename))
+      attributes.append(KeyValue(key: "process.command_args", array: exec.arguments.map(AnyValue.init(bytes:))))
+      attributes.append(.bool("socktrace.argv_truncated", exec.argumentsTruncated))
+      body = "exec " + utf8OrEscaped(exec.filename)
+    case .exit(let exit):
+      kind = "exit"
+      attributes.append(.int("process.exit.code", exit.exitCode))
+      attributes.append(.int("socktrace.signal", exit.signal))
+      body = exit.signal != 0 ? "exit by signal \(exit.signal)" : "exit \(exit.exitCode)"
+    }
+    attributes.append(.text("socktrace.event", kind))
+    record.eventName = "socktrace." + kind
+    record.body = AnyValue(text: body)
+    record.attributes = attributes
+    return record
+  }
+
+  /// A socket birth's attributes; returns the body.
+  private func socketAttributes(_ socket: SocketEvent, into attributes: inout [KeyValue]) -> String {
+    let family = familyName(socket.family)
+    let type = SocketNames.type(socket.type) ?? "\(socket.type)"
+    let proto = SocketNames.protocol(socket.protocol, family: socket.family) ?? "\(socket.protocol)"
+    let result = socket.succeeded ? "ok" : ErrnoNames.name(socket.errno) ?? "E\(socket.errno)"
+    if let transport = Self.transport(family: socket.family, type: socket.type, protocol: socket.protocol) {
+      attributes.append(.text("network.transport", transport))
+    }
+    if socket.family == AF_INET { attributes.append(.text("network.type", "ipv4")) }
+    if socket.family == AF_INET6 { attributes.append(.text("network.type", "ipv6")) }
+    attributes += [
+      .text("socktrace.family", family), .int("socktrace.family_num", socket.family),
+      .text("socktrace.type", type), .int("socktrace.type_num", socket.type),
+      .text("socktrace.protocol", proto), .int("socktrace.protocol_num", socket.protocol),
+      KeyValue(
+        key: "socktrace.flags", array: SocketNames.flags(ofType: socket.requestedType).map(AnyValue.init(text:))),
+      .bool("socktrace.kernel", socket.isKernel), .text("socktrace.result", result),
+      .int("socktrace.ret", socket.returnValue), .int("socktrace.duration_ns", socket.durationNanoseconds),
+    ]
+    if let fd = socket.fd { attributes.append(.int("socktrace.fd", fd)) }
+    if let inode = socket.inode { attributes.append(.int("socktrace.inode", inode)) }
+    switch socket.source {
+    case .socketpair:
+      if let fd = socket.secondFD { attributes.append(.int("socktrace.peer_fd", fd)) }
+      if let inode = socket.secondInode { attributes.append(.int("socktrace.peer_inode", inode)) }
+    case .accept:
+      if let fd = socket.secondFD { attributes.append(.int("socktrace.listener_fd", fd)) }
+      if let inode = socket.secondInode { attributes.append(.int("socktrace.listener_inode", inode)) }
+    case .socket: break
+    }
+    if let stages = socket.stages {
+      attributes.append(.int("socktrace.sock_create_ns", stages.sockCreate))
+      attributes.append(.int("socktrace.sock_map_fd_ns", stages.sockMapFD))
+    }
+    if let probe = socket.probe { attributes.append(.text("socktrace.probe", probe.rawValue)) }
+    var body = "\(socket.source.eventName) \(family) \(type) \(proto)"
+    if socket.succeeded {
+      if let fd = socket.fd { body += " fd \(fd)" }
+    } else {
+      attributes.append(.text("error.type", result))
+      if let stage = socket.failedStage {
+        attributes.append(.text("socktrace.failed_stage", stage.name))
+        body += " failed \(result) in \(stage.name)"
+      } else {
+        body += " failed \(result)"
+      }
+      attributes.append(.int("socktrace.errno", socket.errno))
+    }
+    return body
+  }
+
+  private func familyName(_ family: Int32) -> String { SocketNames.family(family) ?? "\(family)" }
+
+  /// OpenTelemetry's network.transport values that a socket's numbers name.
+  static func transport(family: Int32, type: Int32, protocol: Int32) -> String? {
+    if family == AF_UNIX { return "unix" }
+    guard family == AF_INET || family == AF_INET6 else { return nil }
+    switch (type, `protocol`) {
+    case (Int32(SOCK_STREAM.rawValue), 0), (_, Int32(IPPROTO_TCP)): return "tcp"
+    case (Int32(SOCK_DGRAM.rawValue), 0), (_, Int32(IPPROTO_UDP)): return "udp"
+    default: return nil
+    }
+  }
+}
+
+/// Raw bytes as UTF-8 when they are; otherwise printable ASCII with \xNN
+/// escapes (protobuf strings must be valid UTF-8; a process names itself).
+func utf8OrEscaped(_ bytes: [UInt8]) -> String {
+  if let text = String(validating: bytes, as: UTF8.self) { return text }
+  return TextTable.printable(bytes)
+}
+
+extension KeyValue {
+  init(key: String, value: AnyValue) {
+    self.init()
+    self.key = key
+    self.value = value
+  }
+
+  init(key: String, array: [AnyValue]) {
+    var list = Opentelemetry_Proto_Common_V1_ArrayValue()
+    list.values = array
+    var value = AnyValue()
+    value.arrayValue = list
+    self.init(key: key, value: value)
+  }
+
+  static func int<T: BinaryInteger>(_ key: String, _ value: T) -> KeyValue {
+    var any = AnyValue()
+    any.intValue = Int64(truncatingIfNeeded: value)
+    return KeyValue(key: key, value: any)
+  }
+
+  static func text(_ key: String, _ value: String) -> KeyValue { KeyValue(key: key, value: AnyValue(text: value)) }
+
+  static func string(_ key: String, _ bytes: [UInt8]) -> KeyValue { KeyValue(key: key, value: AnyValue(bytes: bytes)) }
+
+  static func bool(_ key: String, _ value: Bool) -> KeyValue {
+    var any = AnyValue()
+    any.boolValue = value
+    return KeyValue(key: key, value: any)
+  }
+}
+
+extension AnyValue {
+  init(text: String) {
+    self.init()
+    stringValue = text
+  }
+
+  /// Process-chosen bytes (comm, paths, argv) as a string value.
+  init(bytes: [UInt8]) { self.init(text: utf8OrEscaped(bytes)) }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import SocktraceCore
+import SocktraceExport
+
+/// `socktrace serve`: the long-running service (packaging/socktrace.service).
+/// Records go to any of --metrics, --otlp and -o FILE (JSON Lines, rotated at
+/// 10 MiB x 5 by default, appended to across restarts, 0600, reopened on
+/// SIGHUP); SIGINT and SIGTERM stop it cleanly (drain, end record, summary).
+struct Serve: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Run as a service: Prometheus metrics, OTLP logs and/or a rotated JSON Lines file.",
+    discussion: """
+      Needs at least one of --metrics, --otlp and -o. Unlike the default command it \
+      never writes records to standard output, appends to an existing -o file rather \
+      than truncating it, rotates it by default (--rotate-size 10M --rotate-keep 5), \
+      and reopens it on SIGHUP (logrotate without copytruncate). Progress and the \
+      final summary go to standard error (the journal).
+
+      EXAMPLES:
+        sudo socktrace serve --metrics 127.0.0.1:9464
+        sudo socktrace serve --metrics 127.0.0.1:9464 --otlp http://127.0.0.1:4318 \\
+          -o /var/log/socktrace/events.jsonl
+      """
+  )
+
+  @OptionGroup var filter: FilterOptions
+
+  @OptionGroup(title: "Export") var export: ExportOptions
+
+  @Option(
+    name: [.short, .long], help: ArgumentHelp("Append JSON Lines records to this file (rotated).", valueName: "file"))
+  var output: String?
+
+  @Option(help: "How to hook the kernel: auto picks the first that works of fentry, kprobe, tracepoint.")
+  var attach: RungChoice = .auto
+
+  @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "MiB"))
+  var ringBuffer: UInt32 = 16
+
+  @Flag(help: "Record socket births only: no fork, exec, exit or release records.")
+  var socketsOnly = false
+
+  @Flag(name: [.short, .long], help: "Show libbpf's own log.")
+  var verbose = false
+
+  func validate() throws {
+    guard export.any || output != nil else {
+      throw ValidationError("serve needs somewhere to send records: --metrics, --otlp or -o FILE")
+    }
+    if output == "-" { throw ValidationError("serve writes records to a file, not standard output") }
+    if filter.follow && filter.pids.isEmpty { throw ValidationError("--follow needs --pid") }
+    if ringBuffer == 0 || ringBuffer & (ringBuffer - 1) != 0 || ringBuffer > 1024 {
+      throw ValidationError("--ring-buffer must be a power of two from 1 to 1024 MiB")
+    }
+    try export.validate(output: output)
+  }
+
+  func run() throws {
+    var options = TraceOptions()
+    options.pids = filter.pids
+    options.follow = filter.follow
+    options.rung = attach
+    options.ringBufferBytes = ringBuffer << 20
+    options.lifecycle = !socketsOnly
+    options.verbose = verbose
+    var fileMode = Tracer.FileMode(reopenOnHangup: true, append: true, permissions: 0o600)
+    if output != nil { fileMode.rotation = export.rotation(defaultOn: true) }
+    do {
+      let clock = BootClock.measure()
+      let exporters = try Exporters(options: export, clock: clock)
+      let tracer = Tracer(
+        options: options, format: output == nil ? .none : .jsonLines, outputPath: output ?? "-", duration: nil,
+        timeline: false, exporters: exporters, fileMode: fileMode, clock: clock)
+      _ = try tracer.run()
+    } catch let error as TraceError {
+      printError("socktrace: \(error)")
+      throw ExitCode(1)
+    } catch let error as ExportError {
+      printError("socktrace: \(error)")
+      throw ExitCode(1)
+    }
+  }
+}
