@@ -137,6 +137,8 @@ public final class TracerMetrics: @unchecked Sendable {
     case .fork: readByKind[EventKind.fork.rawValue] &+= 1
     case .exec: readByKind[EventKind.exec.rawValue] &+= 1
     case .exit: readByKind[EventKind.exit.rawValue] &+= 1
+    case .socketCall(let call): readByKind[EventKind(call.call).rawValue] &+= 1
+    case .connectResult: readByKind[EventKind.connectResult.rawValue] &+= 1
     }
   }
 
@@ -345,7 +347,16 @@ final class Series {
 }
 
 enum EventKind: Int, CaseIterable {
-  case socket, socketpair, accept, release, fork, exec, exit
+  case socket, socketpair, accept, release, fork, exec, exit, bind, connect, listen, shutdown, connectResult
+
+  init(_ call: SocketCall) {
+    switch call {
+    case .bind: self = .bind
+    case .connect: self = .connect
+    case .listen: self = .listen
+    case .shutdown: self = .shutdown
+    }
+  }
 
   init(_ source: SocketSource) {
     switch source {
@@ -364,6 +375,11 @@ enum EventKind: Int, CaseIterable {
     case .fork: return "fork"
     case .exec: return "exec"
     case .exit: return "exit"
+    case .bind: return "bind"
+    case .connect: return "connect"
+    case .listen: return "listen"
+    case .shutdown: return "shutdown"
+    case .connectResult: return "connect_result"
     }
   }
 }

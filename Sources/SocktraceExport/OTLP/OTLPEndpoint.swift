@@ -9,7 +9,7 @@ public struct OTLPEndpoint: Sendable {
   public let port: Int
   public let path: String
   /// The first address the host resolved to.
-  let address: SocketAddress
+  let address: ResolvedAddress
 
   public static let defaultPort = 4318
 
@@ -38,7 +38,7 @@ public struct OTLPEndpoint: Sendable {
     port = hostPort.port
     guard port > 0 else { throw .badValue(option: "--otlp", value: text, reason: "port 0 cannot be sent to") }
     path = pathPart.isEmpty || pathPart == "/" ? "/v1/logs" : String(pathPart)
-    guard let resolved = SocketAddress.resolve(host: host, port: port) else {
+    guard let resolved = ResolvedAddress.resolve(host: host, port: port) else {
       throw .badValue(option: "--otlp", value: text, reason: "cannot resolve host \(host)")
     }
     address = resolved
@@ -52,12 +52,12 @@ public struct OTLPEndpoint: Sendable {
 }
 
 /// A resolved socket address, copied out of getaddrinfo.
-struct SocketAddress: Sendable {
+struct ResolvedAddress: Sendable {
   var storage: sockaddr_storage
   var length: socklen_t
   var family: Int32
 
-  static func resolve(host: String, port: Int) -> SocketAddress? {
+  static func resolve(host: String, port: Int) -> ResolvedAddress? {
     var hints = addrinfo()
     hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
     var list: UnsafeMutablePointer<addrinfo>?
@@ -68,6 +68,6 @@ struct SocketAddress: Sendable {
     withUnsafeMutableBytes(of: &storage) { target in
       target.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(length)))
     }
-    return SocketAddress(storage: storage, length: length, family: first.pointee.ai_family)
+    return ResolvedAddress(storage: storage, length: length, family: first.pointee.ai_family)
   }
 }

@@ -60,6 +60,27 @@ struct OTLPLogMapper {
       attributes.append(KeyValue(key: "process.command_args", array: exec.arguments.map(AnyValue.init(bytes:))))
       attributes.append(.bool("socktrace.argv_truncated", exec.argumentsTruncated))
       body = "exec " + utf8OrEscaped(exec.filename)
+    case .socketCall(let call):
+      kind = call.call.eventName
+      body = socketCallAttributes(call, into: &attributes)
+      if !call.succeeded {
+        record.severityNumber = .warn
+        record.severityText = "WARN"
+      }
+    case .connectResult(let result):
+      kind = "connect_result"
+      attributes.append(.int("socktrace.inode", result.inode))
+      attributes.append(.text("socktrace.result", result.established ? "established" : "failed"))
+      attributes.append(.int("socktrace.duration_ns", result.durationNanoseconds))
+      body = "connect_result inode \(result.inode) " + (result.established ? "established" : "failed")
+      if result.errno != 0 {
+        let name = ErrnoNames.name(result.errno) ?? "E\(result.errno)"
+        attributes.append(.text("error.type", name))
+        attributes.append(.int("socktrace.errno", result.errno))
+        body += " " + name
+        record.severityNumber = .warn
+        record.severityText = "WARN"
+      }
     case .exit(let exit):
       kind = "exit"
       attributes.append(.int("process.exit.code", exit.exitCode))
@@ -100,8 +121,12 @@ struct OTLPLogMapper {
       if let fd = socket.secondFD { attributes.append(.int("socktrace.peer_fd", fd)) }
       if let inode = socket.secondInode { attributes.append(.int("socktrace.peer_inode", inode)) }
     case .accept:
-      if let fd = socket.secondFD { attributes.append(.int("socktrace.listener_fd", fd)) }
-      if let inode = socket.secondInode { attributes.append(.int("socktrace.listener_inode", inode)) }
+      if let fd = socket.secondFD { attributes.append(.int("socktrace.listen_fd", fd)) }
+      if let inode = socket.secondInode { attributes.append(.int("socktrace.listen_inode", inode)) }
+      if let peer = socket.peer {
+        attributes.append(.string("network.peer.address", peer.text))
+        if let port = peer.port { attributes.append(.int("network.peer.port", port)) }
+      }
     case .socket: break
     }
     if let stages = socket.stages {
@@ -121,6 +146,42 @@ struct OTLPLogMapper {
         body += " failed \(result)"
       }
       attributes.append(.int("socktrace.errno", socket.errno))
+    }
+    return body
+  }
+
+  /// bind, connect, listen, shutdown: the local (bind) or peer (connect)
+  /// address as network.local.* / network.peer.*; returns the body.
+  private func socketCallAttributes(_ call: SocketCallEvent, into attributes: inout [KeyValue]) -> String {
+    attributes.append(.int("socktrace.fd", call.fd))
+    if let inode = call.inode { attributes.append(.int("socktrace.inode", inode)) }
+    attributes.append(.bool("socktrace.born_before_trace", call.bornBeforeTracing))
+    if let family = call.family {
+      attributes.append(.text("socktrace.family", familyName(family)))
+      if family == AF_INET { attributes.append(.text("network.type", "ipv4")) }
+      if family == AF_INET6 { attributes.append(.text("network.type", "ipv6")) }
+      if let type = call.type, let transport = Self.transport(family: family, type: type, protocol: 0) {
+        attributes.append(.text("network.transport", transport))
+      }
+    }
+    if let type = call.type { attributes.append(.text("socktrace.type", SocketNames.type(type) ?? "\(type)")) }
+    var body = "\(call.call.eventName) fd \(call.fd)"
+    if let address = call.address {
+      let side = call.call == .bind ? "network.local" : "network.peer"
+      attributes.append(.string(side + ".address", address.text))
+      if let port = address.port { attributes.append(.int(side + ".port", port)) }
+      body += " " + utf8OrEscaped(address.text) + (address.port.map { ":\($0)" } ?? "")
+    }
+    if let backlog = call.backlog { attributes.append(.int("socktrace.backlog", backlog)) }
+    if let how = call.how { attributes.append(.int("socktrace.how_num", how)) }
+    attributes.append(.int("socktrace.ret", call.returnValue))
+    attributes.append(.int("socktrace.duration_ns", call.durationNanoseconds))
+    let result = call.succeeded ? "ok" : ErrnoNames.name(call.errno) ?? "E\(call.errno)"
+    attributes.append(.text("socktrace.result", result))
+    if !call.succeeded {
+      attributes.append(.text("error.type", result))
+      attributes.append(.int("socktrace.errno", call.errno))
+      body += " failed \(result)"
     }
     return body
   }
