@@ -229,19 +229,73 @@ def scrape_births(port):
     return lines if sum(float(line.rsplit(" ", 1)[1]) for line in lines) >= 3 else None
 
 
+def test_bad_export_options_fail_in_one_line_before_attaching():
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    cases = [
+        (["--metrics", "nonsense"], "--metrics"),
+        (["--metrics", "127.0.0.1:99999"], "out of range"),
+        (["--metrics", "127.0.0.1:%d" % busy.getsockname()[1]], "cannot listen"),
+        (["--otlp", "https://127.0.0.1:4318"], "https is not supported"),
+        (["--otlp", "ftp://x"], "http://"),
+        (["--rotate-size", "10M"], "need -o FILE"),
+        (["--json", "-o", os.path.join(WORK, "x.jsonl"), "--rotate-size", "ten"], "rotate-size"),
+        (["--json", "-o", os.path.join(WORK, "x.jsonl"), "--rotate-keep", "0"], "at least 1"),
+        (["serve"], "needs somewhere to send records"),
+        (["serve", "-o", "-"], "not standard output"),
+    ]
+    try:
+        for args, words in cases:
+            run = subprocess.run([SOCKTRACE] + args, capture_output=True, text=True, timeout=60)
+            assert run.returncode != 0, (args, run.returncode)
+            assert words in run.stderr, (args, run.stderr)
+            assert "Tracing" not in run.stderr, (args, run.stderr)
+            first = run.stderr.splitlines()[0]
+            assert first.startswith(("socktrace: ", "Error: ")) and words in first, (args, run.stderr)
+    finally:
+        busy.close()
+
+
 # ---------------------------------------------------------------------- OTLP
 
 def workload_truth(stdout):
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
+CONTAINER = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee02"
+
+
+def cgroup2_mount():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "cgroup2":
+                return fields[4]
+    raise AssertionError("no cgroup2 mount")
+
+
 def test_otlp_one_log_record_per_birth():
     receiver = Receiver()
     out = os.path.join(WORK, "otlp.jsonl")
-    run = subprocess.run(
-        [SOCKTRACE, "--otlp", receiver.url, "--json", "-o", out, "--", WORKLOAD, "inet-stream", "inet6-dgram",
-         "unix-nonblock-cloexec", "bad-family", "socketpair", "accept", "thread", "fork"],
-        capture_output=True, text=True, timeout=120)
+    # The workload runs in a docker-named cgroup: its records carry container.id.
+    root = os.path.join(cgroup2_mount(), "socktrace-export-%d" % os.getpid())
+    scope = os.path.join(root, "system.slice", "docker-%s.scope" % CONTAINER)
+    os.makedirs(scope)
+    try:
+        script = 'echo $$ > %s/cgroup.procs && exec "$@"' % scope
+        run = subprocess.run(
+            [SOCKTRACE, "--otlp", receiver.url, "--json", "-o", out, "--", "sh", "-c", script, "sh", WORKLOAD,
+             "inet-stream", "inet6-dgram", "unix-nonblock-cloexec", "bad-family", "socketpair", "accept", "thread",
+             "fork"], capture_output=True, text=True, timeout=120)
+    finally:
+        for directory in (scope, os.path.dirname(scope), root):
+            for _ in range(50):
+                try:
+                    os.rmdir(directory)
+                    break
+                except OSError:
+                    time.sleep(0.05)
     assert run.returncode == 0, run.stderr
     receiver.close()
     validate_schema(out, sample=300)
@@ -280,6 +334,8 @@ def test_otlp_one_log_record_per_birth():
         assert len(match) == 1, ("no single log record for", t)
         a = match[0]["attributes"]
         assert a["process.executable.name"] == "socktrace-workl", a
+        assert a["container.id"] == CONTAINER and a["container.runtime.name"] == "docker", a
+        assert a["socktrace.cgroup_path"].endswith("/docker-%s.scope" % CONTAINER), a
         assert "process.parent_pid" in a and "process.real_user.id" in a, a
         if t["ret"] >= 0:
             assert a["socktrace.result"] == "ok" and match[0]["severity_text"] == "INFO", a

@@ -12,12 +12,15 @@ typealias AnyValue = Opentelemetry_Proto_Common_V1_AnyValue
 /// `process.pid`, `process.parent_pid`, `thread.id`, `process.executable.name`
 /// (the kernel's comm: /proc/PID/status Name), `process.real_user.id`,
 /// `network.transport` (tcp, udp, unix), `network.type` (ipv4, ipv6),
-/// `error.type` (the errno name of a failed call), `process.executable.path`
+/// `error.type` (the errno name of a failed call), `container.id`,
+/// `container.runtime.name`, `k8s.pod.uid` (from the cgroup path), `process.executable.path`
 /// and `process.command_args` (exec), `process.exit.code`; the rest are
 /// `socktrace.*`, named as in the JSON schema (docs/schema.md). The event
 /// name is `socktrace.<event>`; the body is a one-line summary.
 struct OTLPLogMapper {
   let clock: BootClock
+  /// cgroup id -> path and container (the exporter thread's own cache).
+  let cgroups = CgroupResolver()
 
   func logRecord(_ event: TraceEvent, observedAt now: UInt64) -> LogRecord {
     var record = LogRecord()
@@ -32,6 +35,14 @@ struct OTLPLogMapper {
       .int("socktrace.gid", header.gid), .int("socktrace.cgroup_id", header.cgroupID),
       .int("socktrace.netns", header.networkNamespace),
     ]
+    if let path = cgroups.path(for: header.cgroupID) {
+      attributes.append(.text("socktrace.cgroup_path", path))
+      if let container = CgroupNames.container(inPath: path) {
+        attributes.append(.text("container.id", container.id))
+        attributes.append(.text("container.runtime.name", container.runtime.rawValue))
+      }
+      if let pod = CgroupNames.podUID(inPath: path) { attributes.append(.text("k8s.pod.uid", pod)) }
+    }
     let kind: String
     var body: String
     switch event {
