@@ -17,9 +17,10 @@ func threadCPUNanoseconds() -> UInt64 {
 }
 
 /// Records as the kernel would send them: sockets of several kinds, one in 17
-/// failing, one in 4 a release, and one name in 16 hostile (quote, backslash,
-/// newline, invalid UTF-8: the escaping path).
-func makeRecords(count: Int) -> [[UInt8]] {
+/// failing, one in 4 a release, one name in 16 hostile (quote, backslash,
+/// newline, invalid UTF-8: the escaping path), 64 processes in turn, each
+/// record from another process, in two cgroups.
+func makeRecords(count: Int, cgroupIDs: [UInt64]) -> [[UInt8]] {
   let comms: [[UInt8]] = [Array("curl".utf8), Array("nginx: worker".utf8), Array("python3".utf8), Array("sshd".utf8)]
   let hostile: [UInt8] = [0x71, 0x22, 0x5c, 0x0a, 0xff]
   var records: [[UInt8]] = []
@@ -31,7 +32,7 @@ func makeRecords(count: Int) -> [[UInt8]] {
     header.tid = header.pid
     header.ppid = 1
     header.netns = 4_026_531_840
-    header.cgroup_id = 7
+    header.cgroup_id = cgroupIDs[Int(header.pid) % cgroupIDs.count]
     let comm = index % 16 == 5 ? hostile : comms[index % comms.count]
     withUnsafeMutableBytes(of: &header.comm) { bytes in
       for (offset, byte) in comm.enumerated() { bytes[offset] = byte }
@@ -69,8 +70,13 @@ func makeRecords(count: Int) -> [[UInt8]] {
 let arguments = CommandLine.arguments
 let count = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
 let rounds = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
+/// cgroup ids as the tracer resolves them: real v2 directories (ours and the
+/// root), so each record gets its cgroup_path and container fields.
+let cgroups = CgroupResolver()
+let cgroupIDs = [cgroups.id(ofPID: getpid()), cgroups.mountPoint.flatMap(CgroupResolver.id(ofDirectory:))]
+  .compactMap { $0 }
 /// The records back to back in one buffer, as they sit in the ring buffer.
-let records = makeRecords(count: count)
+let records = makeRecords(count: count, cgroupIDs: cgroupIDs.isEmpty ? [7] : cgroupIDs)
 let flat = records.flatMap { $0 }
 let spans: [Range<Int>] = {
   var spans: [Range<Int>] = []
@@ -97,10 +103,11 @@ func decodePass() -> UInt64 {
 }
 
 /// One pass of the shipped loop over every record. Returns (ns of CPU, bytes out).
-func pipelinePass() throws(TraceError) -> (UInt64, Int) {
+func pipelinePass(cgroups: CgroupResolver) throws(TraceError) -> (UInt64, Int) {
   let output = try OutputFile(path: "/dev/null")
   let pipeline = RecordPipeline(
-    format: .jsonLines, encoder: JSONLinesEncoder(clock: clock), table: TextTable(clock: clock), output: output,
+    format: .jsonLines, encoder: JSONLinesEncoder(clock: clock, cgroups: cgroups), table: TextTable(clock: clock),
+    output: output,
     keepRecording: false)
   let start = threadCPUNanoseconds()
   flat.withUnsafeBytes { all in
@@ -121,7 +128,7 @@ var bytes = 0
 for _ in 0..<rounds {
   bestDecode = min(bestDecode, decodePass())
   do {
-    let (elapsed, written) = try pipelinePass()
+    let (elapsed, written) = try pipelinePass(cgroups: cgroups)
     bestPipeline = min(bestPipeline, elapsed)
     bytes = written
   } catch {
