@@ -129,7 +129,12 @@ def main():
         for part in PARTS:
             if part in skip:
                 continue
-            getattr(b, part)()
+            try:
+                getattr(b, part)()
+            except Exception as e:  # one broken part must not cost the others
+                import traceback
+                traceback.print_exc()
+                measure.loud(part, f"the part failed: {type(e).__name__}: {e}")
     finally:
         b.results["violations"] = measure.violations
         b.results["seconds"] = time.monotonic() - T0

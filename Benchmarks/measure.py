@@ -121,7 +121,7 @@ def foreign_tracers():
         if not d.isdigit() or int(d) in own_pids:
             continue
         try:
-            with open(f"/proc/{d}/comm") as f:
+            with open(f"/proc/{d}/comm", errors="replace") as f:
                 comm = f.read().strip()
             if comm not in FOREIGN_NAMES:
                 continue

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <linux/bpf.h>
 #include <linux/btf.h>
 #include <bpf/bpf.h>
@@ -23,14 +25,35 @@
  */
 #define ST_VMLINUX_BTF "/sys/kernel/btf/vmlinux"
 
-static int read_vmlinux_btf(unsigned char **data, size_t *size)
+/*
+ * The raw vmlinux BTF: mapped where the kernel allows it (6.16+), else read
+ * (sysfs hands out 4 KiB per read: some 1300 reads). *mapped says which.
+ */
+static int read_vmlinux_btf(unsigned char **data, size_t *size, int *mapped)
 {
 	size_t cap = 8 << 20, len = 0;
 	unsigned char *buf;
+	struct stat st;
 	int fd = open(ST_VMLINUX_BTF, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(struct btf_header)) {
+		void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (map != MAP_FAILED) {
+			close(fd);
+			if (((struct btf_header *)map)->magic != BTF_MAGIC) {
+				munmap(map, (size_t)st.st_size);
+				return -EINVAL;
+			}
+			*data = map;
+			*size = (size_t)st.st_size;
+			*mapped = 1;
+			return 0;
+		}
+	}
+	*mapped = 0;
 	buf = malloc(cap);
 	while (buf) {
 		ssize_t n;
@@ -61,6 +84,14 @@ static int read_vmlinux_btf(unsigned char **data, size_t *size)
 	*data = buf;
 	*size = len;
 	return 0;
+}
+
+static void free_vmlinux_btf(unsigned char *data, size_t size, int mapped)
+{
+	if (mapped)
+		munmap(data, size);
+	else
+		free(data);
 }
 
 int st_vmlinux_btf_available(void)
@@ -105,7 +136,7 @@ int st_btf_find_functions(const char *const *names, int count, int *ids)
 {
 	unsigned char *data;
 	size_t size;
-	int err = read_vmlinux_btf(&data, &size), found = 0;
+	int mapped, found = 0, err = read_vmlinux_btf(&data, &size, &mapped);
 
 	if (err)
 		return err;
@@ -118,7 +149,7 @@ int st_btf_find_functions(const char *const *names, int count, int *ids)
 		ids[i] = 0;
 	if ((size_t)h->hdr_len + h->str_off + h->str_len > size ||
 	    (size_t)h->hdr_len + h->type_off + h->type_len > size) {
-		free(data);
+		free_vmlinux_btf(data, size, mapped);
 		return -EINVAL;
 	}
 	for (int id = 1; off + sizeof(struct btf_type) <= h->type_len && found < count; id++) {
@@ -140,7 +171,7 @@ int st_btf_find_functions(const char *const *names, int count, int *ids)
 		}
 		off += sizeof(struct btf_type) + (size_t)extra;
 	}
-	free(data);
+	free_vmlinux_btf(data, size, mapped);
 	return err;
 }
 
