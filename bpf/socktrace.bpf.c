@@ -253,8 +253,8 @@ static __always_inline void read_socket(struct inflight *f, struct socket *sock)
 	if (!sock)
 		return;
 	f->inode = socket_inode(sock);
-	f->resolved_type = BPF_CORE_READ(sock, type);
-	f->resolved_protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+	/* The kernel resolves only a protocol of 0; the type is always as asked. */
+	f->resolved_protocol = f->protocol ? f->protocol : BPF_CORE_READ(sock, sk, sk_protocol);
 }
 
 /*
@@ -297,22 +297,49 @@ static __always_inline void remember_birth(u64 inode, int family)
 	remember_owner(bpf_get_current_pid_tgid() >> 32);
 }
 
-static __always_inline void start_call(int kind, int family, int type, int protocol)
+/*
+ * A thread's slot in `inflight`, made on its first socket call and reused by
+ * every later one (a lookup and stores, not an update of the hash and a
+ * delete per call); handle_exit frees it when the thread exits. Every field
+ * is set here: a slot holds its last call until the next.
+ */
+static __always_inline struct inflight *start_call(int kind, int family, int type, int protocol)
 {
-	struct inflight f = {};
 	u32 tid = current_tid();
+	struct inflight *f;
 
 	if (!current_traced())
-		return;
-	f.kind = kind;
-	f.start_ns = bpf_ktime_get_boot_ns();
-	f.family = family;
-	f.type = type;
-	f.protocol = protocol;
-	f.resolved_type = -1;
-	f.resolved_protocol = -1;
-	f.fd2 = -1;
-	bpf_map_update_elem(&inflight, &tid, &f, BPF_ANY);
+		return NULL;
+	f = bpf_map_lookup_elem(&inflight, &tid);
+	if (!f) {
+		struct inflight fresh = {};
+
+		bpf_map_update_elem(&inflight, &tid, &fresh, BPF_NOEXIST);
+		f = bpf_map_lookup_elem(&inflight, &tid);
+		if (!f) {
+			count_drop(); /* more threads in socket calls than slots: this call is lost */
+			return NULL;
+		}
+	}
+	f->start_ns = bpf_ktime_get_boot_ns();
+	f->create_start_ns = 0;
+	f->create_end_ns = 0;
+	f->inode = 0;
+	f->inode2 = 0;
+	f->uptr = 0;
+	f->kind = kind;
+	f->family = family;
+	f->type = type;
+	f->protocol = protocol;
+	f->create_ret = 0;
+	f->resolved_type = -1;
+	f->resolved_protocol = -1;
+	f->fd = 0;
+	f->fd2 = -1;
+	f->peer_family = 0;
+	f->peer_port = 0;
+	__builtin_memset(f->peer_addr, 0, sizeof(f->peer_addr));
+	return f;
 }
 
 /* ---- --port and --address: only sockets whose address matched ------------- */
@@ -515,8 +542,8 @@ static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u
 }
 
 /* Emit the one record of a socket-creating call, then forget it. */
-static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, long ret,
-					u8 probe, bool stages)
+static __always_inline void finish_call(int kind, struct inflight *f, long ret, u8 probe,
+					bool stages)
 {
 	u64 now = bpf_ktime_get_boot_ns();
 	struct st_socket *e;
@@ -536,7 +563,7 @@ static __always_inline void finish_call(int kind, struct inflight *f, u32 tid, l
 	if (address_filter())
 		mark_matched(f->inode); /* an accepted socket of a matched listener */
 out:
-	bpf_map_delete_elem(&inflight, &tid);
+	f->kind = 0; /* done: the slot waits for the thread's next call */
 }
 
 /* ---- rung 1: fentry/fexit ------------------------------------------------ */
@@ -555,7 +582,7 @@ int BPF_PROG(fexit_sys_socket, int family, int type, int protocol, int ret)
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
 	if (f && f->kind == IF_SOCKET)
-		finish_call(ST_KIND_SOCKET, f, tid, ret, ST_PROBE_FENTRY, true);
+		finish_call(ST_KIND_SOCKET, f, ret, ST_PROBE_FENTRY, true);
 	return 0;
 }
 
@@ -670,7 +697,7 @@ int BPF_KRETPROBE(kretprobe_sys_socket, int ret)
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
 	if (f && f->kind == IF_SOCKET)
-		finish_call(ST_KIND_SOCKET, f, tid, ret, ST_PROBE_KPROBE, true);
+		finish_call(ST_KIND_SOCKET, f, ret, ST_PROBE_KPROBE, true);
 	return 0;
 }
 
@@ -730,7 +757,7 @@ int tp_exit_socket(struct syscall_exit_ctx *ctx)
 		return 0;
 	if (ctx->ret >= 0)
 		read_socket(f, fd_socket(ctx->ret));
-	finish_call(ST_KIND_SOCKET, f, tid, ctx->ret, ST_PROBE_TRACEPOINT, false);
+	finish_call(ST_KIND_SOCKET, f, ctx->ret, ST_PROBE_TRACEPOINT, false);
 	return 0;
 }
 
@@ -739,11 +766,9 @@ int tp_exit_socket(struct syscall_exit_ctx *ctx)
 SEC("tracepoint/syscalls/sys_enter_socketpair")
 int tp_enter_socketpair(struct syscall_enter_ctx *ctx)
 {
-	u32 tid = current_tid();
 	struct inflight *f;
 
-	start_call(IF_SOCKETPAIR, ctx->args[0], ctx->args[1], ctx->args[2]);
-	f = bpf_map_lookup_elem(&inflight, &tid);
+	f = start_call(IF_SOCKETPAIR, ctx->args[0], ctx->args[1], ctx->args[2]);
 	if (f)
 		f->uptr = ctx->args[3];
 	return 0;
@@ -768,18 +793,16 @@ int tp_exit_socketpair(struct syscall_exit_ctx *ctx)
 		f->fd = fds[0];
 		f->fd2 = fds[1];
 	}
-	finish_call(ST_KIND_SOCKETPAIR, f, tid, ret, ST_PROBE_TRACEPOINT, false);
+	finish_call(ST_KIND_SOCKETPAIR, f, ret, ST_PROBE_TRACEPOINT, false);
 	return 0;
 }
 
 static __always_inline void accept_enter(int listen_fd, int flags)
 {
-	u32 tid = current_tid();
 	struct inflight *f;
 	struct socket *listener;
 
-	start_call(IF_ACCEPT, 0, 0, 0);
-	f = bpf_map_lookup_elem(&inflight, &tid);
+	f = start_call(IF_ACCEPT, 0, 0, 0);
 	if (!f)
 		return;
 	listener = fd_socket(listen_fd);
@@ -829,7 +852,7 @@ static __always_inline void accept_exit(long ret)
 		read_socket(f, sock);
 		read_peer(f, sock);
 	}
-	finish_call(ST_KIND_ACCEPT, f, tid, ret, ST_PROBE_TRACEPOINT, false);
+	finish_call(ST_KIND_ACCEPT, f, ret, ST_PROBE_TRACEPOINT, false);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
@@ -918,23 +941,34 @@ struct {
 
 static __always_inline void op_enter(int kind, int fd, int arg, const void *uaddr, u32 addr_len)
 {
-	struct opflight f = {};
 	u32 tid = current_tid();
+	struct opflight *f;
 
 	if (!current_traced())
 		return;
-	f.start_ns = bpf_ktime_get_boot_ns();
-	f.kind = kind;
-	f.fd = fd;
-	f.arg = arg;
-	f.addr_len = addr_len;
+	f = bpf_map_lookup_elem(&opflight, &tid); /* the thread's slot, as in start_call */
+	if (!f) {
+		struct opflight fresh = {};
+
+		bpf_map_update_elem(&opflight, &tid, &fresh, BPF_NOEXIST);
+		f = bpf_map_lookup_elem(&opflight, &tid);
+		if (!f) {
+			count_drop();
+			return;
+		}
+	}
+	f->start_ns = bpf_ktime_get_boot_ns();
+	f->kind = kind;
+	f->fd = fd;
+	f->arg = arg;
+	f->addr_len = addr_len;
+	__builtin_memset(f->addr, 0, sizeof(f->addr));
 	if (uaddr && addr_len) {
 		u32 len = addr_len > ST_ADDR_LEN ? ST_ADDR_LEN : addr_len;
 
 		/* ST_ADDR_LEN is a power of two: the mask bounds len for the verifier. */
-		bpf_probe_read_user(f.addr, ((len - 1) & (ST_ADDR_LEN - 1)) + 1, uaddr);
+		bpf_probe_read_user(f->addr, ((len - 1) & (ST_ADDR_LEN - 1)) + 1, uaddr);
 	}
-	bpf_map_update_elem(&opflight, &tid, &f, BPF_ANY);
 }
 
 /* A non-blocking connect on a TCP socket is followed to its outcome. */
@@ -1043,7 +1077,7 @@ out:
 			bpf_map_delete_elem(&pending_connects, &sk);
 		}
 	}
-	bpf_map_delete_elem(&opflight, &tid);
+	f->kind = 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_bind")
@@ -1068,7 +1102,7 @@ int tp_enter_connect(struct syscall_enter_ctx *ctx)
 
 	op_enter(ST_KIND_CONNECT, ctx->args[0], 0, (const void *)ctx->args[1], ctx->args[2]);
 	f = bpf_map_lookup_elem(&opflight, &tid);
-	if (f)
+	if (f && f->kind == ST_KIND_CONNECT)
 		watch_connect(f->fd, f->start_ns);
 	return 0;
 }
@@ -1264,7 +1298,12 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	u32 tgid = BPF_CORE_READ(task, tgid);
+	u32 tid = BPF_CORE_READ(task, pid);
 	struct st_exit *e;
+
+	/* Every exiting thread frees its call slots (a lookup when it has none). */
+	bpf_map_delete_elem(&inflight, &tid);
+	bpf_map_delete_elem(&opflight, &tid);
 
 	/* One record per thread group: signal->live reached 0 before this tracepoint. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0 || !tgid_traced(tgid))

@@ -52,12 +52,26 @@ extension KernelTests {
     }
 
     /// A fresh machine has no tracefs mounted: the tracer mounts it itself.
+    /// In a private mount namespace, so tracers running beside the test (other
+    /// suites, other checkouts) keep theirs.
     @Test func mountsTracefsWhenMissing() throws {
-      while umount("/sys/kernel/tracing") == 0 {}
-      #expect(access("/sys/kernel/tracing/events", F_OK) != 0, "tracefs is still mounted (busy?)")
-      let result = try runSocktrace(["--attach", "tracepoint", "-d", "0.1", "-o", "/dev/null"])
-      #expect(result.status == 0, "\(result.stderr)")
-      #expect(access("/sys/kernel/tracing/events/syscalls", F_OK) == 0)
+      let script = """
+        while umount /sys/kernel/tracing 2>/dev/null; do :; done
+        while umount /sys/kernel/debug/tracing 2>/dev/null; do :; done
+        [ -e /sys/kernel/tracing/events ] && { echo "tracefs still mounted (busy?)"; exit 90; }
+        "$0" --attach tracepoint -d 0.1 -o /dev/null || exit $?
+        [ -e /sys/kernel/tracing/events/syscalls ] || { echo "tracefs not mounted by the tracer"; exit 91; }
+        """
+      let process = Process()
+      let output = Pipe()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+      process.arguments = ["--mount", "--propagation", "private", "sh", "-c", script, Binaries.socktrace]
+      process.standardOutput = output
+      process.standardError = output
+      try process.run()
+      let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      process.waitUntilExit()
+      #expect(process.terminationStatus == 0, "\(text)")
     }
   }
 }
