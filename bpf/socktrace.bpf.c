@@ -122,15 +122,101 @@ struct {
 	__type(value, u8);
 } owners SEC(".maps");
 
+/* --comm (16-byte comms), --uid, --netns (inodes): filled before attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_FILTER);
+	__type(key, char[ST_COMM_LEN]);
+	__type(value, u8);
+} filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_FILTER);
+	__type(key, u32);
+	__type(value, u8);
+} filter_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_FILTER);
+	__type(key, u32);
+	__type(value, u8);
+} filter_netns SEC(".maps");
+
+/* --cgroup/--container: v2 cgroup directories (fds), each with everything below it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, ST_MAX_FILTER);
+	__type(key, u32);
+	__type(value, u32);
+} filter_cgroups SEC(".maps");
+
 /* ---- shared helpers ------------------------------------------------------ */
 
+/*
+ * The current task against --uid, --comm, --netns and --cgroup/--container:
+ * AND across kinds, OR within one. Each kind that is on costs one map lookup
+ * (a cgroup: one ancestry check per directory given); the verifier prunes the
+ * kinds that are off (cfg is const).
+ */
+static __always_inline bool process_wanted(void)
+{
+	if (cfg.filter_uid) {
+		u32 uid = (u32)bpf_get_current_uid_gid();
+
+		if (!bpf_map_lookup_elem(&filter_uids, &uid))
+			return false;
+	}
+	if (cfg.filter_comm) {
+		char comm[ST_COMM_LEN] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!bpf_map_lookup_elem(&filter_comms, comm))
+			return false;
+	}
+	if (cfg.filter_netns) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		u32 inum = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+
+		if (!bpf_map_lookup_elem(&filter_netns, &inum))
+			return false;
+	}
+	if (cfg.filter_cgroups) {
+		bool under = false;
+
+		for (u32 i = 0; i < ST_MAX_FILTER && i < cfg.filter_cgroups; i++) {
+			if (bpf_current_task_under_cgroup(&filter_cgroups, i) == 1) {
+				under = true;
+				break;
+			}
+		}
+		if (!under)
+			return false;
+	}
+	return true;
+}
+
+/* Whether to trace `tgid`: always the current task's (fork: the parent). */
 static __always_inline bool tgid_traced(u32 tgid)
 {
 	if (tgid == cfg.self_tgid)
 		return false;
-	if (!cfg.filter_pids)
-		return true;
-	return bpf_map_lookup_elem(&traced, &tgid) != NULL;
+	if (cfg.filter_pids && !bpf_map_lookup_elem(&traced, &tgid))
+		return false;
+	return process_wanted();
+}
+
+/* --family, --type, --failed: whether a socket birth is recorded. No map. */
+static __always_inline bool socket_wanted(int family, int type, long ret)
+{
+	if (cfg.only_failed && ret >= 0)
+		return false;
+	if (cfg.families && (family < 0 || family > 63 || !(cfg.families & (1ULL << family))))
+		return false;
+	if (cfg.types && !(cfg.types & (1u << (type & 0xf))))
+		return false;
+	return true;
 }
 
 static __always_inline bool current_traced(void)
@@ -548,6 +634,8 @@ static __always_inline void finish_call(int kind, struct inflight *f, long ret, 
 	u64 now = bpf_ktime_get_boot_ns();
 	struct st_socket *e;
 
+	if (!socket_wanted(f->family, f->type, ret))
+		goto out;
 	if (ret >= 0) {
 		remember_birth(f->inode, f->family);
 		if (kind == ST_KIND_SOCKETPAIR)
@@ -622,6 +710,8 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 	k = bpf_map_lookup_elem(&kcreate, &tid);
 	if (!k)
 		return;
+	if (!socket_wanted(BPF_CORE_READ(sock, sk, __sk_common.skc_family), BPF_CORE_READ(sock, type), ret))
+		goto out;
 	/* A socket the kernel made for itself: no syscall, no fd. */
 	e = reserve(sizeof(*e));
 	if (e) {
@@ -651,6 +741,7 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 			  (e->inode ? ST_BIT_HAS_INODE : 0);
 		submit(e, sizeof(*e));
 	}
+out:
 	bpf_map_delete_elem(&kcreate, &tid);
 }
 

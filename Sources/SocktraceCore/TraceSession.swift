@@ -20,6 +20,8 @@ public struct TraceOptions: Sendable {
   public var ports: [UInt16] = []
   /// --address: sockets whose address (bound, connected to, or peer) matches.
   public var addresses: [AddressFilter] = []
+  /// --comm, --uid, --netns, --cgroup, --container, --family, --type, --failed.
+  public var selection = SelectionFilters()
 
   public init() {}
 }
@@ -41,6 +43,8 @@ public final class TraceSession {
   /// How full the ring buffer is, readable from any thread (--metrics); nil
   /// if the kernel refused the read-only mapping.
   public let ringBufferFill: RingBufferFill?
+  /// The filters in force, cgroups and containers resolved (the `start` record).
+  public let filters: ActiveFilters
 
   public init(
     options: TraceOptions, handler: @escaping RingBufferReader.Handler
@@ -53,6 +57,8 @@ public final class TraceSession {
     for pid in options.pids where !Privileges.processExists(pid) {
       throw .noSuchProcess(pid)
     }
+    let cgroups = try options.selection.resolveCgroups(CgroupResolver())
+    filters = options.selection.active(cgroups: cgroups, ports: options.ports, addresses: options.addresses)
     mountedTracefs = try KernelProbes.ensureTracefs()
     facts = KernelProbes.facts(for: options.rung)
     plan = try AttachPlan.decide(options.rung, facts: facts, lifecycle: options.lifecycle)
@@ -68,6 +74,14 @@ public final class TraceSession {
     config.filter_ports = options.ports.isEmpty ? 0 : 1
     config.filter_nets = options.addresses.contains { $0.netKey != nil } ? 1 : 0
     config.filter_paths = options.addresses.contains { $0.pathKey != nil } ? 1 : 0
+    let selection = options.selection
+    config.filter_comm = selection.comms.isEmpty ? 0 : 1
+    config.filter_uid = selection.uids.isEmpty ? 0 : 1
+    config.filter_netns = selection.netns.isEmpty ? 0 : 1
+    config.filter_cgroups = UInt32(cgroups.count)
+    config.only_failed = selection.failedOnly ? 1 : 0
+    config.families = selection.families.reduce(0) { $0 | (1 << UInt64($1 & 63)) }
+    config.types = selection.types.reduce(0) { $0 | (1 << UInt32($1 & 15)) }
     try object.setConfig(config)
     try object.setRingBufferSize(options.ringBufferBytes)
     try object.load()
@@ -80,6 +94,7 @@ public final class TraceSession {
     // The filters must be full before attaching: tracepoints are system-wide.
     for pid in options.pids { try trace(pid: pid) }
     try Self.fill(object, ports: options.ports, addresses: options.addresses)
+    try Self.fill(object, selection: options.selection, cgroups: cgroups)
     try links.attach(plan, in: object)
   }
 
@@ -98,6 +113,27 @@ public final class TraceSession {
     for address in addresses {
       if let key = address.netKey { try insert(key, into: "filter_nets") }
       if let key = address.pathKey { try insert(key, into: "filter_paths") }
+    }
+  }
+
+  /// The --comm, --uid, --netns maps (key -> 1) and the --cgroup/--container
+  /// cgroup array (index -> an fd of the directory; the map keeps the cgroup).
+  static func fill(_ object: BPFObject, selection: SelectionFilters, cgroups: [ResolvedCgroup]) throws(TraceError) {
+    func insert(_ key: UnsafeRawPointer, _ value: UnsafeRawPointer, into map: String) throws(TraceError) {
+      let status = bpf_map_update_elem(try object.mapFD(named: map), key, value, UInt64(BPF_ANY))
+      if status < 0 { throw .libbpf(step: "updating", object: "\(map) filter", errno: -status, detail: "") }
+    }
+    var one: UInt8 = 1
+    for var comm in Set(selection.comms.map(SelectionFilters.commKey)) { try insert(&comm, &one, into: "filter_comms") }
+    for var uid in Set(selection.uids) { try insert(&uid, &one, into: "filter_uids") }
+    for var inode in Set(selection.netns) { try insert(&inode, &one, into: "filter_netns") }
+    for (index, cgroup) in cgroups.enumerated() {
+      let fd = open(cgroup.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+      guard fd >= 0 else { throw .badFilter("cannot open cgroup \(cgroup.directory): \(errnoText(errno))") }
+      defer { close(fd) }
+      var key = UInt32(index)
+      var value = UInt32(bitPattern: fd)
+      try insert(&key, &value, into: "filter_cgroups")
     }
   }
 

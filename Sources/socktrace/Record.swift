@@ -70,6 +70,7 @@ struct Record: ParsableCommand {
   var command: [String] = []
 
   func validate() throws {
+    try filter.validateSelection()
     if filter.follow && filter.pids.isEmpty && command.isEmpty {
       throw ValidationError("--follow needs --pid (a command to run is always followed)")
     }
@@ -96,6 +97,7 @@ struct Record: ParsableCommand {
     options.pids = filter.pids
     options.ports = filter.ports
     options.addresses = filter.addresses
+    options.selection = filter.selection
     options.follow = filter.follow
     options.rung = attach
     options.ringBufferBytes = ringBuffer << 20

@@ -173,11 +173,12 @@ final class Tracer {
   }
 
   private func writeStart(session: TraceSession, options: TraceOptions, encoder: JSONLinesEncoder) {
-    let start = StartRecord(
+    var start = StartRecord(
       epochNanoseconds: BootClock.now(CLOCK_REALTIME), bootNanoseconds: BootClock.now(CLOCK_BOOTTIME),
       version: Socktrace.version, kernel: KernelProbes.kernelRelease, host: KernelProbes.hostName,
       rung: session.plan.rung, hooks: session.plan.hooks, pids: options.pids, follow: options.follow,
       command: commandLine)
+    start.filters = session.filters
     encoder.encode(start, into: &buffer)
   }
 

@@ -118,9 +118,15 @@ final class Workload {
   private(set) var pid: Int32 = 0
 
   /// `before`: workload options that act before the gate (`--pre-socket`).
-  init(_ scenarios: [String], before: [String] = []) throws {
-    process.executableURL = URL(fileURLWithPath: Binaries.workload)
-    process.arguments = before + ["--gate"] + scenarios
+  /// `launcher`: a command that execs the workload in place, keeping its pid
+  /// (`setpriv --reuid=N`, `unshare -n`); `executable`: the workload under
+  /// another name (a symlink: another comm).
+  init(
+    _ scenarios: [String], before: [String] = [], launcher: [String] = [], executable: String = Binaries.workload
+  ) throws {
+    let command = launcher + [executable] + before + ["--gate"] + scenarios
+    process.executableURL = URL(fileURLWithPath: command[0])
+    process.arguments = Array(command.dropFirst())
     process.standardInput = stdinPipe
     process.standardOutput = stdoutPipe
     try process.run()
@@ -131,7 +137,15 @@ final class Workload {
 
   /// Lets it run, waits for it; returns what it reported, one object per call.
   func run() throws -> [[String: Any]] {
-    stdinPipe.fileHandleForWriting.write(Data("go\n".utf8))
+    go()
+    return try finish()
+  }
+
+  /// Opens the gate: the workload starts its calls.
+  func go() { stdinPipe.fileHandleForWriting.write(Data("go\n".utf8)) }
+
+  /// Waits for it after `go()`; returns what it reported.
+  func finish() throws -> [[String: Any]] {
     _ = read(stdoutPipe.fileHandleForReading, into: &stdout, timeout: 60) { _ in false }
     process.waitUntilExit()
     #expect(process.terminationStatus == 0, "workload failed")

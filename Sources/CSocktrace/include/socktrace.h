@@ -17,6 +17,7 @@
 #define ST_PATH_LEN 256
 #define ST_ARGS_LEN 256
 #define ST_MAX_PIDS 1024
+#define ST_MAX_FILTER 64 /* entries per --comm/--uid/--netns/--cgroup filter */
 #define ST_ADDR_LEN 128 /* sizeof(struct sockaddr_storage) */
 
 /* Record kinds (st_header.kind). */
@@ -182,6 +183,16 @@ struct st_config {
 	unsigned char filter_nets;      /* IPv4/IPv6 prefixes in `filter_nets` */
 	unsigned char filter_paths;     /* unix names in `filter_paths` */
 	unsigned char pad2[5];
+	/* --comm/--uid/--netns/--cgroup/--container: which processes (process_wanted) */
+	unsigned char filter_comm;      /* comms in `filter_comms` */
+	unsigned char filter_uid;       /* uids in `filter_uids` */
+	unsigned char filter_netns;     /* netns inodes in `filter_netns` */
+	unsigned char only_failed;      /* --failed: only socket births that failed */
+	unsigned int filter_cgroups;    /* entries of `filter_cgroups` in use; 0: off */
+	/* --family/--type: which socket births (socket_wanted); 0: all */
+	unsigned long long families;    /* bit N: family N */
+	unsigned int types;             /* bit N: type N (flags removed) */
+	unsigned int pad3;
 };
 
 #define ST_UNIX_PATH_LEN 108

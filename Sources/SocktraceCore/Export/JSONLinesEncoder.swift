@@ -330,6 +330,8 @@ public struct StartRecord: Sendable {
   public var follow: Bool
   /// The argv run with `-- CMD`, or nil.
   public var command: [String]?
+  /// Every filter in force (empty lists when off).
+  public var filters = ActiveFilters()
 
   public init(
     epochNanoseconds: UInt64, bootNanoseconds: UInt64, version: String, kernel: String, host: String, rung: Rung,
@@ -443,7 +445,38 @@ extension JSONLinesEncoder {
     } else {
       out.appendNull()
     }
+    appendFilters(start.filters, into: &out)
     out.appendRaw("}\n")
+  }
+
+  /// `"filters":{"comm":[…],"uid":[…],…,"failed":false}`: every kind, always.
+  private func appendFilters(_ filters: ActiveFilters, into out: inout JSONBuffer) {
+    func strings(_ key: StaticString, _ values: [String], first: Bool = false) {
+      out.appendKey(key, first: first)
+      out.appendStringArray(values.map { Array($0.utf8) })
+    }
+    func numbers(_ key: StaticString, _ values: [UInt64]) {
+      out.appendKey(key)
+      out.append(UInt8(ascii: "["))
+      for (index, value) in values.enumerated() {
+        if index > 0 { out.append(UInt8(ascii: ",")) }
+        out.appendUInt(value)
+      }
+      out.append(UInt8(ascii: "]"))
+    }
+    out.appendKey("filters")
+    strings("comm", filters.comms, first: true)
+    numbers("uid", filters.uids.map(UInt64.init))
+    numbers("netns", filters.netns.map(UInt64.init))
+    strings("cgroup", filters.cgroups)
+    strings("container", filters.containers)
+    strings("family", filters.families)
+    strings("type", filters.types)
+    out.appendKey("failed")
+    out.appendBool(filters.failedOnly)
+    numbers("port", filters.ports.map(UInt64.init))
+    strings("address", filters.addresses)
+    out.append(UInt8(ascii: "}"))
   }
 
   public func encode(_ end: EndRecord, into out: inout JSONBuffer) {

@@ -18,6 +18,8 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
   case tracefsUnavailable(errno: Int32)
   /// A write to the output failed while tracing.
   case writeFailed(path: String, errno: Int32)
+  /// A filter names nothing that exists (a cgroup, a container), or too much.
+  case badFilter(String)
 
   public var description: String {
     switch self {
@@ -42,6 +44,8 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
         + errnoText(errno)
     case .writeFailed(let path, let errno):
       return "writing \(path) failed: \(errnoText(errno))"
+    case .badFilter(let message):
+      return message
     }
   }
 }
