@@ -48,10 +48,10 @@ struct {
 	__uint(max_entries, 8 << 20); /* resized by the loader */
 } events SEC(".maps");
 
-/* Records that found the ring buffer full: counted, never silent. */
+/* Records not made, by cause and kind (enum st_loss_cause): counted, never silent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, ST_LOSS_SLOTS);
 	__type(key, u32);
 	__type(value, u64);
 } drops SEC(".maps");
@@ -102,9 +102,13 @@ struct {
 	__type(value, struct kcreate);
 } kcreate SEC(".maps");
 
-/* Sockets born under tracing (inode -> family): only these get release records. */
+/*
+ * Sockets born under tracing (inode -> family): only these get release records.
+ * A plain hash, not an LRU: an LRU would evict silently, a full hash refuses
+ * the insert and the release it would have made is counted (ST_LOSS_BIRTHS_FULL).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, u64);
 	__type(value, int);
@@ -229,21 +233,22 @@ static __always_inline u32 current_tid(void)
 	return (u32)bpf_get_current_pid_tgid();
 }
 
-static __always_inline void count_drop(void)
+/* One record of `kind` not made, for `cause` (enum st_loss_cause). */
+static __always_inline void count_drop(u32 cause, u32 kind)
 {
-	u32 zero = 0;
-	u64 *n = bpf_map_lookup_elem(&drops, &zero);
+	u32 slot = cause * ST_KIND_SLOTS + (kind & (ST_KIND_SLOTS - 1));
+	u64 *n = bpf_map_lookup_elem(&drops, &slot);
 
 	if (n)
 		__sync_fetch_and_add(n, 1);
 }
 
-static __always_inline void *reserve(u32 size)
+static __always_inline void *reserve(u32 kind, u32 size)
 {
 	void *rec = bpf_ringbuf_reserve(&events, size, 0);
 
 	if (!rec)
-		count_drop();
+		count_drop(ST_LOSS_RING_FULL, kind);
 	return rec;
 }
 
@@ -372,14 +377,18 @@ static __always_inline void remember_owner(u32 tgid)
 		return; /* a lookup is cheaper than an update that changes nothing */
 	/* Full only past 65536 live socket-owning processes: their closes go unseen. */
 	if (bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY) != 0)
-		count_drop();
+		count_drop(ST_LOSS_OWNERS_FULL, ST_KIND_RELEASE);
 }
 
-static __always_inline void remember_birth(u64 inode, int family)
+/* lost: the birth record was lost; its release is then counted, not sent. */
+static __always_inline void remember_birth(u64 inode, int family, bool lost)
 {
+	int value = lost ? family | ST_BIRTH_LOST : family;
+
 	if (!cfg.lifecycle || !inode)
 		return;
-	bpf_map_update_elem(&births, &inode, &family, BPF_ANY);
+	if (bpf_map_update_elem(&births, &inode, &value, BPF_ANY))
+		count_drop(ST_LOSS_BIRTHS_FULL, ST_KIND_RELEASE);
 	remember_owner(bpf_get_current_pid_tgid() >> 32);
 }
 
@@ -403,7 +412,8 @@ static __always_inline struct inflight *start_call(int kind, int family, int typ
 		bpf_map_update_elem(&inflight, &tid, &fresh, BPF_NOEXIST);
 		f = bpf_map_lookup_elem(&inflight, &tid);
 		if (!f) {
-			count_drop(); /* more threads in socket calls than slots: this call is lost */
+			count_drop(ST_LOSS_INFLIGHT_FULL, kind == IF_SOCKET ? ST_KIND_SOCKET :
+						     kind == IF_SOCKETPAIR ? ST_KIND_SOCKETPAIR : ST_KIND_ACCEPT);
 			return NULL;
 		}
 	}
@@ -539,11 +549,11 @@ static __always_inline void mark_matched(u64 inode)
 	if (!inode || bpf_map_lookup_elem(&matched, &inode))
 		return;
 	if (bpf_map_update_elem(&matched, &inode, &one, BPF_ANY) != 0)
-		count_drop(); /* its later records cannot be kept */
+		count_drop(ST_LOSS_FILTER_FULL, 0); /* its later records cannot be kept */
 	birth = bpf_map_lookup_elem(&held, &inode);
 	if (!birth)
 		return;
-	e = reserve(sizeof(*e));
+	e = reserve(birth->h.kind, sizeof(*e));
 	if (e) {
 		__builtin_memcpy(e, birth, sizeof(*e));
 		submit(e, sizeof(*e));
@@ -621,7 +631,7 @@ static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u
 			net_matches(f->peer_family, f->peer_addr));
 	fill_socket(&rec, kind, f, ret, probe, stages, now);
 	if (bpf_map_update_elem(&held, &f->inode, &rec, BPF_ANY) != 0)
-		count_drop(); /* the birth is lost if its socket matches later */
+		count_drop(ST_LOSS_FILTER_FULL, kind); /* the birth is lost if its socket matches later */
 	if (kind == ST_KIND_SOCKETPAIR && f->inode2)
 		bpf_map_update_elem(&held, &f->inode2, &rec, BPF_ANY);
 	return false;
@@ -636,14 +646,21 @@ static __always_inline void finish_call(int kind, struct inflight *f, long ret, 
 
 	if (!socket_wanted(f->family, f->type, ret))
 		goto out;
-	if (ret >= 0) {
-		remember_birth(f->inode, f->family);
-		if (kind == ST_KIND_SOCKETPAIR)
-			remember_birth(f->inode2, f->family);
-	}
-	if (!birth_kept(kind, f, ret, probe, stages, now))
+	if (!birth_kept(kind, f, ret, probe, stages, now)) {
+		if (ret >= 0) { /* held: its release is decided by the filter */
+			remember_birth(f->inode, f->family, false);
+			if (kind == ST_KIND_SOCKETPAIR)
+				remember_birth(f->inode2, f->family, false);
+		}
 		goto out;
-	e = reserve(sizeof(*e));
+	}
+	e = reserve(kind, sizeof(*e));
+	/* A lost birth's release is lost with it: remembered, to be counted. */
+	if (ret >= 0) {
+		remember_birth(f->inode, f->family, !e);
+		if (kind == ST_KIND_SOCKETPAIR)
+			remember_birth(f->inode2, f->family, !e);
+	}
 	if (!e)
 		goto out;
 	fill_socket(e, kind, f, ret, probe, stages, now);
@@ -688,7 +705,8 @@ static __always_inline void sock_create_enter(int kern, u64 res)
 	if (kern && current_traced()) {
 		struct kcreate k = {.start_ns = bpf_ktime_get_boot_ns(), .res = res};
 
-		bpf_map_update_elem(&kcreate, &tid, &k, BPF_ANY);
+		if (bpf_map_update_elem(&kcreate, &tid, &k, BPF_ANY))
+			count_drop(ST_LOSS_KCREATE_FULL, ST_KIND_SOCKET);
 	}
 }
 
@@ -713,7 +731,7 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 	if (!socket_wanted(BPF_CORE_READ(sock, sk, __sk_common.skc_family), BPF_CORE_READ(sock, type), ret))
 		goto out;
 	/* A socket the kernel made for itself: no syscall, no fd. */
-	e = reserve(sizeof(*e));
+	e = reserve(ST_KIND_SOCKET, sizeof(*e));
 	if (e) {
 		u64 now = bpf_ktime_get_boot_ns();
 
@@ -1044,7 +1062,7 @@ static __always_inline void op_enter(int kind, int fd, int arg, const void *uadd
 		bpf_map_update_elem(&opflight, &tid, &fresh, BPF_NOEXIST);
 		f = bpf_map_lookup_elem(&opflight, &tid);
 		if (!f) {
-			count_drop();
+			count_drop(ST_LOSS_OPFLIGHT_FULL, kind);
 			return;
 		}
 	}
@@ -1083,7 +1101,7 @@ static __always_inline void watch_connect(int fd, u64 start_ns)
 	p.start_ns = start_ns;
 	p.inode = socket_inode(sock);
 	if (bpf_map_update_elem(&pending_connects, &sk, &p, BPF_ANY) != 0)
-		count_drop(); /* its outcome cannot be followed */
+		count_drop(ST_LOSS_PENDING_FULL, ST_KIND_CONNECTED); /* its outcome cannot be followed */
 }
 
 static __always_inline void emit_connected(struct pending_connect *p)
@@ -1092,7 +1110,7 @@ static __always_inline void emit_connected(struct pending_connect *p)
 
 	if (address_filter() && !socket_matched(p->inode))
 		return;
-	e = reserve(sizeof(*e));
+	e = reserve(ST_KIND_CONNECTED, sizeof(*e));
 	if (!e)
 		return;
 	e->h = p->h;
@@ -1134,7 +1152,7 @@ static __always_inline void op_exit(int kind, long ret)
 	} else if (address_filter()) {
 		goto out;
 	}
-	e = reserve(sizeof(*e));
+	e = reserve(kind, sizeof(*e));
 	if (!e)
 		goto out;
 	now = bpf_ktime_get_boot_ns();
@@ -1273,7 +1291,11 @@ static __always_inline void emit_release(u64 inode, u32 how)
 		bpf_map_delete_elem(&held, &inode); /* it never matched: nothing was said of it */
 		goto out;
 	}
-	e = reserve(sizeof(*e));
+	if (*family & ST_BIRTH_LOST) {
+		count_drop(ST_LOSS_UNRECORDED_BIRTH, ST_KIND_RELEASE);
+		goto out;
+	}
+	e = reserve(ST_KIND_RELEASE, sizeof(*e));
 	if (e) {
 		fill_header(&e->h, ST_KIND_RELEASE, sizeof(*e));
 		e->inode = inode;
@@ -1338,14 +1360,14 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (ctgid == ptgid || !tgid_traced(ptgid))
 		return 0; /* a new thread, or not ours */
-	if (cfg.filter_pids && cfg.follow)
-		bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY);
+	if (cfg.filter_pids && cfg.follow && bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY))
+		count_drop(ST_LOSS_TRACED_FULL, ST_KIND_FORK); /* a child not followed */
 	if (!cfg.lifecycle)
 		return 0;
 	/* The child holds copies of the parent's sockets: its closes count too. */
 	if (bpf_map_lookup_elem(&owners, &ptgid))
 		remember_owner(ctgid);
-	e = reserve(sizeof(*e));
+	e = reserve(ST_KIND_FORK, sizeof(*e));
 	if (!e)
 		return 0;
 	fill_header(&e->h, ST_KIND_FORK, sizeof(*e));
@@ -1364,7 +1386,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 
 	if (!cfg.lifecycle || !current_traced())
 		return 0;
-	e = reserve(sizeof(*e));
+	e = reserve(ST_KIND_EXEC, sizeof(*e));
 	if (!e)
 		return 0;
 	fill_header(&e->h, ST_KIND_EXEC, sizeof(*e));
@@ -1400,7 +1422,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0 || !tgid_traced(tgid))
 		return 0;
 	if (cfg.lifecycle) {
-		e = reserve(sizeof(*e));
+		e = reserve(ST_KIND_EXIT, sizeof(*e));
 		if (e) {
 			fill_header(&e->h, ST_KIND_EXIT, sizeof(*e));
 			e->exit_code = BPF_CORE_READ(task, exit_code);

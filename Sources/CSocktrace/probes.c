@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <linux/bpf.h>
 #include <linux/btf.h>
 #include <bpf/bpf.h>
@@ -282,4 +283,11 @@ void st_destroy_links(struct bpf_link **links, int count)
 			pthread_join(jobs[i].thread, NULL);
 	for (; i < count; i++)
 		bpf_link__destroy(links[i]);
+}
+
+int st_is_tracefs(const char *path)
+{
+	struct statfs info;
+
+	return statfs(path, &info) == 0 && info.f_type == 0x74726163; /* TRACEFS_MAGIC */
 }

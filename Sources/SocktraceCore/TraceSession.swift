@@ -157,8 +157,26 @@ public final class TraceSession {
   @discardableResult
   public func drain() throws(TraceError) -> Int { try reader.drain() }
 
-  /// Records the kernel dropped because the ring buffer was full.
+  /// Records the kernel could not make, every cause.
   public var lostEvents: UInt64 { drops.total() }
+
+  /// Records the kernel could not make, by cause and kind.
+  public var kernelLosses: LossCounts { drops.read() }
+
+  /// How many thread groups the in-kernel filter still holds: with a pid
+  /// filter, the traced processes still alive (exits remove theirs).
+  public func tracedProcessCount() -> Int {
+    var count = 0
+    var key: UInt32 = 0
+    var next: UInt32 = 0
+    var status = bpf_map_get_next_key(tracedFD, nil, &next)
+    while status == 0 {
+      count += 1
+      key = next
+      status = bpf_map_get_next_key(tracedFD, &key, &next)
+    }
+    return count
+  }
 
   /// Detaches every program; records already queued can still be drained.
   public func detach() { links.detach() }

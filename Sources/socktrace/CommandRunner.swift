@@ -17,6 +17,11 @@ final class CommandRunner {
     guard let name = command.first, let path = Self.resolve(name) else {
       throw .notFound(command.first ?? "")
     }
+    // A path that exists but cannot be run: 126, like a shell.
+    var info = stat()
+    if access(path, X_OK) != 0 || (stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR) {
+      throw .notExecutable(name, access(path, X_OK) != 0 ? errno : EACCES)
+    }
     var pipeFDs: [Int32] = [-1, -1]
     guard pipe(&pipeFDs) == 0 else { throw .spawnFailed(name, errno) }
     // Neither end may leak into other children; the gate gets its dup below.
@@ -67,6 +72,11 @@ final class CommandRunner {
     gateFD = -1
   }
 
+  /// Sends `signal` to the command, unless it has been reaped (its pid may be reused).
+  func signal(_ signal: Int32) {
+    if status == nil && pid > 0 { kill(pid, signal) }
+  }
+
   /// Whether the command has ended (reaps it without blocking).
   func hasExited() -> Bool {
     if status != nil { return true }
@@ -94,7 +104,7 @@ final class CommandRunner {
   /// `name` if it has a slash, else the first executable `PATH` entry.
   static func resolve(_ name: String) -> String? {
     if name.isEmpty { return nil }
-    if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+    if name.contains("/") { return access(name, F_OK) == 0 ? name : nil }
     let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
     for directory in path.split(separator: ":") {
       let candidate = "\(directory)/\(name)"
@@ -148,6 +158,7 @@ final class CommandRunner {
 
 enum CommandError: Error, CustomStringConvertible {
   case notFound(String)
+  case notExecutable(String, Int32)
   case spawnFailed(String, Int32)
   case unknownUser(String)
   case cannotSwitchUser(String, missing: [String])
@@ -155,6 +166,7 @@ enum CommandError: Error, CustomStringConvertible {
   var description: String {
     switch self {
     case .notFound(let name): return "\(name): command not found"
+    case .notExecutable(let name, let errno): return "cannot run \(name): \(errnoText(errno))"
     case .spawnFailed(let name, let errno): return "cannot start \(name): \(errnoText(errno))"
     case .unknownUser(let name): return "no such user: \(name)"
     case .cannotSwitchUser(let name, let missing):

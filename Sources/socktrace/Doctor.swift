@@ -42,12 +42,20 @@ struct Doctor: ParsableCommand {
         facts.kprobesSupported = facts.kprobesSupported || measured.kprobesSupported
         facts.kallsyms.formUnion(measured.kallsyms)
         facts.syscallTracepoints = facts.syscallTracepoints || measured.syscallTracepoints
+        if let readable = measured.tracefsReadable { facts.tracefsReadable = readable }
         if let isFunction = measured.sockMapFDIsFunction {
           facts.sockMapFDIsFunction = (facts.sockMapFDIsFunction ?? false) || isFunction
         }
       }
     }
     lines.append("rungs:")
+    guard btf == 0 && missing.isEmpty else {
+      // Nothing was measured: say so, rather than diagnose the kernel from nothing.
+      let why = btf != 0 ? "without BTF" : "without privileges"
+      for rung in Rung.allCases { lines.append("  \(rung.rawValue.padded(12)) not checked \(why)") }
+      print(lines.joined(separator: "\n"))
+      return
+    }
     for rung in Rung.allCases {
       let reason = AttachPlan.unavailability(of: rung, facts: facts)
       lines.append("  \(rung.rawValue.padded(12)) " + (reason.map { "unavailable: \($0)" } ?? "available"))

@@ -74,8 +74,9 @@ struct Record: ParsableCommand {
     if filter.follow && filter.pids.isEmpty && command.isEmpty {
       throw ValidationError("--follow needs --pid (a command to run is always followed)")
     }
-    if let duration, !(duration > 0) {
-      throw ValidationError("--duration must be a positive number of seconds")
+    // Finite and within a UInt64 of nanoseconds with room: inf, 1e300, 2e10 and NaN are refused here.
+    if let duration, !(duration > 0 && duration <= Self.maxDuration) {
+      throw ValidationError("--duration must be a positive number of seconds, at most \(Int(Self.maxDuration))")
     }
     if !command.isEmpty && !filter.pids.isEmpty {
       throw ValidationError("give either --pid or a command to run, not both")
@@ -92,9 +93,12 @@ struct Record: ParsableCommand {
     try export.validate(output: output)
   }
 
+  /// About 31 years.
+  static let maxDuration = 1e9
+
   func run() throws {
     var options = TraceOptions()
-    options.pids = filter.pids
+    options.pids = Self.threadGroups(of: filter.pids)
     options.ports = filter.ports
     options.addresses = filter.addresses
     options.selection = filter.selection
@@ -130,7 +134,25 @@ struct Record: ParsableCommand {
     } catch let error as CommandError {
       printError("socktrace: \(error)")
       if case .notFound = error { throw ExitCode(127) }
+      if case .notExecutable = error { throw ExitCode(126) }
       throw ExitCode(1)
     }
+  }
+}
+
+extension Record {
+  /// `-p TID` of a thread that is not its process's leader means its process:
+  /// the filter is by thread group. Says so, once per pid.
+  static func threadGroups(of pids: [Int32]) -> [Int32] {
+    var result: [Int32] = []
+    for pid in pids {
+      var tgid = pid
+      if let group = Privileges.threadGroup(of: pid), group != pid {
+        printError("socktrace: \(pid) is a thread of process \(group): tracing process \(group)")
+        tgid = group
+      }
+      if !result.contains(tgid) { result.append(tgid) }
+    }
+    return result
   }
 }

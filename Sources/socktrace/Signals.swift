@@ -4,31 +4,67 @@ import Synchronization
 /// The signal that asked the tracer to stop, or 0. Set from a signal handler,
 /// so it is an atomic and the handler does nothing else.
 let stopSignal = Atomic<Int32>(0)
+/// How many stop signals have arrived: a second one forces a quick exit.
+let stopSignalCount = Atomic<Int32>(0)
+/// Whether the last stop signal was sent by a process with kill(2) to the
+/// tracer (SI_USER, SI_QUEUE, SI_TKILL) rather than by the terminal to its
+/// whole foreground process group (SI_KERNEL), which the command is in too.
+let stopSignalWasSent = Atomic<Bool>(false)
 
 enum Signals {
-  /// SIGINT and SIGTERM stop tracing cleanly: the loop sees the flag within
-  /// one poll interval, drains, detaches and prints the summary.
+  /// What SIGHUP does: stop cleanly (the default: a dropped ssh session ends
+  /// the run with its `end` record), or nothing here, left to a mode that
+  /// installs its own handler (a rotation mode that reopens the output).
+  nonisolated(unsafe) static var hangupStops = true
+
+  /// The signals that stop tracing cleanly.
+  static var stopSignals: [Int32] { [SIGINT, SIGTERM, SIGQUIT] + (hangupStops ? [SIGHUP] : []) }
+
+  /// SIGINT, SIGTERM, SIGQUIT and (unless switched off) SIGHUP stop tracing
+  /// cleanly: the loop sees the flag within one poll interval, drains,
+  /// detaches and prints the summary. A second one forces a quick exit.
+  /// SIGPIPE is ignored: a closed output is a write error, counted and reported.
   static func installStopHandlers() {
     // A parent may have left them blocked (a test runner's thread, a
     // supervisor): a tracer that cannot be stopped loses everything.
     var unblock = sigset_t()
     sigemptyset(&unblock)
-    for signal in [SIGINT, SIGTERM] {
+    for signal in stopSignals {
       sigaddset(&unblock, signal)
     }
     pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
-    for signal in [SIGINT, SIGTERM] {
+    for signal in stopSignals {
       var action = sigaction()
-      action.__sigaction_handler.sa_handler = { number in
+      action.__sigaction_handler.sa_sigaction = { number, info, _ in
+        let code = info?.pointee.si_code ?? Int32(SI_KERNEL)
+        stopSignalWasSent.store(
+          code == Int32(SI_USER) || code == Int32(SI_QUEUE) || code == Int32(SI_TKILL), ordering: .relaxed)
         stopSignal.store(number, ordering: .relaxed)
+        stopSignalCount.add(1, ordering: .relaxed)
       }
       sigemptyset(&action.sa_mask)
-      action.sa_flags = 0  // no SA_RESTART: a blocked poll returns EINTR at once
+      action.sa_flags = SA_SIGINFO  // no SA_RESTART: a blocked poll or write returns EINTR at once
       sigaction(signal, &action, nil)
     }
+    signal(SIGPIPE, SIG_IGN)
   }
 
   static var stopRequested: Bool { stopSignal.load(ordering: .relaxed) != 0 }
+  /// A second stop signal arrived: stop waiting, draining and writing.
+  static var forced: Bool { stopSignalCount.load(ordering: .relaxed) >= 2 }
+  static var signalNumber: Int32 { stopSignal.load(ordering: .relaxed) }
+}
+
+/// Makes fds 0, 1 and 2 valid: a closed one (`2>&-`) is reopened to
+/// /dev/null, so the output file, a BPF map or a pipe never becomes stderr.
+func reopenClosedStandardFDs() {
+  for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+    let opened = open("/dev/null", O_RDWR)
+    if opened >= 0 && opened != fd {
+      dup2(opened, fd)
+      close(opened)
+    }
+  }
 }
 
 /// Set by SIGHUP in rotation and service mode: reopen the output file.

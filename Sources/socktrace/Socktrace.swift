@@ -22,6 +22,7 @@ struct Socktrace: ParsableCommand {
   /// `socktrace __exec-gate …` is the first moment of a command run under
   /// the tracer (see ExecGate), not a user command.
   static func main() {
+    reopenClosedStandardFDs()
     let arguments = CommandLine.arguments
     if arguments.count > 1 && arguments[1] == ExecGate.argument {
       ExecGate.run(Array(arguments.dropFirst()))

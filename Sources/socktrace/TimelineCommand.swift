@@ -1,5 +1,7 @@
 import ArgumentParser
+import Glibc
 import SocktraceCore
+import Synchronization
 
 /// `socktrace timeline FILE`: per-process socket timelines from a recording
 /// made with `--json`, as text or as a Chrome trace for Perfetto.
@@ -48,7 +50,11 @@ struct TimelineCommand: ParsableCommand {
   func run() throws {
     let recording: Recording
     do {
-      recording = try RecordingReader.read(path: file)
+      // In a pipeline (`socktrace --json | socktrace timeline -`) Ctrl-C reaches
+      // both: the reader waits for the tracer's last records and end instead
+      // of dying; a second Ctrl-C renders what was read so far.
+      if file == "-" && isatty(STDIN_FILENO) == 0 { TimelineInterrupts.install() }
+      recording = try RecordingReader.read(path: file) { TimelineInterrupts.count.load(ordering: .relaxed) >= 2 }
     } catch {
       printError("socktrace: \(error)")
       throw ExitCode(1)
@@ -76,5 +82,18 @@ struct TimelineCommand: ParsableCommand {
       printError("socktrace: \(error)")
       throw ExitCode(1)
     }
+  }
+}
+
+/// SIGINTs seen while `timeline -` reads a pipe.
+enum TimelineInterrupts {
+  static let count = Atomic<Int>(0)
+
+  static func install() {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in TimelineInterrupts.count.add(1, ordering: .relaxed) }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0  // no SA_RESTART: the second one ends a blocked read
+    sigaction(SIGINT, &action, nil)
   }
 }

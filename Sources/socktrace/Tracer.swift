@@ -39,7 +39,7 @@ final class Tracer {
     var rotation: OutputFile.Rotation?
     var reopenOnHangup = false
     var append = false
-    var permissions: mode_t = 0o644
+    var permissions: mode_t = 0o600
   }
 
   init(
@@ -56,12 +56,35 @@ final class Tracer {
     self.clock = clock
   }
 
-  /// Traces until stopped, or until `command` ends; returns the exit code:
-  /// the command's when there is one.
+  /// A stop was asked for and the loop waits for the command to end: keep
+  /// reading at full speed (pausing per batch only).
+  private var stopping = false
+  /// What the last `lost` record reported, so the next says what is new.
+  private var reportedLosses = LossCounts()
+  /// How long a command may take to end once asked to; a second stop signal cuts it short.
+  static let commandStopSeconds: UInt64 = 10
+
+  /// Traces until stopped, or until `command` and every descendant it left
+  /// running have ended; returns the exit code: the command's when there is one.
+  ///
+  /// On a stop (a signal, -d, a failed write) with the command still
+  /// running, the command is sent the signal (SIGTERM for -d or a failed
+  /// write; not a Ctrl-C from the terminal, which reached it already) and
+  /// traced while it shuts down, for up to 10 s; then, or at a second stop
+  /// signal, it is killed (SIGKILL).
   func run(command: CommandRunner? = nil) throws(TraceError) -> Int32 {
-    // Before attaching: a bad path costs nothing.
+    // Checked before attaching (a bad path costs nothing), emptied only once tracing starts.
     let output = try OutputFile(
       path: outputPath, rotation: fileMode.rotation, append: fileMode.append, mode: fileMode.permissions)
+    output.giveUpOnInterrupt = { Signals.forced }
+    var spill: TimelineSpill?
+    if timeline {
+      do { spill = try TimelineSpill() } catch {
+        output.abandon()
+        throw error
+      }
+    }
+    Signals.hangupStops = !fileMode.reopenOnHangup
     Signals.installStopHandlers()
     if fileMode.reopenOnHangup { Signals.installReopenHandler() }
     defer { exporters.close() }
@@ -76,15 +99,25 @@ final class Tracer {
       format: format, encoder: encoder,
       table: TextTable(clock: clock, utcOffsetSeconds: localUTCOffset()), output: output,
       keepRecording: timeline)
+    pipeline.spill = spill
     self.pipeline = pipeline
     if exporters.enabled {
       let exporters = self.exporters
       pipeline.onRecord = { event, bytes in exporters.record(event, bytes: bytes) }
     }
 
-    // A read pauses after a batch (the pipeline) or for a stop, not while draining.
-    let session = try TraceSession(options: options) { bytes in
-      pipeline.consume(bytes) && (pipeline.finalDrain || !Signals.stopRequested)
+    // A read pauses after a batch (the pipeline) or for a stop, not while
+    // draining, nor while waiting for the command to end.
+    let session: TraceSession
+    do {
+      session = try TraceSession(options: options) { [unowned self] bytes in
+        pipeline.consume(bytes)
+          && (pipeline.finalDrain || !(Signals.stopRequested && !self.stopping) && !Signals.forced)
+      }
+      try output.begin()
+    } catch {
+      output.abandon()
+      throw error
     }
     exporters.started(session: session)
     let started = BootClock.now(CLOCK_MONOTONIC)
@@ -96,44 +129,93 @@ final class Tracer {
         if let process = ProcContext(pid: pid) { encoder.encode(process, into: &buffer) }
       }
     }
-    try pipeline.flush()
+    try? pipeline.flush()
     printError(tracingLine(session, options: options, command: command))
     command?.release()
 
     let deadline = duration.map { started + UInt64($0 * 1e9) }
-    while !Signals.stopRequested && pipeline.writeFailure == nil {
-      if let deadline, BootClock.now(CLOCK_MONOTONIC) >= deadline { break }
-      if let command, command.hasExited() { break }
-      if pipeline.takePause() {
-        try session.drain()  // more is queued: read on without waiting
-      } else if try session.poll(interval: Self.pollIntervalMilliseconds) > 0 {
-        try pipeline.flush()  // what was woken goes out now
-        if !pipeline.pausedForBatch { RingBufferReader.coalesce() }  // then let a storm gather
+    var commandDeadline: UInt64?
+    var killed = false
+    var saidTreeIsRunning = false
+    while true {
+      let now = BootClock.now(CLOCK_MONOTONIC)
+      let stopAsked = Signals.stopRequested || pipeline.writeFailure != nil || deadline.map { now >= $0 } == true
+      if let command {
+        if command.hasExited() {
+          // The whole tree: until the last traced descendant is gone too.
+          if stopAsked || session.tracedProcessCount() == 0 { break }
+          if !saidTreeIsRunning {
+            saidTreeIsRunning = true
+            printError(
+              "socktrace: \(command.command[0]) exited (\(command.exitCode)); still tracing the "
+                + "\(session.tracedProcessCount()) process(es) it left running until they exit (Ctrl-C to stop)")
+          }
+        } else if stopAsked {
+          if commandDeadline == nil {
+            stopping = true
+            commandDeadline = now + Self.commandStopSeconds * 1_000_000_000
+            if !Signals.stopRequested {
+              command.signal(SIGTERM)
+            } else if stopSignalWasSent.load(ordering: .relaxed) {
+              command.signal(Signals.signalNumber)
+            }
+          } else if !killed, Signals.forced || now >= commandDeadline ?? 0 {
+            killed = true
+            command.signal(SIGKILL)
+          }
+        }
+      } else if stopAsked {
+        break
       }
-      try pipeline.flush()
-      if Signals.takeReopenRequest() { try output.reopen() }  // flushed: between whole lines
+      do {
+        if pipeline.takePause() {
+          try session.drain()  // more is queued: read on without waiting
+        } else if try session.poll(interval: Self.pollIntervalMilliseconds) > 0 {
+          try? pipeline.flush()  // what was woken goes out now
+          if !pipeline.pausedForBatch { RingBufferReader.coalesce() }  // then let a storm gather
+        }
+        reportLosses(session, encoder: encoder)
+        try? pipeline.flush()
+        if Signals.takeReopenRequest() { try output.reopen() }  // flushed: between whole lines
+      } catch {
+        command?.signal(SIGKILL)
+        throw error
+      }
       if exporters.enabled { tickExporters(session, pipeline) }
     }
 
-    if let failure = pipeline.writeFailure { throw failure }
-    // Nothing recorded is lost: detach, then read everything still queued.
+    // Nothing recorded is lost: detach, then read everything still queued
+    // (a second stop signal counts what is left as lost instead of writing it).
     session.detach()
     pipeline.finalDrain = true
-    while try session.drain() > 0 {}
-    if let failure = pipeline.writeFailure { throw failure }
-    summary.lost = session.lostEvents
+    while try session.drain() > 0 {
+      if Signals.forced && pipeline.countOnly == nil { pipeline.countOnly = .stopForced }
+    }
+    try? pipeline.flush()
+    reportLosses(session, encoder: encoder)
+    summary.losses = pipeline.losses.withKernelCounts(from: session.kernelLosses)
+    summary.lost = summary.losses.total
     if exporters.enabled {
-      try pipeline.flush()
+      try? pipeline.flush()
       tickExporters(session, pipeline, force: true)
       exporters.finish()  // what is still queued for the collector, for a bounded time
     }
     summary.seconds = Double(BootClock.now(CLOCK_MONOTONIC) - started) / 1e9
-    writeOwnRecords { writeEnd(encoder: encoder, output: output) }
-    try pipeline.flush()
+    if pipeline.writeFailure == nil {
+      if Signals.forced { output.makeNonBlocking() }
+      writeOwnRecords { writeEnd(encoder: encoder, output: output) }
+      try? pipeline.flush()
+    }
     output.sync()
     if exporters.enabled { tickExporters(session, pipeline, force: true) }
     printError(summary.text() + exporters.summary + fileSummary(output))
-    if timeline { printTimelines() }
+    if timeline { printTimelines(spill) }
+    if let failure = pipeline.writeFailure {
+      printError(
+        "socktrace: \(failure); \(summary.losses.total(.outputFailed)) records not written "
+          + "(counted as lost), no end record")
+      return 1
+    }
     if let command {
       _ = command.hasExited()
       return command.exitCode
@@ -141,9 +223,35 @@ final class Tracer {
     return 0
   }
 
-  private func printTimelines() {
+  /// Reports losses as soon as they are seen: a `lost` record (JSON) or a
+  /// LOST line (table) with what was counted since the last report.
+  private func reportLosses(_ session: TraceSession, encoder: JSONLinesEncoder) {
+    guard let pipeline else { return }
+    let now = pipeline.losses.withKernelCounts(from: session.kernelLosses)
+    let delta = now.since(reportedLosses)
+    guard delta.total > 0 && pipeline.countOnly != .outputFailed else { return }
+    reportedLosses = now
+    writeOwnRecords {
+      encoder.encode(
+        LostRecord(
+          epochNanoseconds: BootClock.now(CLOCK_REALTIME), bootNanoseconds: BootClock.now(CLOCK_BOOTTIME),
+          losses: delta, total: now.total),
+        into: &buffer)
+    }
+    if format == .table {
+      pipeline.appendRaw("LOST         \(delta.total) records (\(delta.text)); \(now.total) in all\n")
+    }
+  }
+
+  private func printTimelines(_ spill: TimelineSpill?) {
     do {
-      printError(try TimelineText.render(recording: pipeline?.recordingBytes ?? [], source: "this run"))
+      let recording: Recording
+      if let spill {
+        recording = try spill.read(source: "this run")
+      } else {
+        recording = try RecordingReader.parse(pipeline?.recordingBytes ?? [], source: "this run")
+      }
+      printError(TimelineText.render(TimelineBuilder.build(recording)))
     } catch {
       printError("socktrace: timeline: \(error)")
     }
@@ -187,6 +295,7 @@ final class Tracer {
       epochNanoseconds: BootClock.now(CLOCK_REALTIME), bootNanoseconds: BootClock.now(CLOCK_BOOTTIME),
       events: summary.events, sockets: summary.sockets, failed: summary.failed, lost: summary.lost,
       decodeErrors: summary.decodeErrors, durationNanoseconds: UInt64(summary.seconds * 1e9))
+    end.losses = summary.losses
     end.otlp = exporters.otlpCounts
     if fileMode.rotation != nil || fileMode.reopenOnHangup { end.file = (output.rotations, output.reopens) }
     encoder.encode(end, into: &buffer)

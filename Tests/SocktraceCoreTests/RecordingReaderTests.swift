@@ -380,3 +380,41 @@ enum RecordingLines {
     }
   }
 }
+
+/// Issue 14: hostile sizes and repeated recordings.
+@Suite struct RecordingReaderLimitsTests {
+  @Test func aLineLongerThanTheCapFailsAtItsLineNumber() {
+    var parser = RecordingParser(source: "big")
+    let first = Array((RecordingLines.start() + "\n").utf8)
+    #expect(throws: RecordingError.malformed(source: "big", line: 2, reason: "line longer than 1 MiB: not a recording"))
+    {
+      try parser.feed(first)
+      // No newline ever: it must fail at the cap, not grow without bound.
+      for _ in 0..<4 { try parser.feed([UInt8](repeating: 0, count: RecordingReader.maxLineBytes / 2)) }
+    }
+  }
+
+  @Test func aRecordingConcatenatedWithItselfIsCountedOnce() throws {
+    let once =
+      [
+        RecordingLines.start(), RecordingLines.socket(ts: RecordingLines.t0 + RecordingLines.ms, pid: 7),
+        RecordingLines.end(ts: RecordingLines.t0 + 2 * RecordingLines.ms),
+      ].joined(separator: "\n") + "\n"
+    let single = try RecordingReader.parse(Array(once.utf8))
+    let twice = try RecordingReader.parse(Array((once + once).utf8))
+    #expect(twice.records == single.records)
+    #expect(twice.warnings.contains(.duplicates(3)))
+    #expect(!single.warnings.contains { if case .duplicates = $0 { return true } else { return false } })
+  }
+
+  @Test func lostRecordsWarnWithoutAnEndRecord() throws {
+    let text =
+      [
+        RecordingLines.start(),
+        #"{"event":"lost","time":"2026-11-22T03:35:54.505419830Z","ts_ns":"1024000500000","lost":12,"lost_total":12,"by_cause":{"ring_full":{"socket":12}}}"#,
+      ].joined(separator: "\n") + "\n"
+    let recording = try RecordingReader.parse(Array(text.utf8))
+    #expect(recording.warnings.contains(.incomplete(lost: 12, decodeErrors: 0)))
+    #expect(!recording.warnings.contains { if case .unknownKinds = $0 { return true } else { return false } })
+  }
+}

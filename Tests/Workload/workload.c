@@ -20,6 +20,12 @@
 //                hostile-unix (binds unix names of control bytes, invalid
 //                  UTF-8, full length without NUL, abstract with NULs)
 //                sleep-ms=N
+//                burst=N (N inet-stream socket()+close(), reported as one line)
+//                hold-processes=N (N children alive at once, then each makes a
+//                  socket and exits; one line: how many were forked)
+//                hold-sockets=N (N sockets open at once, over as many child
+//                  processes as RLIMIT_NOFILE needs, then all closed by
+//                  close(2); one line: how many were opened)
 //   --pre-socket  make an AF_INET datagram socket before the gate
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -376,6 +382,86 @@ static void pre_socket_bind(void) {
 	if (pre_socket_fd >= 0) traced_bind(pre_socket_fd, (struct sockaddr *)&in, sizeof(in));
 }
 
+// N socket()+close() calls, one summary line (the call count is the truth).
+static void burst(long n) {
+	long ok = 0;
+	for (long k = 0; k < n; k++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd >= 0) {
+			ok++;
+			close(fd);
+		}
+	}
+	printf("{\"op\":\"burst\",\"pid\":%d,\"calls\":%ld,\"ok\":%ld}\n", getpid(), n, ok);
+	fflush(stdout);
+}
+
+// N children alive at the same time (blocked on a pipe), then released: each
+// makes one socket and exits.
+static void hold_processes(long n) {
+	int go[2];
+	long forked = 0;
+	if (pipe(go)) return;
+	for (long k = 0; k < n; k++) {
+		pid_t child = fork();
+		if (child == 0) {
+			char byte;
+			close(go[1]);
+			while (read(go[0], &byte, 1) < 0 && errno == EINTR) {}
+			int fd = socket(AF_INET, SOCK_DGRAM, 0);
+			if (fd >= 0) close(fd);
+			_exit(0);
+		}
+		if (child < 0) break;
+		forked++;
+	}
+	close(go[0]);
+	close(go[1]); /* EOF: every child goes */
+	while (wait(NULL) > 0 || errno == EINTR) {}
+	printf("{\"op\":\"hold-processes\",\"pid\":%d,\"forked\":%ld}\n", getpid(), forked);
+	fflush(stdout);
+}
+
+// N sockets open at the same time, then all closed: spread over as many
+// child processes as RLIMIT_NOFILE needs (raising it may not be allowed).
+static void hold_sockets(long n) {
+	struct rlimit limit;
+	int ready[2], go[2];
+	long per, opened = 0, children = 0;
+	getrlimit(RLIMIT_NOFILE, &limit);
+	limit.rlim_cur = limit.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &limit);
+	per = (long)limit.rlim_cur - 64;
+	if (per < 1 || pipe(ready) || pipe(go)) exit(2);
+	for (long start = 0; start < n; start += per) {
+		long share = n - start < per ? n - start : per;
+		pid_t child = fork();
+		if (child == 0) {
+			long k = 0;
+			char byte;
+			close(go[1]);
+			while (k < share && socket(AF_UNIX, SOCK_DGRAM, 0) >= 0) k++;
+			if (write(ready[1], &k, sizeof(k)) != sizeof(k)) _exit(1);
+			while (read(go[0], &byte, 1) < 0 && errno == EINTR) {}
+			/* every socket is closed by close(2), so each release is seen */
+			for (int fd = 3; fd < (int)limit.rlim_cur; fd++)
+				if (fd != go[0] && fd != ready[1]) close(fd);
+			_exit(0);
+		}
+		if (child < 0) break;
+		children++;
+	}
+	for (long c = 0; c < children; c++) {
+		long k = 0;
+		if (read(ready[0], &k, sizeof(k)) == sizeof(k)) opened += k;
+	}
+	close(go[1]); /* all are open at once now: let them close and exit */
+	while (wait(NULL) > 0 || errno == EINTR) {}
+	printf("{\"op\":\"hold-sockets\",\"pid\":%d,\"opened\":%ld,\"processes\":%ld}\n", getpid(), opened,
+	       children);
+	fflush(stdout);
+}
+
 static int run(const char *s) {
 	if (!strcmp(s, "inet-stream")) one_socket(AF_INET, SOCK_STREAM, 0);
 	else if (!strcmp(s, "inet6-dgram")) one_socket(AF_INET6, SOCK_DGRAM, 0);
@@ -411,6 +497,12 @@ static int run(const char *s) {
 	} else if (!strcmp(s, "hostile-comm")) {
 		prctl(PR_SET_NAME, "q\"b\\\n\x01\xff", 0, 0, 0);
 		one_socket(AF_INET, SOCK_STREAM, 0);
+	} else if (!strncmp(s, "burst=", 6)) {
+		burst(atol(s + 6));
+	} else if (!strncmp(s, "hold-processes=", 15)) {
+		hold_processes(atol(s + 15));
+	} else if (!strncmp(s, "hold-sockets=", 13)) {
+		hold_sockets(atol(s + 13));
 	} else if (!strncmp(s, "sleep-ms=", 9)) {
 		long ms = atol(s + 9);
 		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

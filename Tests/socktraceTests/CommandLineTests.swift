@@ -29,7 +29,8 @@ import Testing
 
   @Test(arguments: [
     ["-p", "abc"], ["-p", "0"], ["-p", "-5"], ["-p", "1,,2"], ["--attach", "uprobe"],
-    ["-d", "0"], ["-d", "-1"], ["--ring-buffer", "3"], ["--follow"], ["--bogus"],
+    ["-d", "0"], ["-d", "-1"], ["-d", "inf"], ["-d", "1e300"], ["-d", "2e10"], ["-d", "nan"], ["--ring-buffer", "3"],
+    ["--follow"], ["--bogus"],
   ])
   func badArgumentsAreUsageErrors(arguments: [String]) {
     #expect(throws: (any Error).self) { try Socktrace.parseAsRoot(arguments) }

@@ -36,6 +36,28 @@ enum st_kind {
 	ST_KIND_CONNECTED = 12, /* a connect(2) that returned EINPROGRESS ended */
 };
 
+/*
+ * Why a record was not made (the `drops` map): the per-CPU array's index is
+ * cause * ST_KIND_SLOTS + kind, so every loss is counted by cause and kind.
+ */
+enum st_loss_cause {
+	ST_LOSS_RING_FULL = 0,        /* bpf_ringbuf_reserve failed: the reader is behind */
+	ST_LOSS_TRACED_FULL = 1,      /* a forked child could not join `traced`: not followed */
+	ST_LOSS_BIRTHS_FULL = 2,      /* a socket could not be remembered: no release record */
+	ST_LOSS_INFLIGHT_FULL = 3,    /* a call could not be tracked: no record for it */
+	ST_LOSS_KCREATE_FULL = 4,     /* a kernel __sock_create could not be tracked */
+	ST_LOSS_UNRECORDED_BIRTH = 5, /* the release of a socket whose birth was lost */
+	ST_LOSS_OWNERS_FULL = 6,      /* a socket owner not remembered: its closes unseen */
+	ST_LOSS_FILTER_FULL = 7,      /* --port/--address maps (matched, held) full */
+	ST_LOSS_OPFLIGHT_FULL = 8,    /* a bind/connect/listen/shutdown could not be tracked */
+	ST_LOSS_PENDING_FULL = 9,     /* a non-blocking connect's outcome cannot be followed */
+	ST_LOSS_KERNEL_CAUSES = 10,
+};
+#define ST_KIND_SLOTS 16 /* record kinds 0..15 */
+#define ST_LOSS_SLOTS (ST_LOSS_KERNEL_CAUSES * ST_KIND_SLOTS)
+/* births value bit: the birth record was lost, so its release is counted, not sent */
+#define ST_BIRTH_LOST (1 << 30)
+
 /* Which attach rung produced a record (st_socket.probe). */
 enum st_probe {
 	ST_PROBE_TRACEPOINT = 1,

@@ -45,4 +45,7 @@ void st_destroy_links(struct bpf_link **links, int count);
 void st_libbpf_set_logging(int verbose);
 const char *st_libbpf_last_warning(void);
 
+/* 1 if path is a tracefs mount (statfs f_type), readable or not; else 0. */
+int st_is_tracefs(const char *path);
+
 #endif /* SOCKTRACE_PROBES_H */

@@ -19,6 +19,8 @@ public struct ProbeFacts: Equatable, Sendable {
   public var kallsyms: Set<String> = []
   /// Whether the syscall tracepoints for socket(2) exist.
   public var syscallTracepoints = false
+  /// Whether a tracefs was readable to look for them (nil: not looked at).
+  public var tracefsReadable: Bool?
   /// Whether `sock_map_fd` is a function of its own (in BTF or kallsyms);
   /// false where it is inlined into `__sys_socket`, nil when not looked up.
   public var sockMapFDIsFunction: Bool?
@@ -99,8 +101,12 @@ public struct AttachPlan: Equatable, Sendable {
       }
       return nil
     case .tracepoint:
-      return facts.syscallTracepoints
-        ? nil : "no syscalls/sys_enter_socket tracepoint (CONFIG_FTRACE_SYSCALLS)"
+      if facts.syscallTracepoints { return nil }
+      // Only a readable tracefs without the event says the kernel lacks it.
+      if facts.tracefsReadable == false {
+        return "no readable tracefs (neither /sys/kernel/tracing nor /sys/kernel/debug/tracing can be read here)"
+      }
+      return "no syscalls/sys_enter_socket tracepoint (CONFIG_FTRACE_SYSCALLS)"
     }
   }
 

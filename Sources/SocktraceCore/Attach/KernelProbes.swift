@@ -3,7 +3,21 @@ import Glibc
 
 /// Measures what the running kernel allows, by trying rather than guessing.
 public enum KernelProbes {
-  public static let tracefs = "/sys/kernel/tracing"
+  public static let tracefsMount = "/sys/kernel/tracing"
+  /// Where debugfs shows tracefs (older systems mount only debugfs); libbpf
+  /// reads tracepoint ids there when it exists.
+  public static let debugfsTracing = "/sys/kernel/debug/tracing"
+
+  /// The tracefs directory whose events are readable: /sys/kernel/tracing,
+  /// else /sys/kernel/debug/tracing; nil when neither is.
+  public static var tracefs: String? {
+    for path in [tracefsMount, debugfsTracing] where exists("\(path)/events") { return path }
+    return nil
+  }
+
+  /// A tracefs mount at `path`, whether readable or not (statfs needs no
+  /// permission on the directory itself).
+  static func isTracefsMount(_ path: String) -> Bool { st_is_tracefs(path) == 1 }
   static let socketTracepoint = "events/syscalls/sys_enter_socket"
   static let kprobePMU = "/sys/bus/event_source/devices/kprobe/type"
 
@@ -34,7 +48,9 @@ public enum KernelProbes {
           facts.sockMapFDIsFunction = facts.kallsyms.contains("sock_map_fd")
         }
       case .tracepoint:
-        facts.syscallTracepoints = exists("\(tracefs)/\(socketTracepoint)")
+        let tracefs = self.tracefs
+        facts.tracefsReadable = tracefs != nil
+        facts.syscallTracepoints = tracefs.map { exists("\($0)/\(socketTracepoint)") } ?? false
       }
       if AttachPlan.unavailability(of: rung, facts: facts) == nil { break }
     }
@@ -62,11 +78,17 @@ public enum KernelProbes {
   }
 
   /// Mounts tracefs at /sys/kernel/tracing when it is not there (a fresh
-  /// machine): the syscall tracepoints need it. Returns whether it mounted.
+  /// machine): the syscall tracepoints need it. Tracefs under debugfs
+  /// (/sys/kernel/debug/tracing) serves as well. Returns whether it mounted.
+  /// A tracefs that is mounted but not readable (CAP_BPF and CAP_PERFMON
+  /// without root) is said to be so, not said to be missing.
   @discardableResult
   public static func ensureTracefs() throws(TraceError) -> Bool {
-    if exists("\(tracefs)/events") || exists("/sys/kernel/debug/tracing/events") { return false }
-    if mount("tracefs", tracefs, "tracefs", 0, nil) != 0 {
+    if tracefs != nil { return false }
+    for path in [tracefsMount, debugfsTracing] where isTracefsMount(path) {
+      throw .tracefsUnreadable(path: path, errno: exists("\(path)/events") ? 0 : errno)
+    }
+    if mount("tracefs", tracefsMount, "tracefs", 0, nil) != 0 {
       throw .tracefsUnavailable(errno: errno)
     }
     return true

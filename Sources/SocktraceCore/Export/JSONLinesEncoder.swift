@@ -352,6 +352,23 @@ public struct StartRecord: Sendable {
 }
 
 /// What the `end` record says: what the run wrote and what it could not.
+/// Losses seen since the last `lost` record.
+public struct LostRecord: Sendable {
+  public var epochNanoseconds: UInt64
+  public var bootNanoseconds: UInt64
+  /// Since the last `lost` record, by cause and kind.
+  public var losses: LossCounts
+  /// Every loss so far.
+  public var total: UInt64
+
+  public init(epochNanoseconds: UInt64, bootNanoseconds: UInt64, losses: LossCounts, total: UInt64) {
+    self.epochNanoseconds = epochNanoseconds
+    self.bootNanoseconds = bootNanoseconds
+    self.losses = losses
+    self.total = total
+  }
+}
+
 public struct EndRecord: Sendable {
   public var epochNanoseconds: UInt64
   public var bootNanoseconds: UInt64
@@ -359,7 +376,7 @@ public struct EndRecord: Sendable {
   public var events: UInt64
   public var sockets: UInt64
   public var failed: UInt64
-  /// Records the kernel dropped (ring buffer full), counted in the kernel.
+  /// Records not made or not written, every cause.
   public var lost: UInt64
   public var decodeErrors: UInt64
   public var durationNanoseconds: UInt64
@@ -384,6 +401,8 @@ public struct EndRecord: Sendable {
 
     public var unsent: UInt64 { queueFull + failed + rejected + shutdown }
   }
+  /// `lost` by cause (docs/schema.md, "Losses").
+  public var losses = LossCounts()
 
   public init(
     epochNanoseconds: UInt64, bootNanoseconds: UInt64, events: UInt64, sockets: UInt64, failed: UInt64,
@@ -517,7 +536,43 @@ extension JSONLinesEncoder {
       out.appendUInt(file.reopens)
       out.append(UInt8(ascii: "}"))
     }
-    out.appendRaw("}\n")
+    out.appendKey("lost_by_cause")
+    for (index, cause) in LossCause.allCases.enumerated() {
+      appendDynamicKey(cause.name, first: index == 0, into: &out)
+      out.appendUInt(end.losses.total(cause))
+    }
+    out.appendRaw("}}\n")
+  }
+
+  /// A `lost` record: what was lost since the last one (or the start), by
+  /// cause and kind, and the total so far. Written as soon as losses are seen.
+  public func encode(_ lost: LostRecord, into out: inout JSONBuffer) {
+    appendOpening("lost", epoch: lost.epochNanoseconds, boot: lost.bootNanoseconds, into: &out)
+    out.appendKey("lost")
+    out.appendUInt(lost.losses.total)
+    out.appendKey("lost_total")
+    out.appendUInt(lost.total)
+    out.appendKey("by_cause")
+    var first = true
+    for cause in LossCause.allCases where lost.losses.total(cause) > 0 {
+      appendDynamicKey(cause.name, first: first, into: &out)
+      first = false
+      var firstKind = true
+      for kind in 0..<LossCounts.kindSlots where lost.losses[cause, kind] > 0 {
+        appendDynamicKey(LossCounts.kindName(kind), first: firstKind, into: &out)
+        firstKind = false
+        out.appendUInt(lost.losses[cause, kind])
+      }
+      out.append(UInt8(ascii: "}"))
+    }
+    out.appendRaw(first ? "{}}\n" : "}}\n")
+  }
+
+  /// `,"key":` (or `{"key":`) for a key known only at run time (plain ASCII names).
+  private func appendDynamicKey(_ key: String, first: Bool, into out: inout JSONBuffer) {
+    out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+    out.appendString(Array(key.utf8))
+    out.append(UInt8(ascii: ":"))
   }
 
   /// An `exec` record for a process that was running before tracing began,

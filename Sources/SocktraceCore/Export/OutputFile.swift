@@ -8,6 +8,15 @@ import Glibc
 /// FILE.2, …, up to FILE.keep; the oldest goes), and a new FILE is opened.
 /// `reopen()` (SIGHUP in rotation and service mode) closes FILE and opens the
 /// path again, appending: what logrotate expects after it renamed the file.
+///
+/// Opening checks that the path can be written without changing it: an
+/// existing file is emptied only by `begin()`, once tracing has started, and
+/// a file created here is removed by `abandon()` if it never does, so
+/// `-o previous.jsonl -p 999999` leaves previous.jsonl as it was. New files
+/// are 0600 by default (records carry every traced command line). In a
+/// sticky directory (/tmp) a symlink owned by someone other than the caller
+/// or the directory's owner is refused, as fs.protected_symlinks=1 would, and
+/// a plain file is opened O_NOFOLLOW so it cannot be swapped for one.
 public final class OutputFile {
   /// Size-based rotation: Tetragon's defaults are 10 MB and 5 files.
   public struct Rotation: Sendable, Equatable {
@@ -33,11 +42,21 @@ public final class OutputFile {
   /// Files rotated away (FILE -> FILE.1) and opened again on request (SIGHUP).
   public private(set) var rotations: UInt64 = 0
   public private(set) var reopens: UInt64 = 0
+  /// This open created the file: abandon() removes it.
+  private var created = false
+  /// Truncate at begin(): an existing file opened without O_TRUNC.
+  private var truncateAtBegin = false
+  private var begun = false
+  /// Asked when a write is interrupted by a signal: true gives up (a forced
+  /// stop) instead of retrying.
+  public var giveUpOnInterrupt: () -> Bool = { false }
+  /// Bytes of the last `write` that reached the file before it failed.
+  public private(set) var lastWriteCount = 0
 
   /// Opens (creates or truncates) `path`; "-" is stdout. Throws before any
   /// probe is attached, so a bad path costs nothing. With `rotation`, or when
   /// `append` is set (a service restarting), an existing file is appended to.
-  public init(path: String, rotation: Rotation? = nil, append: Bool = false, mode: mode_t = 0o644)
+  public init(path: String, rotation: Rotation? = nil, append: Bool = false, mode: mode_t = 0o600)
     throws(TraceError)
   {
     self.path = path
@@ -51,16 +70,69 @@ public final class OutputFile {
     owned = true
     fd = -1
     let keepContent = append || rotation != nil
-    fd = try Self.open(path, flags: keepContent ? O_APPEND : O_TRUNC, mode: mode)
+    (fd, created) = try Self.open(path, flags: keepContent ? O_APPEND : 0, mode: mode)
+    truncateAtBegin = !keepContent && !created
     size = keepContent ? Self.fileSize(fd) : 0
+  }
+
+  /// Tracing has started: empty an existing file (not in append or rotation mode).
+  public func begin() throws(TraceError) {
+    guard owned, !begun else { return }
+    begun = true
+    if truncateAtBegin && ftruncate(fd, 0) != 0 {
+      // A FIFO, a terminal or /dev/null cannot be truncated, and need not be.
+      var info = stat()
+      if fstat(fd, &info) == 0 && info.st_mode & S_IFMT == S_IFREG {
+        throw .unwritableOutput(path: path, errno: errno)
+      }
+    }
+  }
+
+  /// Tracing never started: remove the file if this open created it.
+  public func abandon() {
+    if owned && created && !begun { unlink(path) }
+  }
+
+  /// Writes from now on fail with EAGAIN rather than block (a forced stop
+  /// must not hang on a reader that stopped reading).
+  public func makeNonBlocking() {
+    let flags = fcntl(fd, F_GETFL)
+    if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
   }
 
   deinit { if owned && fd >= 0 { close(fd) } }
 
-  private static func open(_ path: String, flags: Int32, mode: mode_t) throws(TraceError) -> Int32 {
-    let opened = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, mode)
+  /// Opens `path` for writing, never truncating: a new file with O_EXCL
+  /// (which follows no symlink), else the existing one, checked. Returns the
+  /// fd and whether it was created.
+  private static func open(_ path: String, flags: Int32, mode: mode_t) throws(TraceError) -> (Int32, Bool) {
+    let created = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | flags, mode)
+    if created >= 0 { return (created, true) }
+    guard errno == EEXIST else { throw .unwritableOutput(path: path, errno: errno) }
+    let (extra, refusal) = existingFileFlags(path)
+    if let refusal { throw .unsafeOutput(path: path, reason: refusal) }
+    let opened = Glibc.open(path, O_WRONLY | O_CLOEXEC | flags | extra)
+    if opened < 0 && errno == ELOOP {
+      throw .unsafeOutput(path: path, reason: "it became a symlink in a sticky directory")
+    }
     guard opened >= 0 else { throw .unwritableOutput(path: path, errno: errno) }
-    return opened
+    return (opened, false)
+  }
+
+  /// How to open an existing `path`: O_NOFOLLOW in a sticky directory, or a
+  /// reason to refuse (a symlink there owned by another user).
+  static func existingFileFlags(_ path: String) -> (flags: Int32, refusal: String?) {
+    let directory = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+    var dir = stat()
+    guard stat(directory, &dir) == 0, dir.st_mode & S_ISVTX != 0 else { return (0, nil) }
+    var link = stat()
+    guard lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK else { return (O_NOFOLLOW, nil) }
+    if link.st_uid == geteuid() || link.st_uid == dir.st_uid { return (0, nil) }
+    return (
+      0,
+      "it is a symlink owned by uid \(link.st_uid) in the sticky directory \(directory); "
+        + "refusing to follow it (as fs.protected_symlinks does)"
+    )
   }
 
   private static func fileSize(_ fd: Int32) -> Int {
@@ -90,6 +162,7 @@ public final class OutputFile {
   /// Writes all of `bytes` (a buffer lent without copying): whole lines, in
   /// rotation mode, split across files at newlines.
   public func write(_ bytes: UnsafeRawBufferPointer) throws(TraceError) {
+    lastWriteCount = 0
     guard let rotation else {
       let status = writeAll(bytes)
       if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
@@ -129,7 +202,9 @@ public final class OutputFile {
   }
 
   private func writeCounted(_ bytes: UnsafeRawBufferPointer) throws(TraceError) {
+    let before = lastWriteCount
     let status = writeAll(bytes)
+    lastWriteCount += before
     if status != 0 { throw .writeFailed(path: displayPath, errno: status) }
     size += bytes.count
   }
@@ -151,7 +226,8 @@ public final class OutputFile {
         throw .writeFailed(path: path, errno: errno)
       }
     }
-    fd = try Self.open(path, flags: O_TRUNC, mode: mode)
+    fd = try Self.open(path, flags: 0, mode: mode).0
+    _ = ftruncate(fd, 0)
     size = 0
     rotations += 1
   }
@@ -163,7 +239,7 @@ public final class OutputFile {
     guard owned else { return }
     if fd >= 0 { close(fd) }
     fd = -1
-    fd = try Self.open(path, flags: O_APPEND, mode: mode)
+    fd = try Self.open(path, flags: O_APPEND, mode: mode).0
     size = Self.fileSize(fd)
     reopens += 1
   }
@@ -175,11 +251,14 @@ public final class OutputFile {
     while offset < bytes.count {
       let written = Glibc.write(fd, base + offset, bytes.count - offset)
       if written < 0 {
-        if errno == EINTR { continue }
-        return errno
+        let error = errno
+        if error == EINTR && !giveUpOnInterrupt() { continue }
+        lastWriteCount = offset
+        return error
       }
       offset += written
     }
+    lastWriteCount = offset
     return 0
   }
 

@@ -32,6 +32,8 @@ public enum RecordingWarning: Equatable, Sendable, CustomStringConvertible {
   case incomplete(lost: UInt64, decodeErrors: UInt64)
   /// No `end` record: the tracer did not stop cleanly.
   case noEndRecord
+  /// Records that appear more than once, byte for byte: kept once.
+  case duplicates(Int)
 
   public struct UnknownKind: Equatable, Sendable {
     /// The `event` value as written (attacker-reachable bytes).
@@ -54,6 +56,9 @@ public enum RecordingWarning: Equatable, Sendable, CustomStringConvertible {
         parts.append("could not decode \(decodeErrors) record\(decodeErrors == 1 ? "" : "s")")
       }
       return "the tracer " + parts.joined(separator: " and ") + "; timelines may miss events"
+    case .duplicates(let count):
+      return "\(count) record\(count == 1 ? "" : "s") appear\(count == 1 ? "s" : "") twice "
+        + "(a recording concatenated with itself?); each kept once"
     case .noEndRecord:
       return "no end record: the tracer did not stop cleanly; sockets still open are shown as open at the last record"
     }

@@ -12,9 +12,12 @@ import Glibc
 /// and counted in a warning.
 public enum RecordingReader {
   static let chunkSize = 1 << 20
+  /// The longest line read: a record is a few KiB, so a line past this is
+  /// not a recording (`timeline /dev/zero` fails at line 1, at once).
+  public static let maxLineBytes = 1 << 20
 
   /// Reads a file, or standard input for "-", a chunk at a time.
-  public static func read(path: String) throws(RecordingError) -> Recording {
+  public static func read(path: String, stopReading: () -> Bool = { false }) throws(RecordingError) -> Recording {
     let source = path == "-" ? "stdin" : path
     let fd: Int32
     if path == "-" {
@@ -24,11 +27,21 @@ public enum RecordingReader {
       guard fd >= 0 else { throw .unreadable(source: source, errno: errno) }
     }
     defer { if path != "-" { close(fd) } }
+    return try read(fd: fd, source: source, stopReading: stopReading)
+  }
+
+  /// Reads an open file from its current offset to its end.
+  /// `stopReading` is asked when a read is interrupted by a signal: true
+  /// ends the input there (what was read is rendered).
+  public static func read(fd: Int32, source: String, stopReading: () -> Bool = { false }) throws(RecordingError)
+    -> Recording
+  {
     var parser = RecordingParser(source: source)
     var chunk = [UInt8](repeating: 0, count: chunkSize)
     while true {
       let count = chunk.withUnsafeMutableBytes { buffer in Glibc.read(fd, buffer.baseAddress, buffer.count) }
       if count < 0 {
+        if errno == EINTR && stopReading() { break }
         if errno == EINTR { continue }
         throw .unreadable(source: source, errno: errno)
       }
@@ -57,6 +70,12 @@ public struct RecordingParser {
   private var entries: [(timestamp: UInt64, sequence: Int, record: RecordedEvent)] = []
   private var unknown: [[UInt8]: Int] = [:]
   private var objectLines = 0
+  /// A hash of every record line seen: a line seen twice (a recording
+  /// concatenated with itself) is kept once and counted.
+  private var seenLines = Set<UInt64>()
+  private var duplicates = 0
+  /// What `lost` records reported (known even without an `end` record).
+  private var lostReported: UInt64 = 0
   /// A line that ended inside a value: fine if it turns out to be the last line.
   private var cutOff: (line: Int, error: JSONSyntaxError)?
 
@@ -70,6 +89,8 @@ public struct RecordingParser {
       if partial[index] == UInt8(ascii: "\n") {
         try parseLine(partial, range: consumed..<index)
         consumed = index + 1
+      } else if index - consumed >= RecordingReader.maxLineBytes {
+        throw malformed(lineNumber + 1, "line longer than \(RecordingReader.maxLineBytes >> 20) MiB: not a recording")
       }
       index += 1
     }
@@ -95,12 +116,14 @@ public struct RecordingParser {
         .sorted { $0.name.lexicographicallyPrecedes($1.name) }
       warnings.append(.unknownKinds(kinds))
     }
+    if duplicates > 0 { warnings.append(.duplicates(duplicates)) }
     if let end = recording.end {
       if end.lost > 0 || end.decodeErrors > 0 {
         warnings.append(.incomplete(lost: end.lost, decodeErrors: end.decodeErrors))
       }
-    } else if cutOff == nil {
-      warnings.append(.noEndRecord)
+    } else {
+      if cutOff == nil { warnings.append(.noEndRecord) }
+      if lostReported > 0 { warnings.append(.incomplete(lost: lostReported, decodeErrors: 0)) }
     }
     return Recording(records: recording.records, warnings: warnings)
   }
@@ -126,6 +149,18 @@ public struct RecordingParser {
     }
     guard case .object(let object) = value else { throw malformed(lineNumber, "not a JSON object") }
     objectLines += 1
+    // FNV-1a over the line: byte-identical records are one record seen twice.
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for index in first..<range.upperBound { hash = (hash ^ UInt64(bytes[index])) &* 0x100_0000_01b3 }
+    if !seenLines.insert(hash).inserted {
+      duplicates += 1
+      return
+    }
+    if RecordDecoder.kindName(object) == Array("lost".utf8) {
+      // Losses reported live; the end record repeats the total.
+      if case .number(let number)? = object["lost"], let count = number.uint64 { lostReported &+= count }
+      return
+    }
     do {
       if let record = try RecordDecoder.decode(object, line: lineNumber) {
         entries.append((record.timestamp, entries.count, record))

@@ -68,11 +68,11 @@ public enum Privileges {
       missing.append(
         MissingCapability(
           capability: .dacReadSearch,
-          reason: "to read tracepoint ids in \(KernelProbes.tracefs), which is mode 0700"))
+          reason: "to read tracepoint ids in \(KernelProbes.tracefsMount), which is mode 0700"))
     case .notMounted:
       if !has(.sysAdmin) {
         missing.append(
-          MissingCapability(capability: .sysAdmin, reason: "to mount tracefs at \(KernelProbes.tracefs)"))
+          MissingCapability(capability: .sysAdmin, reason: "to mount tracefs at \(KernelProbes.tracefsMount)"))
       }
     }
     if chargesMemlock(), !has(.sysResource) {
@@ -100,7 +100,7 @@ public enum Privileges {
   /// ids and capabilities (AT_EACCESS: plain access(2) uses the real uid and
   /// drops the capabilities a setcap binary runs with).
   static func tracefsState() -> TracefsState {
-    for directory in [KernelProbes.tracefs, "/sys/kernel/debug/tracing"] {
+    for directory in [KernelProbes.tracefsMount, KernelProbes.debugfsTracing] {
       if faccessat(AT_FDCWD, "\(directory)/events", X_OK, AT_EACCESS) == 0 { return .readable }
     }
     // /proc/self/mountinfo is readable by all: mounted, but not for us?
@@ -130,6 +130,17 @@ public enum Privileges {
       return UInt64(hex, radix: 16) ?? 0
     }
     return 0
+  }
+
+  /// The thread group (process) of a thread id, from /proc/TID/status; nil
+  /// if there is no such thread. A tid that is not a leader is not in /proc's
+  /// listing but /proc/TID still resolves.
+  public static func threadGroup(of tid: Int32) -> Int32? {
+    guard let status = readSmallFile("/proc/\(tid)/status") else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("Tgid:") {
+      return Int32(line.dropFirst("Tgid:".count).trimmingPrefixWhitespace())
+    }
+    return nil
   }
 
   /// Whether a process with this pid exists now.

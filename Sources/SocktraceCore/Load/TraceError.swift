@@ -10,12 +10,16 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
   case noSuchProcess(Int32)
   /// The output path cannot be opened for writing.
   case unwritableOutput(path: String, errno: Int32)
+  /// The output path is a symlink another user may have planted.
+  case unsafeOutput(path: String, reason: String)
   /// A libbpf step failed: the step, the object it acted on, and errno.
   case libbpf(step: String, object: String, errno: Int32, detail: String)
   /// `--attach RUNG` asked for a rung this kernel cannot provide.
   case rungUnavailable(rung: String, reason: String)
   /// tracefs is not mounted and could not be mounted.
   case tracefsUnavailable(errno: Int32)
+  /// tracefs is mounted but this process cannot read it (no root).
+  case tracefsUnreadable(path: String, errno: Int32)
   /// A write to the output failed while tracing.
   case writeFailed(path: String, errno: Int32)
   /// A filter names nothing that exists (a cgroup, a container), or too much.
@@ -24,7 +28,7 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
   public var description: String {
     switch self {
     case .missingPrivileges(let missing):
-      return "socktrace needs root or the capabilities "
+      return "tracing needs root or the capabilities "
         + missing.map(\.description).joined(separator: ", ")
         + "; run it with sudo, or see PRIVILEGES in socktrace(8) for setcap"
     case .noBTF(let errno):
@@ -34,6 +38,8 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
       return "no process with pid \(pid)"
     case .unwritableOutput(let path, let errno):
       return "cannot write \(path): \(errnoText(errno))"
+    case .unsafeOutput(let path, let reason):
+      return "not writing \(path): \(reason)"
     case .libbpf(let step, let object, let errno, let detail):
       let suffix = detail.isEmpty ? "" : " (\(detail))"
       return "\(step) \(object) failed: \(errnoText(errno))\(suffix)"
@@ -42,6 +48,9 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
     case .tracefsUnavailable(let errno):
       return "tracefs is not mounted at /sys/kernel/tracing and mounting it failed: "
         + errnoText(errno)
+    case .tracefsUnreadable(let path, let errno):
+      return "tracefs is mounted at \(path) but not readable here (\(errnoText(errno))): "
+        + "the syscall tracepoints' ids are read there; run as root"
     case .writeFailed(let path, let errno):
       return "writing \(path) failed: \(errnoText(errno))"
     case .badFilter(let message):

@@ -1,3 +1,5 @@
+import CSocktrace
+
 /// What the tracer does with every ring-buffer record: decode it, count it,
 /// encode it (a JSON line or a table row) into one reused buffer, and write
 /// the buffer out as it fills, so memory stays flat whatever the rate.
@@ -31,8 +33,21 @@ public final class RecordPipeline {
     get { state.summary }
     set { state.summary = newValue }
   }
-  /// Every record as JSON, kept only for --timeline.
+  /// Every record as JSON, kept only for --timeline (in memory unless `spill` is set).
   public var recordingBytes: [UInt8] { state.recording.bytes }
+  /// Where --timeline keeps its copy instead of memory: an unlinked temp file.
+  public var spill: TimelineSpill? {
+    get { state.spill }
+    set { state.spill = newValue }
+  }
+  /// Records read but not written, by cause and kind: after a failed write
+  /// (output_failed) or when a forced stop cuts the drain short (stop_forced).
+  public var losses: LossCounts { state.losses }
+  /// From now on every record is only counted as lost, for this cause.
+  public var countOnly: LossCause? {
+    get { state.countOnly }
+    set { state.countOnly = newValue }
+  }
   /// A failed write to the output: `consume` pauses and the caller raises it.
   public var writeFailure: TraceError? { state.writeFailure }
   /// The last read paused after a full batch: records are waiting.
@@ -65,14 +80,15 @@ public final class RecordPipeline {
   public func appendOwn(_ records: borrowing JSONBuffer) {
     records.withUnsafeBytes { bytes in
       if state.format == .jsonLines { state.buffer.append(bytes) }
-      if state.keepRecording { state.recording.append(bytes) }
+      if state.keepRecording { state.keep(bytes) }
     }
   }
 
   /// The table's header line (table mode).
   public func appendRaw(_ text: String) { state.buffer.appendRaw(text) }
 
-  /// Writes what is buffered.
+  /// Writes what is buffered. A failed write counts the lines not written as
+  /// lost (output_failed), turns the pipeline to counting only, and throws.
   public func flush() throws(TraceError) { try state.flush() }
 
   private struct State: ~Copyable {
@@ -83,6 +99,9 @@ public final class RecordPipeline {
     let keepRecording: Bool
     var buffer = JSONBuffer(capacity: RecordPipeline.flushBytes + 4096)
     var recording = JSONBuffer(capacity: 0)
+    var spill: TimelineSpill?
+    var losses = LossCounts()
+    var countOnly: LossCause?
     var summary = Summary()
     var writeFailure: TraceError?
     /// Records taken since the last pause for a batch.
@@ -104,6 +123,10 @@ public final class RecordPipeline {
     }
 
     mutating func consume(_ bytes: UnsafeRawBufferPointer) -> Bool {
+      if let cause = countOnly {
+        losses[cause, bytes.count >= 2 ? Int(bytes.load(as: UInt16.self)) : 0] += 1
+        return true
+      }
       do {
         let event = try EventDecoder.decode(bytes)
         summary.count(event)
@@ -115,16 +138,20 @@ public final class RecordPipeline {
           recordsBuffered &+= 1
           // --timeline keeps the same line: copied, not encoded a second time.
           if keepRecording {
-            buffer.withUnsafeBytes { recording.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            if let spill {
+              buffer.withUnsafeBytes { spill.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            } else {
+              buffer.withUnsafeBytes { recording.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            }
           }
         case .table:
-          if keepRecording { encoder.encode(event, into: &recording) }
+          if keepRecording { keepEncoded(event) }
           if let line = table.line(for: event) {
             buffer.appendRaw(line)
             recordsBuffered &+= 1
           }
         case .none:
-          if keepRecording { encoder.encode(event, into: &recording) }
+          if keepRecording { keepEncoded(event) }
         }
       } catch {
         summary.decodeErrors += 1
@@ -142,13 +169,68 @@ public final class RecordPipeline {
       return writeFailure == nil
     }
 
+    mutating func keep(_ bytes: UnsafeRawBufferPointer) {
+      if let spill { spill.append(bytes) } else { recording.append(bytes) }
+    }
+
+    /// --timeline's copy of a record not written as JSON (table, no output).
+    mutating func keepEncoded(_ event: TraceEvent) {
+      guard let spill else {
+        encoder.encode(event, into: &recording)
+        return
+      }
+      let start = buffer.count
+      encoder.encode(event, into: &buffer)
+      buffer.withUnsafeBytes { spill.append(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+      buffer.truncate(to: start)
+    }
+
     mutating func flush() throws(TraceError) {
       guard buffer.count > 0 else { return }
-      try output.write(buffer)
+      if countOnly == .outputFailed {
+        buffer.removeAll()
+        return
+      }
+      do {
+        try output.write(buffer)
+      } catch {
+        writeFailure = writeFailure ?? error
+        countOnly = .outputFailed
+        countUnwritten(from: output.lastWriteCount)
+        buffer.removeAll()
+        recordsBuffered = 0
+        throw error
+      }
       bytesWritten += UInt64(buffer.count)
       buffer.removeAll()
       recordsWritten &+= recordsBuffered
       recordsBuffered = 0
+    }
+
+    /// Counts the lines of the buffer from byte `written` on (a line cut by
+    /// a short write included) as lost to the output, by their kind.
+    mutating func countUnwritten(from written: Int) {
+      let table = format == .table
+      var counted = LossCounts()
+      buffer.withUnsafeBytes { bytes in
+        var lineStart = 0
+        for index in bytes.indices where bytes[index] == UInt8(ascii: "\n") {
+          if index >= written {
+            let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<index])
+            counted[.outputFailed, table ? Int(ST_KIND_SOCKET.rawValue) : Self.kind(ofLine: line)] += 1
+          }
+          lineStart = index + 1
+        }
+      }
+      losses = losses.adding(counted)
+    }
+
+    /// The st_kind of a JSON line from its leading `{"event":"NAME"`, 0 if none.
+    static func kind(ofLine line: UnsafeRawBufferPointer) -> Int {
+      let prefix = Array("{\"event\":\"".utf8)
+      guard line.count > prefix.count, line.prefix(prefix.count).elementsEqual(prefix) else { return 0 }
+      let name = line.dropFirst(prefix.count).prefix { $0 != UInt8(ascii: "\"") }
+      return LossCounts.kind(named: name)
     }
   }
 }

@@ -6,6 +6,8 @@ public struct Summary {
   public var sockets: UInt64 = 0
   public var failed: UInt64 = 0
   public var lost: UInt64 = 0
+  /// Every loss by cause and kind (`lost` is their total).
+  public var losses = LossCounts()
   public var decodeErrors: UInt64 = 0
   public var seconds = 0.0
   /// Socket births per process.
@@ -30,6 +32,7 @@ public struct Summary {
       "socktrace: \(events) events (\(sockets) socket births, \(failed) failed), "
       + "\(lost) lost, in \(String(format1: seconds)) s"
     if decodeErrors > 0 { text += ", \(decodeErrors) undecodable" }
+    if lost > 0 { text += "\nlost: \(losses.text)" }
     let busiest = perProcess.sorted {
       $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key)
     }

@@ -1,18 +1,155 @@
 import CLibBPF
+import CSocktrace
 import Glibc
 
-/// Sums the per-CPU count of records the BPF program could not reserve
-/// because the ring buffer was full.
+/// Why a record was not made or not written. The first six are counted in
+/// the kernel (enum st_loss_cause in socktrace.h), the rest by the tracer.
+public enum LossCause: Int, CaseIterable, Sendable {
+  /// The ring buffer was full: the reader is behind.
+  case ringFull = 0
+  /// A forked child could not join the `traced` map (8,192 processes): it is
+  /// not followed, so its records are never made (counted once, as a fork).
+  case tracedFull = 1
+  /// A socket could not be remembered in `births` (65,536 open sockets): its
+  /// release record is never made (counted at the birth, as a release).
+  case birthsFull = 2
+  /// A call could not be tracked in `inflight`: its record is never made.
+  case inflightFull = 3
+  /// A kernel-internal socket creation could not be tracked in `kcreate`.
+  case kcreateFull = 4
+  /// The release of a socket whose birth record was lost.
+  case unrecordedBirth = 5
+  /// A socket-owning process could not be remembered in `owners`: its
+  /// closes are not seen (tracepoint rung), counted once as a release.
+  case ownersFull = 6
+  /// The --port/--address maps (`matched`, `held`) were full.
+  case filterFull = 7
+  /// A bind/connect/listen/shutdown could not be tracked in `opflight`.
+  case opflightFull = 8
+  /// A non-blocking connect's outcome could not be followed (`pending_connects`).
+  case pendingFull = 9
+  /// The output could not be written (a full disk, a closed pipe).
+  case outputFailed = 10
+  /// A second stop signal cut the final drain short: read, not written.
+  case stopForced = 11
+
+  static let kernelCauses = Int(ST_LOSS_KERNEL_CAUSES.rawValue)
+
+  /// The name in `lost` and `end` records and the summary.
+  public var name: String {
+    switch self {
+    case .ringFull: return "ring_full"
+    case .tracedFull: return "traced_full"
+    case .birthsFull: return "births_full"
+    case .inflightFull: return "inflight_full"
+    case .kcreateFull: return "kcreate_full"
+    case .unrecordedBirth: return "release_of_lost_birth"
+    case .ownersFull: return "owners_full"
+    case .filterFull: return "filter_full"
+    case .opflightFull: return "opflight_full"
+    case .pendingFull: return "pending_full"
+    case .outputFailed: return "output_failed"
+    case .stopForced: return "stop_forced"
+    }
+  }
+}
+
+/// Counts of records not made or not written, by cause and record kind
+/// (the `st_kind` numbers, 0 for a record of no known kind).
+public struct LossCounts: Equatable, Sendable {
+  public static let kindSlots = Int(ST_KIND_SLOTS)
+  private(set) var counts = [UInt64](repeating: 0, count: LossCause.allCases.count * kindSlots)
+
+  public init() {}
+
+  public subscript(cause: LossCause, kind: Int) -> UInt64 {
+    get { counts[cause.rawValue * Self.kindSlots + (kind & (Self.kindSlots - 1))] }
+    set { counts[cause.rawValue * Self.kindSlots + (kind & (Self.kindSlots - 1))] = newValue }
+  }
+
+  public var total: UInt64 { counts.reduce(0, &+) }
+  public func total(_ cause: LossCause) -> UInt64 {
+    (0..<Self.kindSlots).reduce(0) { $0 &+ self[cause, $1] }
+  }
+
+  /// Every nonzero count: (cause, kind, count), by cause then kind.
+  public var entries: [(cause: LossCause, kind: Int, count: UInt64)] {
+    var result: [(cause: LossCause, kind: Int, count: UInt64)] = []
+    for cause in LossCause.allCases {
+      for kind in 0..<Self.kindSlots where self[cause, kind] > 0 {
+        result.append((cause, kind, self[cause, kind]))
+      }
+    }
+    return result
+  }
+
+  /// What was counted since `earlier`.
+  public func since(_ earlier: LossCounts) -> LossCounts {
+    var delta = LossCounts()
+    for index in counts.indices { delta.counts[index] = counts[index] &- earlier.counts[index] }
+    return delta
+  }
+
+  /// The sum of both.
+  public func adding(_ other: LossCounts) -> LossCounts {
+    var sum = self
+    for index in counts.indices { sum.counts[index] = counts[index] &+ other.counts[index] }
+    return sum
+  }
+
+  /// These counts with the kernel's replaced by `kernel`'s.
+  public func withKernelCounts(from kernel: LossCounts) -> LossCounts {
+    var merged = self
+    for index in 0..<(LossCause.kernelCauses * Self.kindSlots) { merged.counts[index] = kernel.counts[index] }
+    return merged
+  }
+
+  /// The name of a record kind for loss reports: the `event` of its records.
+  public static func kindName(_ kind: Int) -> String {
+    let names = [
+      "other", "socket", "socketpair", "accept", "release", "fork", "exec", "exit", "bind", "connect", "listen",
+      "shutdown", "connect_result",
+    ]
+    return kind >= 0 && kind < names.count ? names[kind] : "other"
+  }
+
+  /// The kind number of a record kind's name ("socket" -> 1), 0 if none.
+  public static func kind(named name: some Collection<UInt8>) -> Int {
+    for kind in 1..<kindSlots where kindName(kind).utf8.elementsEqual(name) { return kind }
+    return 0
+  }
+
+  /// "ring_full: socket 10, release 2; births_full: release 6528"
+  public var text: String {
+    LossCause.allCases.compactMap { cause -> String? in
+      let kinds = (0..<Self.kindSlots).filter { self[cause, $0] > 0 }
+      guard !kinds.isEmpty else { return nil }
+      return "\(cause.name): " + kinds.map { "\(Self.kindName($0)) \(self[cause, $0])" }.joined(separator: ", ")
+    }.joined(separator: "; ")
+  }
+}
+
+/// Reads the kernel's per-CPU loss counters (the `drops` map: one slot per
+/// cause and kind, one u64 per possible CPU in each).
 public struct DropCounter {
   let mapFD: Int32
+  private let cpus = max(Int(libbpf_num_possible_cpus()), 1)
 
-  /// `bpf_map_lookup_elem` on the per-CPU array: one u64 per possible CPU.
-  public func total() -> UInt64 {
-    let cpus = Int(libbpf_num_possible_cpus())
-    guard cpus > 0 else { return 0 }
+  init(mapFD: Int32) { self.mapFD = mapFD }
+
+  public func read() -> LossCounts {
+    var counts = LossCounts()
     var values = [UInt64](repeating: 0, count: cpus)
-    var key: UInt32 = 0
-    let status = values.withUnsafeMutableBytes { bpf_map_lookup_elem(mapFD, &key, $0.baseAddress) }
-    return status == 0 ? values.reduce(0, &+) : 0
+    for cause in LossCause.allCases where cause.rawValue < LossCause.kernelCauses {
+      for kind in 0..<LossCounts.kindSlots {
+        var key = UInt32(cause.rawValue * LossCounts.kindSlots + kind)
+        let status = values.withUnsafeMutableBytes { bpf_map_lookup_elem(mapFD, &key, $0.baseAddress) }
+        if status == 0 { counts[cause, kind] = values.reduce(0, &+) }
+      }
+    }
+    return counts
   }
+
+  /// Every loss the kernel counted, whatever the cause.
+  public func total() -> UInt64 { read().total }
 }
