@@ -211,5 +211,27 @@ extension KernelTests {
         #expect(mine.last?["event"] as? String == "release")
       }
     }
+
+    /// The table shows what sockets became too, one line per call.
+    @Test func theTableShowsEveryCall() throws {
+      let output = NSTemporaryDirectory() + "socktrace-lifecycle-\(UUID().uuidString).txt"
+      defer { unlink(output) }
+      let result = try runSocktraceFully(["-o", output, "--", Binaries.workload, "lifecycle"])
+      #expect(result.status == 0, "\(result.stderr)")
+      let truth = try objects(result.stdout)
+      let table = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").map(String.init)
+      for call in truth where ["bind", "connect", "listen", "shutdown"].contains(call["op"] as? String ?? "") {
+        let op = try #require(call["op"] as? String)
+        let inode = try #require(integer(call["inode"]))
+        let row = try #require(table.first { $0.contains(" \(op) ") && $0.contains(" \(inode) ") }, "\(call)")
+        if op == "bind" || op == "connect" {
+          #expect(row.contains(" \(call["address"] as? String ?? "?") "), "\(row)")
+        }
+        #expect(row.hasSuffix(call["errno"] as? Int == 115 ? "EINPROGRESS" : "ok"), "\(row)")
+      }
+      #expect(table.contains { $0.contains(" handshake ") && $0.hasSuffix("failed ECONNREFUSED") })
+      #expect(table.contains { $0.contains(" handshake ") && $0.hasSuffix("established") })
+      #expect(table.contains { $0.contains(" accept ") && $0.contains("ok from 127.0.0.1:") })
+    }
   }
 }

@@ -39,32 +39,74 @@ public struct TextTable {
     return line.trimmingTrailingWhitespace() + "\n"
   }
 
-  /// A line for a socket birth, nil for events the table does not show.
+  /// A line for a socket birth or a call on a socket (bind, connect, listen,
+  /// shutdown, a non-blocking connect's outcome); nil for events the table
+  /// does not show.
   public func line(for event: TraceEvent) -> String? {
-    guard case .socket(let socket) = event else { return nil }
+    switch event {
+    case .socket(let socket): return socketLine(socket)
+    case .socketCall(let call): return callLine(call)
+    case .connectResult(let result):
+      let outcome =
+        result.established ? "established" : "failed " + (ErrnoNames.name(result.errno) ?? "errno \(result.errno)")
+      return Self.row([
+        time(result.header), "\(result.header.pid)", "\(result.header.tid)", Self.printable(result.header.comm),
+        "handshake", "-", "-", "-", "-", "\(result.inode)", microseconds(result.durationNanoseconds), outcome,
+      ])
+    default: return nil
+    }
+  }
+
+  private func socketLine(_ socket: SocketEvent) -> String {
     let header = socket.header
-    let epoch = clock.epochNanoseconds(boot: header.bootTimeNanoseconds)
-    let local = Int64(epoch / 1_000_000) + utcOffsetSeconds * 1000
-    let millisOfDay = ((local % 86_400_000) + 86_400_000) % 86_400_000
-    let time =
-      pad(millisOfDay / 3_600_000, 2) + ":" + pad(millisOfDay / 60_000 % 60, 2) + ":"
-      + pad(millisOfDay / 1000 % 60, 2) + "." + pad(millisOfDay % 1000, 3)
     let result: String
     if socket.succeeded {
-      result = socket.isKernel ? "kernel socket" : "ok"
+      result = socket.isKernel ? "kernel socket" : "ok" + (socket.peer.map { " from " + Self.printable($0.text) } ?? "")
     } else {
       let name = ErrnoNames.name(socket.errno) ?? "errno \(socket.errno)"
       result = name + (socket.failedStage.map { " in \($0.name)" } ?? "")
     }
-    let latency = Double(socket.durationNanoseconds) / 1000
     return Self.row([
-      time, "\(header.pid)", "\(header.tid)", Self.printable(header.comm), socket.source.eventName,
+      time(header), "\(header.pid)", "\(header.tid)", Self.printable(header.comm), socket.source.eventName,
       SocketNames.family(socket.family) ?? "\(socket.family)",
       SocketNames.type(socket.type) ?? "\(socket.type)",
       SocketNames.protocol(socket.protocol, family: socket.family) ?? "\(socket.protocol)",
       socket.fd.map { "\($0)" } ?? "-", socket.inode.map { "\($0)" } ?? "-",
-      String(Int(latency * 10) / 10) + "." + String(Int(latency * 10) % 10), result,
+      microseconds(socket.durationNanoseconds), result,
     ])
+  }
+
+  /// `connect  AF_INET  SOCK_STREAM  -  4  558755  66.7  127.0.0.1:8765 ok`.
+  private func callLine(_ call: SocketCallEvent) -> String {
+    let header = call.header
+    var what: String
+    switch call.call {
+    case .bind, .connect: what = call.address.map { Self.printable($0.text) } ?? "(unnamed)"
+    case .listen: what = "backlog \(call.raw.arg)"
+    case .shutdown:
+      what = [0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"][call.raw.arg] ?? "how \(call.raw.arg)"
+    }
+    what += call.succeeded ? " ok" : " " + (ErrnoNames.name(call.errno) ?? "errno \(call.errno)")
+    return Self.row([
+      time(header), "\(header.pid)", "\(header.tid)", Self.printable(header.comm), call.call.eventName,
+      call.family.map { SocketNames.family($0) ?? "\($0)" } ?? "-",
+      call.type.map { SocketNames.type($0) ?? "\($0)" } ?? "-", "-", "\(call.fd)",
+      call.inode.map { "\($0)" } ?? "-", microseconds(call.durationNanoseconds), what,
+    ])
+  }
+
+  /// Local wall-clock time of day, to the millisecond.
+  private func time(_ header: EventHeader) -> String {
+    let epoch = clock.epochNanoseconds(boot: header.bootTimeNanoseconds)
+    let local = Int64(epoch / 1_000_000) + utcOffsetSeconds * 1000
+    let millisOfDay = ((local % 86_400_000) + 86_400_000) % 86_400_000
+    return pad(millisOfDay / 3_600_000, 2) + ":" + pad(millisOfDay / 60_000 % 60, 2) + ":"
+      + pad(millisOfDay / 1000 % 60, 2) + "." + pad(millisOfDay % 1000, 3)
+  }
+
+  private func microseconds(_ nanoseconds: UInt64) -> String {
+    let tenths = nanoseconds / 100
+    return "\(tenths / 10).\(tenths % 10)"
   }
 
   /// Raw bytes for a terminal: printable ASCII as is, anything else as \xNN,
