@@ -30,6 +30,13 @@ read -r export_passed export_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) fa
 export_passed=${export_passed:-0}
 export_failed=${export_failed:-1}
 
+# The recording reader under libFuzzer for 30 s, from the committed seeds.
+bash scripts/fuzz.sh 30 2>&1 | tee "$logs/fuzz.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+read -r fuzz_passed fuzz_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/fuzz.log" | tail -n 1)
+fuzz_passed=${fuzz_passed:-0}
+fuzz_failed=${fuzz_failed:-1}
+
 bash Tests/kernels/run.sh .build/debug/socktrace 2>&1 | tee "$logs/vm.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 read -r vm_passed vm_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/vm.log" | tail -n 1)
@@ -39,7 +46,9 @@ vm_failed=${vm_failed:-1}
 echo
 echo "swift test: $swift_passed passed, $swift_failed failed, $swift_skipped skipped"
 echo "exports: $export_passed passed, $export_failed failed"
+echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 echo "kernel VMs: $vm_passed passed, $vm_failed failed"
-((swift_failed + export_failed + vm_failed == 0)) || status=1
-echo "total: $((swift_passed + export_passed + vm_passed)) passed, $((swift_failed + export_failed + vm_failed)) failed"
+((swift_failed + export_failed + fuzz_failed + vm_failed == 0)) || status=1
+echo "total: $((swift_passed + export_passed + fuzz_passed + vm_passed)) passed," \
+  "$((swift_failed + export_failed + fuzz_failed + vm_failed)) failed"
 exit "$status"

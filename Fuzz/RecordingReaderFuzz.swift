@@ -1,0 +1,16 @@
+// libFuzzer entry point for the recording reader: scripts/fuzz.sh compiles
+// it with the reader's sources (swiftc -sanitize=fuzzer) into one binary.
+// Whatever the bytes, reading a recording must either fail with an error
+// that names a line or give records every renderer can draw: no trap, no
+// hang, no unbounded memory.
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzRecordingReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+  let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+  guard let recording = try? RecordingReader.parse(bytes, source: "fuzz") else { return 0 }
+  let timeline = TimelineBuilder.build(recording)
+  _ = TimelineText.render(timeline)
+  _ = ChromeTraceWriter.render(timeline)
+  for warning in recording.warnings { _ = warning.description }
+  return 0
+}
