@@ -4,10 +4,14 @@ import PackageDescription
 /// Release builds link libstdc++ (the linker script in packaging/link names
 /// its archive) and libgcc in, so with `--static-swift-stdlib` (the Swift
 /// runtime and Foundation; scripts/build-release.sh) the binary needs only
-/// libbpf, libelf, zlib and libc at run time.
+/// libbpf, libelf, zlib and libc at run time. `-z now` (full RELRO) as
+/// Debian's hardening flags ask.
 let selfContained: [LinkerSetting] = [
   .unsafeFlags(
-    ["-L", Context.packageDirectory + "/packaging/link", "-Xclang-linker", "-static-libgcc"],
+    [
+      "-L", Context.packageDirectory + "/packaging/link", "-Xclang-linker", "-static-libgcc",
+      "-Xlinker", "-z", "-Xlinker", "now",
+    ],
     .when(configuration: .release))
 ]
 
@@ -23,7 +27,9 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     // --otlp: the runtime for the OTLP messages generated into Sources/OTLPProto.
-    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    // No default traits: BinaryDelimitedStreams imports all of Foundation (its
+    // streams), which would link ICU's 34 MB of data into the static binary.
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
   ],
   targets: [
     // The record layout shared with the BPF program, and a small libbpf shim.

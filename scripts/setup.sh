@@ -21,6 +21,7 @@ build=(
 package=(
   dpkg-dev # dpkg-shlibdeps computes the .deb's Depends:
   man-db   # man -l checks the man page
+  python3  # packaging/man/socktrace-man.py writes the man page
 )
 test=(
   bpftool                             # inspecting loaded programs when debugging

@@ -6,7 +6,9 @@
 #   2. Tests/export/test_export.py: --metrics scraped by Debian's prometheus,
 #      --otlp into a receiver decoding with PyPI's opentelemetry-proto, rotation;
 #   3. Tests/kernels/run.sh: the tracer inside Debian's 6.1 and 6.12 kernels
-#      under qemu, on the fentry, kprobe and tracepoint rungs.
+#      under qemu, on the fentry, kprobe and tracepoint rungs;
+#   4. packaging/test-deb.sh: the .deb built, linted, installed with apt-get,
+#      run from /usr/bin (a recording, man, completion, setcap as nobody), purged.
 # Ends on one line: "total: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,12 +45,21 @@ read -r vm_passed vm_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\
 vm_passed=${vm_passed:-0}
 vm_failed=${vm_failed:-1}
 
+# The .deb as a user gets it: build (the self-contained release binary),
+# lintian, apt-get install, run from /usr/bin, man, completion, setcap, purge.
+bash packaging/test-deb.sh 2>&1 | tee "$logs/package.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+read -r package_passed package_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/package.log" | tail -n 1)
+package_passed=${package_passed:-0}
+package_failed=${package_failed:-1}
+
 echo
 echo "swift test: $swift_passed passed, $swift_failed failed, $swift_skipped skipped"
 echo "exports: $export_passed passed, $export_failed failed"
 echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 echo "kernel VMs: $vm_passed passed, $vm_failed failed"
-((swift_failed + export_failed + fuzz_failed + vm_failed == 0)) || status=1
-echo "total: $((swift_passed + export_passed + fuzz_passed + vm_passed)) passed," \
-  "$((swift_failed + export_failed + fuzz_failed + vm_failed)) failed"
+echo "package: $package_passed passed, $package_failed failed"
+((swift_failed + export_failed + fuzz_failed + vm_failed + package_failed == 0)) || status=1
+echo "total: $((swift_passed + export_passed + fuzz_passed + vm_passed + package_passed)) passed," \
+  "$((swift_failed + export_failed + fuzz_failed + vm_failed + package_failed)) failed"
 exit "$status"
