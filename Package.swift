@@ -91,6 +91,7 @@ let package = Package(
     .executableTarget(name: "socktrace-workload", path: "Tests/Workload"),
     .testTarget(name: "SocktraceCoreTests", dependencies: ["SocktraceCore", "CSocktrace"]),
     .testTarget(name: "socktraceTests", dependencies: ["socktrace"]),
+    .testTarget(name: "SocktraceExportTests", dependencies: ["SocktraceExport", "SocktraceCore", "CSocktrace"]),
     .testTarget(
       name: "KernelTests",
       dependencies: ["SocktraceCore", "socktrace", "socktrace-workload"]

@@ -75,6 +75,8 @@ public final class OTLPExporter: @unchecked Sendable {
   private let lastError = Mutex<String?>(nil)
   /// Records queued (staging and pending), for the metrics: written by the reader.
   private let queuedCount = Atomic<Int>(0)
+  /// Records dropped because the queue was full: counted by the reader.
+  private let queueFull = Atomic<UInt64>(0)
 
   public init(
     endpoint: OTLPEndpoint, clock: BootClock, serviceVersion: String, configuration: Configuration = Configuration()
@@ -134,7 +136,7 @@ public final class OTLPExporter: @unchecked Sendable {
       // Full: try to hand over first; what still does not fit is dropped.
       handOff()
       if staging.count + pendingEstimate >= configuration.capacity {
-        counts.withLock { $0.queueFull += 1 }
+        queueFull.add(1, ordering: .relaxed)  // an atomic: the reader takes no lock here
         return
       }
     }
@@ -196,6 +198,7 @@ public final class OTLPExporter: @unchecked Sendable {
   public var snapshot: Counts {
     var copy = counts.withLock { $0 }
     copy.queued = UInt64(queuedCount.load(ordering: .relaxed))
+    copy.queueFull = queueFull.load(ordering: .relaxed)
     return copy
   }
 
