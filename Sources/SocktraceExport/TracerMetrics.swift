@@ -108,7 +108,7 @@ public final class TracerMetrics: @unchecked Sendable {
       descriptor: .socktrace("start_time", "seconds", "When the tracer started, seconds since the epoch."))
     startTime.set(Double(BootClock.now(CLOCK_REALTIME)) / 1e9)
     // Present from the first scrape, at 0, so rate() and increase() see the start.
-    _ = lostCounter("ring_buffer_full")
+    for cause in LossCause.allCases { _ = lostCounter(cause.name) }
   }
 
   /// Labels from the session: the probe in use, the version, the kernel.

@@ -55,10 +55,9 @@ final class Exporters {
   }
 
   /// Between reads (reader thread).
-  func tick(lost: UInt64, written: UInt64, decodeErrors: UInt64, force: Bool = false) {
+  func tick(lost: [(cause: String, count: UInt64)], written: UInt64, decodeErrors: UInt64, force: Bool = false) {
     otlp?.tick()
-    metrics?.publish(
-      lost: [("ring_buffer_full", lost)], written: written, decodeErrors: decodeErrors, force: force)
+    metrics?.publish(lost: lost, written: written, decodeErrors: decodeErrors, force: force)
   }
 
   /// After the final drain: send what is left (bounded), then stop serving.

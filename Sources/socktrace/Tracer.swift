@@ -85,6 +85,7 @@ final class Tracer {
       }
     }
     Signals.hangupStops = !fileMode.reopenOnHangup
+    if fileMode.reopenOnHangup { Signals.hangupStops = false }  // SIGHUP reopens the file instead
     Signals.installStopHandlers()
     if fileMode.reopenOnHangup { Signals.installReopenHandler() }
     defer { exporters.close() }
@@ -303,9 +304,13 @@ final class Tracer {
 
   /// Hands the reader's counts to --metrics and staged records to --otlp.
   private func tickExporters(_ session: TraceSession, _ pipeline: RecordPipeline, force: Bool = false) {
+    var lost: [(cause: String, count: UInt64)] = []
+    if exporters.metrics != nil {
+      let losses = pipeline.losses.withKernelCounts(from: session.kernelLosses)
+      lost = LossCause.allCases.map { ($0.name, losses.total($0)) }
+    }
     exporters.tick(
-      lost: exporters.metrics != nil ? session.lostEvents : 0, written: pipeline.recordsWritten,
-      decodeErrors: pipeline.summary.decodeErrors, force: force)
+      lost: lost, written: pipeline.recordsWritten, decodeErrors: pipeline.summary.decodeErrors, force: force)
   }
 
   /// "; output rotated N times, reopened M times" for the summary.

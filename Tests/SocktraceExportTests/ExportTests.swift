@@ -56,12 +56,12 @@ func socketEvent(comm: String, family: Int32 = 2, ret: Int32 = 3, pid: UInt32 = 
   @Test func failuresCarryTheErrnoNameAndLostIsByCause() {
     let metrics = TracerMetrics(commLimit: 5)
     metrics.count(socketEvent(comm: "x", family: 255, ret: -97))
-    metrics.publish(lost: [("ring_buffer_full", 7)], written: 3, decodeErrors: 0, force: true)
+    metrics.publish(lost: [("ring_full", 7)], written: 3, decodeErrors: 0, force: true)
     let text = String(decoding: metrics.scrape(), as: UTF8.self)
     #expect(
       text.contains(
         #"socktrace_socket_births_total{family="unknown",type="SOCK_STREAM",result="EAFNOSUPPORT",comm="x"} 1"#))
-    #expect(text.contains(#"socktrace_lost_events_total{cause="ring_buffer_full"} 7"#))
+    #expect(text.contains(#"socktrace_lost_events_total{cause="ring_full"} 7"#))
     #expect(text.contains("socktrace_records_written_total 3"))
     #expect(text.contains(#"socktrace_socket_creation_duration_seconds_count{event="socket",stage="total"} 1"#))
   }
