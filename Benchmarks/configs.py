@@ -10,6 +10,7 @@ A config's `check` says how its output is verified:
   "bpftrace"  its counters must be at least the workload's calls;
   None        nothing to check (untraced, strace).
 """
+import socket
 from dataclasses import dataclass
 
 BPFTRACE_PROGRAM = (
@@ -57,6 +58,13 @@ def socktrace(*extra, json_file=True):
     return argv
 
 
+def free_port():
+    """A loopback port nobody listens on now (for --metrics)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 CONFIGS = [
     Config("untraced", "untraced", workloads=("storm", "bystander"), needs=None),
     Config("st-json", "socktrace --json -o FILE", "json", socktrace(),
@@ -67,6 +75,8 @@ CONFIGS = [
            socktrace("--attach", "tracepoint")),
     Config("st-so-json", "socktrace --sockets-only --json -o FILE", "json",
            socktrace("--sockets-only"), workloads=("storm", "bystander")),
+    Config("st-metrics", "socktrace --json -o FILE --metrics 127.0.0.1:PORT", "json",
+           lambda a, path: [a.tracer, "--json", "-o", path, "--metrics", f"127.0.0.1:{free_port()}"]),
     Config("bpftrace", "bpftrace counting sys_enter/exit_socket", "bpftrace",
            lambda a, path: [a.bpftrace, "-e", BPFTRACE_PROGRAM], ready_stream="stdout",
            needs="bpftrace"),
