@@ -281,12 +281,19 @@ class Report:
         for r in prof:
             calls = max(r["storm"]["calls"], 1)
             total = 0.0
+            rare = []
             for name, v in sorted(r["programs"].items(), key=lambda kv: -kv[1]["ns"]):
                 if v["runs"] <= 0:
                     continue
                 total += v["ns"] / calls
+                if v["runs"] / calls < 0.005:  # other processes' calls: summed below
+                    rare.append(v)
+                    continue
                 lines.append(f"| {r['config'].replace('+profile', '')} | {r['workload']} | `{name}` | "
                              f"{v['runs'] / calls:.2f} | {v['ns'] / v['runs']:.0f} | {v['ns'] / calls:.0f} |")
+            if rare:
+                lines.append(f"| {r['config'].replace('+profile', '')} | {r['workload']} | {len(rare)} others "
+                             f"(other processes' calls) | | | {sum(v['ns'] for v in rare) / calls:.0f} |")
             lines.append(f"| {r['config'].replace('+profile', '')} | {r['workload']} | **all programs** | | | "
                          f"**{total:.0f}** of {r['storm']['ns_per_call']:.0f} per traced call |")
         return "\n".join(lines)
