@@ -4,6 +4,7 @@
 Nothing here decides what a number means; run.py takes the readings and
 report.py prints them.
 """
+import atexit
 import json
 import os
 import re
@@ -110,6 +111,20 @@ def irq_work_count():
 
 FOREIGN_NAMES = ("socktrace", "bpftrace", "strace", "perf", "ltrace", "trace-cmd")
 own_pids = set()  # tracers this harness started
+running = {}  # pid -> Popen of tracers not yet stopped
+
+
+@atexit.register
+def stop_leftovers():
+    """A harness that dies between a tracer's start and its stop must not
+    leave a system-wide tracer behind (it would disturb every later run)."""
+    for p in list(running.values()):
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
 seen_foreign = {}  # pid -> command line, reported once
 
 
@@ -252,6 +267,7 @@ class Background:
             start_new_session=True,  # a Ctrl-C on the harness is ours to forward
         )
         own_pids.add(self.p.pid)
+        running[self.p.pid] = self.p
         if self.stdout_path:
             stdout.close()
         streams = [("stderr", self.p.stderr)]
@@ -300,6 +316,7 @@ class Background:
                 break
             time.sleep(0.005)
         t_exit = time.monotonic()
+        running.pop(self.p.pid, None)
         self.returncode = os.waitstatus_to_exitcode(status)
         self.p.returncode = self.returncode  # reaped here; keep Popen from waiting
         for th in self.threads:
