@@ -137,6 +137,31 @@ public final class TraceSession {
     }
   }
 
+  /// Whether any thread group in the pid filter still runs (with -f, the
+  /// descendants the kernel added): `-p` stops, as strace does, once none does.
+  /// A zombie counts as gone; so does a pid the exit tracepoint already dropped.
+  public func tracedProcessesAlive() -> Bool {
+    var key: UInt32 = 0
+    var next: UInt32 = 0
+    var first = true
+    while (first ? bpf_map_get_next_key(tracedFD, nil, &next) : bpf_map_get_next_key(tracedFD, &key, &next)) == 0 {
+      first = false
+      key = next
+      if Self.isRunning(Int32(bitPattern: next)) { return true }
+    }
+    return false
+  }
+
+  /// Exists and is not a zombie (state Z or X in /proc/PID/stat).
+  static func isRunning(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+    guard let stat = readSmallFileBytes("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+      close + 2 < stat.count
+    else { return false }
+    let state = stat[close + 2]
+    return state != UInt8(ascii: "Z") && state != UInt8(ascii: "X")
+  }
+
   /// Adds a thread group to the in-kernel pid filter.
   public func trace(pid: Int32) throws(TraceError) {
     var key = UInt32(bitPattern: pid)

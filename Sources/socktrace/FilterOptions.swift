@@ -171,6 +171,8 @@ extension Substring {
 
 extension RungChoice: ExpressibleByArgument {}
 
+extension TableTime: ExpressibleByArgument {}
+
 extension AddressFilter: ExpressibleByArgument {
   public init?(argument: String) { self.init(argument) }
 }

@@ -53,6 +53,15 @@ struct Record: ParsableCommand {
         + "fork, exec or exit records."))
   var socketsOnly = false
 
+  @Flag(help: "Table: every column (UID, PPID, FLAGS too) and full names, whatever the terminal's width.")
+  var wide = false
+
+  @Option(
+    help: ArgumentHelp(
+      "Table TIME column: wall (local clock), relative (seconds since start), boot (ts_ns, as in JSON).",
+      valueName: "clock"))
+  var time: TableTime = .wall
+
   @Flag(name: [.short, .long], help: "Show libbpf's own log.")
   var verbose = false
 
@@ -119,6 +128,8 @@ struct Record: ParsableCommand {
       let tracer = Tracer(
         options: options, format: format, outputPath: output ?? "-", duration: duration, timeline: timeline,
         exporters: exporters, fileMode: fileMode, clock: clock)
+      tracer.tableWide = wide
+      tracer.tableTime = time
       var runner: CommandRunner?
       if !command.isEmpty {
         runner = try CommandRunner(command: command, user: try CommandRunner.user(named: user))

@@ -38,6 +38,9 @@ struct TimelineCommand: ParsableCommand {
   @Flag(help: "With --pid, also show the processes it started, and theirs.")
   var tree = false
 
+  @Flag(help: "Also show processes that made no socket (hidden by default, unless they lead to one that did).")
+  var all = false
+
   @Option(
     name: [.short, .long], help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file"))
   var output: String?
@@ -67,6 +70,14 @@ struct TimelineCommand: ParsableCommand {
       if timeline.processes.isEmpty {
         printError("socktrace: no process with pid \(pid) in \(file == "-" ? "stdin" : file)")
         throw ExitCode(1)
+      }
+    }
+    if !all {
+      let (kept, hidden) = timeline.withoutSocketlessProcesses()
+      timeline = kept
+      if hidden > 0 {
+        printError(
+          "socktrace: \(hidden) process\(hidden == 1 ? "" : "es") that made no socket hidden (--all shows them)")
       }
     }
     let bytes: [UInt8]

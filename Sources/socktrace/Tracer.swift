@@ -27,6 +27,9 @@ final class Tracer {
     get { pipeline?.summary ?? Summary() }
     set { pipeline?.summary = newValue }
   }
+  /// The table's layout: --wide, --time.
+  var tableWide = false
+  var tableTime = TableTime.wall
   /// The command being run, for the start record.
   private var commandLine: [String]?
   /// --metrics and --otlp.
@@ -96,9 +99,12 @@ final class Tracer {
       options.follow = true
     }
     let encoder = JSONLinesEncoder(clock: clock, cgroups: CgroupResolver())
+    let table = TextTable(
+      clock: clock, utcOffsetSeconds: localUTCOffset(), width: tableWidth(outputPath), wide: tableWide,
+      time: tableTime, startBootNanoseconds: BootClock.now(CLOCK_BOOTTIME))
     let pipeline = RecordPipeline(
       format: format, encoder: encoder,
-      table: TextTable(clock: clock, utcOffsetSeconds: localUTCOffset()), output: output,
+      table: table, output: output,
       keepRecording: timeline)
     pipeline.spill = spill
     self.pipeline = pipeline
@@ -122,7 +128,7 @@ final class Tracer {
     }
     exporters.started(session: session)
     let started = BootClock.now(CLOCK_MONOTONIC)
-    if format == .table { pipeline.appendRaw(TextTable.header) }
+    if format == .table { pipeline.appendRaw(table.header) }
     writeOwnRecords {
       writeStart(session: session, options: options, encoder: encoder)
       // Processes traced by pid were running already: /proc gives their context.
@@ -167,6 +173,8 @@ final class Tracer {
         }
       } else if stopAsked {
         break
+      } else if !options.pids.isEmpty && !tracedAlive(session) {
+        break  // -p: like strace, once every traced process (with -f, descendant) is gone
       }
       do {
         if pipeline.takePause() {
@@ -244,6 +252,16 @@ final class Tracer {
     }
   }
 
+  /// Whether a `-p` process (or, with -f, a descendant) still runs; asked at
+  /// most every 200 ms.
+  private var lastAliveCheck: UInt64 = 0
+  private func tracedAlive(_ session: TraceSession) -> Bool {
+    let now = BootClock.now(CLOCK_MONOTONIC)
+    guard now &- lastAliveCheck >= 200_000_000 else { return true }
+    lastAliveCheck = now
+    return session.tracedProcessesAlive()
+  }
+
   private func printTimelines(_ spill: TimelineSpill?) {
     do {
       let recording: Recording
@@ -318,6 +336,13 @@ final class Tracer {
     guard fileMode.rotation != nil || fileMode.reopenOnHangup, format != .none else { return "" }
     return "\noutput: \(outputPath) rotated \(output.rotations)x, reopened \(output.reopens)x"
   }
+}
+
+/// The table's width: the terminal's when it goes to one, else 80.
+func tableWidth(_ outputPath: String) -> Int {
+  var size = winsize()
+  guard outputPath == "-", isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+  return Int(size.ws_col)
 }
 
 /// Seconds east of UTC here, for the table's local TIME column.

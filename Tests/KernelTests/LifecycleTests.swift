@@ -216,7 +216,7 @@ extension KernelTests {
     @Test func theTableShowsEveryCall() throws {
       let output = NSTemporaryDirectory() + "socktrace-lifecycle-\(UUID().uuidString).txt"
       defer { unlink(output) }
-      let result = try runSocktraceFully(["-o", output, "--", Binaries.workload, "lifecycle"])
+      let result = try runSocktraceFully(["--wide", "-o", output, "--", Binaries.workload, "lifecycle"])
       #expect(result.status == 0, "\(result.stderr)")
       let truth = try objects(result.stdout)
       let table = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").map(String.init)

@@ -1,42 +1,140 @@
-/// The human view: one line per socket birth, columns like BCC's tools.
-/// Column widths come from one table, so the header always lines up.
-public struct TextTable {
-  struct Column {
-    let title: String
-    let width: Int
-  }
+/// How the table's TIME column reads (strace's -t, -r, -ttt habits).
+public enum TableTime: String, CaseIterable, Sendable {
+  /// Local wall clock, `HH:MM:SS.mmm` (the default).
+  case wall
+  /// Seconds since tracing started, `+1.234567`.
+  case relative
+  /// The kernel's boot-clock nanoseconds: the `ts_ns` of the JSON records.
+  case boot
+}
 
-  static let columns = [
-    Column(title: "TIME", width: 12), Column(title: "PID", width: 7), Column(title: "TID", width: 7),
-    Column(title: "COMM", width: 16), Column(title: "EVENT", width: 10),
-    Column(title: "FAMILY", width: 10), Column(title: "TYPE", width: 14),
-    Column(title: "PROTO", width: 14), Column(title: "FD", width: 4),
-    Column(title: "INODE", width: 10), Column(title: "LAT(us)", width: 9),
-    Column(title: "RESULT", width: 0),
-  ]
+/// The human view: one line per socket birth, columns like BCC's tools.
+/// It fits the width it is given (the terminal's, or 80 when the output is
+/// no terminal): optional columns are dropped, lowest priority first, and
+/// names lose their `AF_`/`SOCK_`/`IPPROTO_` prefixes. `wide` shows every
+/// column (UID, PPID, FLAGS too) with full names, whatever the width.
+public struct TextTable {
+  enum Column: CaseIterable {
+    case time, pid, tid, ppid, uid, comm, event, family, type, proto, flags, fd, inode, latency, result
+  }
 
   public let clock: BootClock
   /// Seconds east of UTC for the TIME column (local time, like BCC).
   public let utcOffsetSeconds: Int64
+  public let wide: Bool
+  public let time: TableTime
+  /// The boot clock when tracing started (`--time relative`).
+  public let startBootNanoseconds: UInt64
+  /// The columns shown, in order; RESULT last.
+  let columns: [Column]
+  /// The width every line fits in (the default layout); nil in wide mode.
+  let limit: Int?
 
-  public init(clock: BootClock, utcOffsetSeconds: Int64 = 0) {
+  /// The narrowest RESULT the default layout keeps: `EPROTONOSUPPORT`.
+  static let resultWidth = 15
+
+  public init(
+    clock: BootClock, utcOffsetSeconds: Int64 = 0, width: Int = 80, wide: Bool = false, time: TableTime = .wall,
+    startBootNanoseconds: UInt64 = 0
+  ) {
     self.clock = clock
     self.utcOffsetSeconds = utcOffsetSeconds
+    self.wide = wide
+    self.time = time
+    self.startBootNanoseconds = startBootNanoseconds
+    limit = wide ? nil : max(width, 40)
+    if wide {
+      columns = Column.allCases
+    } else {
+      // Always these; then, while they fit, the optional ones by priority.
+      var chosen: Set<Column> = [.time, .pid, .comm, .event, .family, .type, .result]
+      var used = ([.time, .pid, .comm, .event, .family, .type] as [Column]).reduce(0) {
+        $0 + Self.width($1, wide: false, time: time) + 1
+      }
+      // No FD column: RESULT says `fd 3`.
+      for optional: Column in [.proto, .latency, .tid, .inode] {
+        let extra = Self.width(optional, wide: false, time: time) + 1
+        if used + extra + Self.resultWidth <= width {
+          chosen.insert(optional)
+          used += extra
+        }
+      }
+      columns = Column.allCases.filter { chosen.contains($0) }
+    }
   }
 
-  public static var header: String {
-    row(columns.map(\.title))
+  static func width(_ column: Column, wide: Bool, time: TableTime) -> Int {
+    switch column {
+    case .time:
+      switch time {
+      case .wall: return 12
+      case .relative: return 11
+      case .boot: return 16
+      }
+    case .pid, .tid, .ppid: return 7
+    case .uid: return 6
+    case .comm: return wide ? 16 : 15
+    case .event: return 10
+    case .family: return wide ? 10 : 7
+    case .type: return wide ? 14 : 6
+    case .proto: return wide ? 14 : 6
+    case .flags: return 26
+    case .fd: return 4
+    case .inode: return 10
+    case .latency: return 8
+    case .result: return 0
+    }
   }
 
-  static func row(_ cells: [String]) -> String {
+  static func title(_ column: Column) -> String {
+    switch column {
+    case .time: return "TIME"
+    case .pid: return "PID"
+    case .tid: return "TID"
+    case .ppid: return "PPID"
+    case .uid: return "UID"
+    case .comm: return "COMM"
+    case .event: return "EVENT"
+    case .family: return "FAMILY"
+    case .type: return "TYPE"
+    case .proto: return "PROTO"
+    case .flags: return "FLAGS"
+    case .fd: return "FD"
+    case .inode: return "INODE"
+    case .latency: return "LAT(us)"
+    case .result: return "RESULT"
+    }
+  }
+
+  public var header: String {
+    row(Dictionary(uniqueKeysWithValues: columns.map { ($0, Self.title($0)) }))
+  }
+
+  /// Cells padded to their columns; in the default layout each is cut to its
+  /// width (an escaped hostile comm is up to four times its bytes) and the line
+  /// to the limit, so nothing wraps.
+  func row(_ cells: [Column: String]) -> String {
     var line = ""
-    for (cell, column) in zip(cells, columns) {
+    for column in columns {
+      var cell = cells[column] ?? ""
+      let width = Self.width(column, wide: wide, time: time)
+      if limit != nil, width > 0, cell.count > width { cell = String(cell.prefix(width - 1)) + "~" }
       line += cell
-      if column.width > 0 {
-        line += String(repeating: " ", count: max(1, column.width - cell.count + 1))
+      if width > 0 {
+        line += String(repeating: " ", count: max(1, width - cell.count + 1))
       }
     }
-    return line.trimmingTrailingWhitespace() + "\n"
+    line = line.trimmingTrailingWhitespace()
+    if let limit, line.count > limit { line = String(line.prefix(limit - 1)) + "~" }
+    return line + "\n"
+  }
+
+  /// A known name without its prefix in the default layout: `INET6`,
+  /// `STREAM`, `TCP`; a number with no name keeps it (`AF_255`).
+  func short(_ name: String, _ prefix: String, known: Bool) -> String {
+    guard !wide, known, name.hasPrefix(prefix), name.count > prefix.count else { return name }
+    let short = String(name.dropFirst(prefix.count))
+    return short == "SEQPACKET" ? "SEQPKT" : short
   }
 
   /// A line for a socket birth or a call on a socket (bind, connect, listen,
@@ -49,34 +147,18 @@ public struct TextTable {
     case .connectResult(let result):
       let outcome =
         result.established ? "established" : "failed " + (ErrnoNames.name(result.errno) ?? "errno \(result.errno)")
-      return Self.row([
-        time(result.header), "\(result.header.pid)", "\(result.header.tid)", Self.printable(result.header.comm),
-        "handshake", "-", "-", "-", "-", "\(result.inode)", microseconds(result.durationNanoseconds), outcome,
+      let header = result.header
+      return row([
+        .time: timeCell(header.bootTimeNanoseconds), .pid: "\(header.pid)", .tid: "\(header.tid)",
+        .ppid: "\(header.ppid)", .uid: "\(header.uid)", .comm: Self.printable(header.comm), .event: "handshake",
+        .family: "-", .type: "-", .proto: "-", .flags: "-", .fd: "-", .inode: "\(result.inode)",
+        .latency: microseconds(result.durationNanoseconds), .result: outcome,
       ])
     default: return nil
     }
   }
 
-  private func socketLine(_ socket: SocketEvent) -> String {
-    let header = socket.header
-    let result: String
-    if socket.succeeded {
-      result = socket.isKernel ? "kernel socket" : "ok" + (socket.peer.map { " from " + Self.printable($0.text) } ?? "")
-    } else {
-      let name = ErrnoNames.name(socket.errno) ?? "errno \(socket.errno)"
-      result = name + (socket.failedStage.map { " in \($0.name)" } ?? "")
-    }
-    return Self.row([
-      time(header), "\(header.pid)", "\(header.tid)", Self.printable(header.comm), socket.source.eventName,
-      SocketNames.family(socket.family) ?? "\(socket.family)",
-      SocketNames.type(socket.type) ?? "\(socket.type)",
-      SocketNames.protocol(socket.protocol, family: socket.family) ?? "\(socket.protocol)",
-      socket.fd.map { "\($0)" } ?? "-", socket.inode.map { "\($0)" } ?? "-",
-      microseconds(socket.durationNanoseconds), result,
-    ])
-  }
-
-  /// `connect  AF_INET  SOCK_STREAM  -  4  558755  66.7  127.0.0.1:8765 ok`.
+  /// `connect  INET  STREAM  127.0.0.1:8765 ok`.
   private func callLine(_ call: SocketCallEvent) -> String {
     let header = call.header
     var what: String
@@ -87,26 +169,73 @@ public struct TextTable {
       what = [0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"][call.raw.arg] ?? "how \(call.raw.arg)"
     }
     what += call.succeeded ? " ok" : " " + (ErrnoNames.name(call.errno) ?? "errno \(call.errno)")
-    return Self.row([
-      time(header), "\(header.pid)", "\(header.tid)", Self.printable(header.comm), call.call.eventName,
-      call.family.map { SocketNames.family($0) ?? "\($0)" } ?? "-",
-      call.type.map { SocketNames.type($0) ?? "\($0)" } ?? "-", "-", "\(call.fd)",
-      call.inode.map { "\($0)" } ?? "-", microseconds(call.durationNanoseconds), what,
+    if !wide { what = "fd \(call.fd) " + what }
+    return row([
+      .time: timeCell(header.bootTimeNanoseconds), .pid: "\(header.pid)", .tid: "\(header.tid)",
+      .ppid: "\(header.ppid)", .uid: "\(header.uid)", .comm: Self.printable(header.comm),
+      .event: call.call.eventName,
+      .family: call.family.map { short(SocketNames.familyLabel($0), "AF_", known: SocketNames.family($0) != nil) }
+        ?? "-",
+      .type: call.type.map { short(SocketNames.typeLabel($0), "SOCK_", known: SocketNames.type($0) != nil) } ?? "-",
+      .proto: "-", .flags: "-", .fd: "\(call.fd)", .inode: call.inode.map { "\($0)" } ?? "-",
+      .latency: microseconds(call.durationNanoseconds), .result: what,
     ])
-  }
-
-  /// Local wall-clock time of day, to the millisecond.
-  private func time(_ header: EventHeader) -> String {
-    let epoch = clock.epochNanoseconds(boot: header.bootTimeNanoseconds)
-    let local = Int64(epoch / 1_000_000) + utcOffsetSeconds * 1000
-    let millisOfDay = ((local % 86_400_000) + 86_400_000) % 86_400_000
-    return pad(millisOfDay / 3_600_000, 2) + ":" + pad(millisOfDay / 60_000 % 60, 2) + ":"
-      + pad(millisOfDay / 1000 % 60, 2) + "." + pad(millisOfDay % 1000, 3)
   }
 
   private func microseconds(_ nanoseconds: UInt64) -> String {
     let tenths = nanoseconds / 100
     return "\(tenths / 10).\(tenths % 10)"
+  }
+
+  private func socketLine(_ socket: SocketEvent) -> String {
+    let header = socket.header
+    var result: String
+    if socket.succeeded {
+      if socket.isKernel {
+        result = wide ? "kernel socket" : "kernel"
+      } else if wide {
+        result = "ok" + (socket.peer.map { " from " + Self.printable($0.text) } ?? "")
+      } else {
+        result = socket.fd.map { "fd \($0)" } ?? "ok"
+        if socket.source == .socketpair, let peer = socket.secondFD { result += ",\(peer)" }
+        if let peer = socket.peer { result += " from " + Self.printable(peer.text) }
+      }
+    } else {
+      result = ErrnoNames.name(socket.errno) ?? "errno \(socket.errno)"
+      if wide, let stage = socket.failedStage { result += " in \(stage.name)" }
+    }
+    let latency = Double(socket.durationNanoseconds) / 1000
+    var protocolName = SocketNames.protocolLabel(socket.protocol, family: socket.family)
+    let knownProtocol = SocketNames.protocol(socket.protocol, family: socket.family) != nil
+    for prefix in ["IPPROTO_", "NETLINK_"] { protocolName = short(protocolName, prefix, known: knownProtocol) }
+    var cells: [Column: String] = [
+      .time: timeCell(header.bootTimeNanoseconds), .pid: "\(header.pid)", .tid: "\(header.tid)",
+      .ppid: "\(header.ppid)", .uid: "\(header.uid)", .comm: Self.printable(header.comm),
+      .event: socket.source.eventName,
+      .family: short(SocketNames.familyLabel(socket.family), "AF_", known: SocketNames.family(socket.family) != nil),
+      .type: short(SocketNames.typeLabel(socket.type), "SOCK_", known: SocketNames.type(socket.type) != nil),
+      .proto: protocolName,
+      .flags: SocketNames.flags(ofType: socket.requestedType).joined(separator: "|"),
+      .fd: socket.fd.map { "\($0)" } ?? "-", .inode: socket.inode.map { "\($0)" } ?? "-",
+      .latency: String(Int(latency * 10) / 10) + "." + String(Int(latency * 10) % 10), .result: result,
+    ]
+    if cells[.flags]?.isEmpty == true { cells[.flags] = "-" }
+    return row(cells)
+  }
+
+  func timeCell(_ boot: UInt64) -> String {
+    switch time {
+    case .wall:
+      let epoch = clock.epochNanoseconds(boot: boot)
+      let local = Int64(epoch / 1_000_000) + utcOffsetSeconds * 1000
+      let millisOfDay = ((local % 86_400_000) + 86_400_000) % 86_400_000
+      return pad(millisOfDay / 3_600_000, 2) + ":" + pad(millisOfDay / 60_000 % 60, 2) + ":"
+        + pad(millisOfDay / 1000 % 60, 2) + "." + pad(millisOfDay % 1000, 3)
+    case .relative:
+      let since = boot >= startBootNanoseconds ? boot - startBootNanoseconds : 0
+      return "+\(since / 1_000_000_000)." + pad(Int64(since % 1_000_000_000 / 1000), 6)
+    case .boot: return "\(boot)"
+    }
   }
 
   /// Raw bytes for a terminal: printable ASCII as is, anything else as \xNN,

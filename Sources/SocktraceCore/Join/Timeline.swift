@@ -50,6 +50,22 @@ public struct Timeline: Sendable {
       guard keep.insert(index).inserted else { continue }
       if descendants { queue.append(contentsOf: processes[index].children) }
     }
+    return keeping(keep)
+  }
+
+  /// Only the processes that made a socket, and their ancestors (so the tree
+  /// still reads): a shell's 40 shims that made none go. Returns how many went.
+  public func withoutSocketlessProcesses() -> (timeline: Timeline, hidden: Int) {
+    var keep = Set<Int>()
+    for index in processes.indices where !processes[index].sockets.isEmpty {
+      var walk: Int? = index
+      while let at = walk, keep.insert(at).inserted { walk = processes[at].parent }
+    }
+    return (keeping(keep), processes.count - keep.count)
+  }
+
+  /// The processes in `keep`, reindexed; those whose parent went become roots.
+  func keeping(_ keep: Set<Int>) -> Timeline {
     let kept = processes.indices.filter { keep.contains($0) }
     var newIndex: [Int: Int] = [:]
     for (position, old) in kept.enumerated() { newIndex[old] = position }
