@@ -21,6 +21,14 @@
  * socketpair(2) and accept(2) are traced at their syscall tracepoints on every
  * rung, process lifecycle at the sched tracepoints (tp_btf).
  *
+ * Other ways in (README "Every path to a new socket"):
+ *   io_uring IORING_OP_SOCKET (__sys_socket_file) and IORING_OP_ACCEPT
+ *     (do_accept): tp_btf io_uring_submit_* remembers the op by (ring,
+ *     user_data), io_uring_complete turns its cqe into the record.
+ *   32-bit x86 syscalls (int $0x80: socket, socketpair, accept4, socketcall):
+ *     the syscalls:* tracepoints skip them, raw_syscalls sys_enter/exit do not.
+ *     __sys_socket sees socket() from either ABI.
+ *
  * State for a call in flight is kept per thread in `inflight`; the exit hook
  * emits the record and deletes the entry on every path.
  */
@@ -37,6 +45,22 @@
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_NONBLOCK 04000 /* O_NONBLOCK on x86 and arm64 */
+#define SOCK_CLOEXEC 02000000
+#define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
+#define IORING_OP_ACCEPT 13 /* UAPI opcodes */
+#define IORING_OP_SOCKET 45
+#define IORING_CQE_F_MORE (1U << 1) /* multishot: more completions follow */
+/* i386 syscall numbers (arch/x86/entry/syscalls/syscall_32.tbl) */
+#define NR32_SOCKETCALL 102
+#define NR32_SOCKET 359
+#define NR32_SOCKETPAIR 360
+#define NR32_ACCEPT4 364
+/* socketcall(2) calls (include/uapi/linux/net.h) */
+#define SYS_SOCKET 1
+#define SYS_ACCEPT 5
+#define SYS_SOCKETPAIR 8
+#define SYS_ACCEPT4 18
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -80,6 +104,8 @@ struct inflight {
 	int fd, fd2;
 	u16 peer_family, peer_port; /* accept: the new socket's peer */
 	u8 peer_addr[16];
+	u8 via;              /* enum st_via */
+	u8 direct;           /* io_uring direct descriptor: ret is a slot, not an fd */
 };
 
 struct {
@@ -332,6 +358,19 @@ static __always_inline struct file *fd_file(int fd)
 	return file;
 }
 
+/* Whether fd is close-on-exec in the current task's table. */
+static __always_inline bool fd_cloexec(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	unsigned long *bits = BPF_CORE_READ(task, files, fdt, close_on_exec);
+	unsigned long word = 0;
+
+	if (fd < 0)
+		return false;
+	bpf_probe_read_kernel(&word, sizeof(word), &bits[fd / (8 * sizeof(word))]);
+	return (word >> (fd % (8 * sizeof(word)))) & 1;
+}
+
 /* A socket's inode number, the N in /proc/PID/fd/X -> socket:[N]. */
 static __always_inline u64 socket_inode(struct socket *sock)
 {
@@ -392,6 +431,18 @@ static __always_inline void remember_birth(u64 inode, int family, bool lost)
 	remember_owner(bpf_get_current_pid_tgid() >> 32);
 }
 
+/* Whether the current syscall is a 32-bit one (x86 ia32 emulation). */
+static __always_inline bool current_ia32(void)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (bpf_core_field_exists(task->thread_info.status))
+		return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+#endif
+	return false;
+}
+
 /*
  * A thread's slot in `inflight`, made on its first socket call and reused by
  * every later one (a lookup and stores, not an update of the hash and a
@@ -406,6 +457,11 @@ static __always_inline struct inflight *start_call(int kind, int family, int typ
 	if (!current_traced())
 		return NULL;
 	f = bpf_map_lookup_elem(&inflight, &tid);
+	/* A 32-bit socket() that the ia32 hook began (it knows socketcall from a
+	 * direct call): __sys_socket adds its stages to that record. */
+	if (f && f->kind == kind && (f->via == ST_VIA_IA32 || f->via == ST_VIA_SOCKETCALL) &&
+	    !f->create_start_ns)
+		return f;
 	if (!f) {
 		struct inflight fresh = {};
 
@@ -435,6 +491,8 @@ static __always_inline struct inflight *start_call(int kind, int family, int typ
 	f->peer_family = 0;
 	f->peer_port = 0;
 	__builtin_memset(f->peer_addr, 0, sizeof(f->peer_addr));
+	f->via = current_ia32() ? ST_VIA_IA32 : ST_VIA_SYSCALL;
+	f->direct = 0;
 	return f;
 }
 
@@ -573,10 +631,16 @@ static __always_inline void fill_socket(struct st_socket *e, int kind, struct in
 	e->fd = ret >= 0 ? (kind == ST_KIND_SOCKETPAIR ? f->fd : ret) : -1;
 	e->fd2 = f->fd2;
 	e->probe = probe;
+	e->via = f->via;
+	__builtin_memset(e->pad2, 0, sizeof(e->pad2));
 	e->duration_ns = now - f->start_ns;
 	e->resolved_type = f->resolved_type;
 	e->resolved_protocol = f->resolved_protocol;
 	e->bits = 0;
+	if (f->direct) { /* io_uring direct descriptor: a fixed-file slot, no fd */
+		e->fd = -1;
+		e->bits |= ST_BIT_DIRECT;
+	}
 	if (ret >= 0) {
 		e->inode = f->inode;
 		e->inode2 = f->inode2;
@@ -637,22 +701,21 @@ static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u
 	return false;
 }
 
-/* Emit the one record of a socket-creating call, then forget it. */
-static __always_inline void finish_call(int kind, struct inflight *f, long ret, u8 probe,
-					bool stages)
+/* Emit the one record of a socket-creating call. */
+static __always_inline void emit_call(int kind, struct inflight *f, long ret, u8 probe, bool stages)
 {
 	u64 now = bpf_ktime_get_boot_ns();
 	struct st_socket *e;
 
 	if (!socket_wanted(f->family, f->type, ret))
-		goto out;
+		return;
 	if (!birth_kept(kind, f, ret, probe, stages, now)) {
 		if (ret >= 0) { /* held: its release is decided by the filter */
 			remember_birth(f->inode, f->family, false);
 			if (kind == ST_KIND_SOCKETPAIR)
 				remember_birth(f->inode2, f->family, false);
 		}
-		goto out;
+		return;
 	}
 	e = reserve(kind, sizeof(*e));
 	/* A lost birth's release is lost with it: remembered, to be counted. */
@@ -662,12 +725,18 @@ static __always_inline void finish_call(int kind, struct inflight *f, long ret, 
 			remember_birth(f->inode2, f->family, !e);
 	}
 	if (!e)
-		goto out;
+		return;
 	fill_socket(e, kind, f, ret, probe, stages, now);
 	submit(e, sizeof(*e));
 	if (address_filter())
 		mark_matched(f->inode); /* an accepted socket of a matched listener */
-out:
+}
+
+/* Emit the one record of a socket-creating call, then free its slot. */
+static __always_inline void finish_call(int kind, struct inflight *f, long ret, u8 probe,
+					bool stages)
+{
+	emit_call(kind, f, ret, probe, stages);
 	f->kind = 0; /* done: the slot waits for the thread's next call */
 }
 
@@ -754,6 +823,8 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 		e->sock_create_ns = now - k->start_ns;
 		e->sock_map_fd_ns = 0;
 		e->probe = probe;
+		e->via = ST_VIA_KERNEL;
+		__builtin_memset(e->pad2, 0, sizeof(e->pad2));
 		e->failed_stage = ret < 0 ? ST_STAGE_SOCK_CREATE : ST_STAGE_UNKNOWN;
 		e->bits = ST_BIT_KERNEL | ST_BIT_HAS_STAGE_INFO | ST_BIT_HAS_STAGES |
 			  (e->inode ? ST_BIT_HAS_INODE : 0);
@@ -772,9 +843,10 @@ int BPF_PROG(fentry_sock_create, void *net, int family, int type, int protocol, 
 }
 
 /*
- * `struct socket **res` cannot be read from the fexit context on 6.1 (the
- * verifier rejects pointer-to-pointer arguments): take it as a raw u64 with
- * bpf_get_func_arg() and read through it.
+ * `struct socket **res` cannot be read from the fexit context (the verifier
+ * rejects pointer-to-pointer arguments): take it as a raw u64 with
+ * bpf_get_func_arg() (5.17+), or before that straight from the trampoline's
+ * argument array, which is what that helper reads too.
  */
 SEC("fexit/__sock_create")
 int BPF_PROG(fexit_sock_create, void *net, int family, int type, int protocol, void *res_unused,
@@ -783,7 +855,10 @@ int BPF_PROG(fexit_sock_create, void *net, int family, int type, int protocol, v
 	u64 res = 0;
 	struct socket *sock = NULL;
 
-	bpf_get_func_arg(ctx, 4, &res);
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_func_arg))
+		bpf_get_func_arg(ctx, 4, &res);
+	else
+		bpf_probe_read_kernel(&res, sizeof(res), (void *)ctx + 4 * sizeof(u64));
 	if (ret == 0 && res)
 		bpf_probe_read_kernel(&sock, sizeof(sock), (void *)res);
 	sock_create_exit(kern, ret, sock, ST_PROBE_FENTRY);
@@ -810,12 +885,21 @@ int BPF_KRETPROBE(kretprobe_sys_socket, int ret)
 	return 0;
 }
 
-/* Six arguments: libbpf 1.1's BPF_KPROBE stops at five; x86-64 passes the 6th in r9. */
+/*
+ * Six arguments: libbpf 1.1's BPF_KPROBE and PT_REGS_PARM* stop at five, so
+ * the sixth register is named here per architecture (x86-64 r9, arm64 x5).
+ */
+#if defined(__TARGET_ARCH_x86)
+#define ST_PT_REGS_PARM6(x) (__PT_REGS_CAST(x)->r9)
+#elif defined(__TARGET_ARCH_arm64)
+#define ST_PT_REGS_PARM6(x) (__PT_REGS_CAST(x)->regs[5])
+#endif
+
 SEC("kprobe/__sock_create")
 int kprobe_sock_create(struct pt_regs *ctx)
 {
 	u64 res = PT_REGS_PARM5(ctx);
-	int kern = (int)ctx->r9;
+	int kern = (int)ST_PT_REGS_PARM6(ctx);
 
 	sock_create_enter(kern, res);
 	return 0;
@@ -856,17 +940,22 @@ int tp_enter_socket(struct syscall_enter_ctx *ctx)
 }
 
 /* sock_map_fd has installed the file by now: read the socket from the fd table. */
-SEC("tracepoint/syscalls/sys_exit_socket")
-int tp_exit_socket(struct syscall_exit_ctx *ctx)
+static __always_inline void socket_exit(long ret)
 {
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
 	if (!f || f->kind != IF_SOCKET)
-		return 0;
-	if (ctx->ret >= 0)
-		read_socket(f, fd_socket(ctx->ret));
-	finish_call(ST_KIND_SOCKET, f, ctx->ret, ST_PROBE_TRACEPOINT, false);
+		return;
+	if (ret >= 0)
+		read_socket(f, fd_socket(ret));
+	finish_call(ST_KIND_SOCKET, f, ret, ST_PROBE_TRACEPOINT, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_socket")
+int tp_exit_socket(struct syscall_exit_ctx *ctx)
+{
+	socket_exit(ctx->ret);
 	return 0;
 }
 
@@ -883,17 +972,14 @@ int tp_enter_socketpair(struct syscall_enter_ctx *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_socketpair")
-int tp_exit_socketpair(struct syscall_exit_ctx *ctx)
+static __always_inline void socketpair_exit(long ret)
 {
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 	int fds[2] = {-1, -1};
-	long ret;
 
 	if (!f || f->kind != IF_SOCKETPAIR)
-		return 0;
-	ret = ctx->ret;
+		return;
 	if (ret == 0 && bpf_probe_read_user(fds, sizeof(fds), (void *)f->uptr) == 0) {
 		struct socket *second = fd_socket(fds[1]);
 
@@ -903,6 +989,12 @@ int tp_exit_socketpair(struct syscall_exit_ctx *ctx)
 		f->fd2 = fds[1];
 	}
 	finish_call(ST_KIND_SOCKETPAIR, f, ret, ST_PROBE_TRACEPOINT, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_socketpair")
+int tp_exit_socketpair(struct syscall_exit_ctx *ctx)
+{
+	socketpair_exit(ctx->ret);
 	return 0;
 }
 
@@ -1277,6 +1369,278 @@ int BPF_PROG(handle_inet_state, struct sock *sk, int oldstate, int newstate)
 	bpf_map_delete_elem(&pending_connects, &key);
 	return 0;
 }
+
+/* ---- io_uring: IORING_OP_SOCKET and IORING_OP_ACCEPT, on every rung ---------
+ *
+ * io_uring_enter(2) -> io_submit_sqe: trace io_uring_submit_sqe / _submit_req
+ *   IORING_OP_SOCKET: io_socket -> __sys_socket_file -> __sock_create (kern=0)
+ *     -> fd_install (or a fixed-file slot)
+ *   IORING_OP_ACCEPT: io_accept -> do_accept -> fd_install (multishot: one cqe
+ *     with IORING_CQE_F_MORE per connection)
+ * -> io_uring_complete (cqe res = fd or -errno), inline, from task work or an
+ *   io-wq worker thread of the same process.
+ * No syscall tracepoint and no __sys_socket sees these. The op is remembered
+ * at submission by (ring, user_data) and emitted at each completion. The
+ * tracepoints' arguments changed over time: cfg.io_uring_form (from the
+ * kernel's BTF, by the loader) says which signature this kernel has.
+ */
+struct uring_key {
+	u64 ring;
+	u64 user_data;
+};
+
+struct uring_op {
+	struct inflight f;
+	u32 refs; /* submissions with this key not yet completed */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct uring_key);
+	__type(value, struct uring_op);
+} uring_ops SEC(".maps");
+
+/* The listening socket of an accept from the file it was submitted on. */
+static __always_inline void uring_listener(struct inflight *f, struct file *file, int fd)
+{
+	struct socket *listener;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	if (!file || (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	listener = (struct socket *)BPF_CORE_READ(file, private_data);
+	f->fd2 = fd;
+	f->inode2 = socket_inode(listener);
+	f->family = BPF_CORE_READ(listener, sk, __sk_common.skc_family);
+	f->type = BPF_CORE_READ(listener, type);
+	f->protocol = BPF_CORE_READ(listener, sk, sk_protocol);
+}
+
+static __always_inline void uring_submit(u64 ring, u64 user_data, u8 opcode, struct io_kiocb *req)
+{
+	struct uring_key key = {.ring = ring, .user_data = user_data};
+	struct uring_op op = {}, *old;
+
+	if (opcode != IORING_OP_SOCKET && opcode != IORING_OP_ACCEPT)
+		return;
+	if (!current_traced())
+		return;
+	old = bpf_map_lookup_elem(&uring_ops, &key);
+	if (old) {
+		old->refs++; /* same ring and user_data in flight twice: rare, unlocked */
+		return;
+	}
+	op.refs = 1;
+	op.f.kind = opcode == IORING_OP_SOCKET ? IF_SOCKET : IF_ACCEPT;
+	op.f.via = ST_VIA_IO_URING;
+	op.f.start_ns = bpf_ktime_get_boot_ns();
+	op.f.resolved_type = -1;
+	op.f.resolved_protocol = -1;
+	op.f.fd2 = -1;
+	if (cfg.io_uring_form == ST_URING_SQE_CTX) {
+		/* 5.x: the file is assigned before the tracepoint; op data in a union */
+		if (opcode == IORING_OP_ACCEPT)
+			uring_listener(&op.f, BPF_CORE_READ(req, file), -1);
+	} else {
+		/* 6.x: prep has filled the op data in req->cmd; the file comes at issue */
+		void *cmd = (void *)req + bpf_core_field_offset(req->cmd);
+
+		if (opcode == IORING_OP_SOCKET) {
+			struct io_socket *sk = cmd;
+
+			op.f.family = BPF_CORE_READ(sk, domain);
+			op.f.type = BPF_CORE_READ(sk, type);
+			op.f.protocol = BPF_CORE_READ(sk, protocol);
+			op.f.direct = BPF_CORE_READ(sk, file_slot) != 0;
+		} else {
+			struct io_accept *acc = cmd;
+			int fd = BPF_CORE_READ(req, cqe.fd);
+
+			uring_listener(&op.f, fd_file(fd), fd);
+			op.f.direct = BPF_CORE_READ(acc, file_slot) != 0;
+		}
+	}
+	bpf_map_update_elem(&uring_ops, &key, &op, BPF_ANY);
+}
+
+/* io_uring_submit_sqe(ctx, req, opcode, user_data, flags, ...) or (req, force_nonblock). */
+SEC("tp_btf/io_uring_submit_sqe")
+int tp_io_uring_submit_sqe(u64 *ctx)
+{
+	if (cfg.io_uring_form == ST_URING_SQE_CTX) {
+		uring_submit(ctx[0], ctx[3], (u8)ctx[2], (struct io_kiocb *)ctx[1]);
+	} else {
+		struct io_kiocb *req = (struct io_kiocb *)ctx[0];
+
+		uring_submit((u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
+			     BPF_CORE_READ(req, opcode), req);
+	}
+	return 0;
+}
+
+SEC("tp_btf/io_uring_submit_req")
+int tp_io_uring_submit_req(u64 *ctx)
+{
+	struct io_kiocb *req = (struct io_kiocb *)ctx[0];
+
+	uring_submit((u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
+		     BPF_CORE_READ(req, opcode), req);
+	return 0;
+}
+
+/*
+ * io_uring_complete(ctx, req, user_data, res, cflags[, extra1, extra2]),
+ * (ctx, req, cqe) or (ctx, user_data, res, cflags): one record per cqe of a
+ * remembered op.
+ */
+SEC("tp_btf/io_uring_complete")
+int tp_io_uring_complete(u64 *ctx)
+{
+	struct uring_key key = {.ring = ctx[0]};
+	struct uring_op *op;
+	struct inflight f;
+	int res;
+	u32 cflags;
+
+	if (cfg.io_uring_complete == ST_URING_CQE_PTR) {
+		struct io_uring_cqe *cqe = (struct io_uring_cqe *)ctx[2];
+
+		key.user_data = BPF_CORE_READ(cqe, user_data);
+		res = BPF_CORE_READ(cqe, res);
+		cflags = BPF_CORE_READ(cqe, flags);
+	} else if (cfg.io_uring_complete == ST_URING_CQE_NO_REQ) {
+		key.user_data = ctx[1];
+		res = (int)ctx[2];
+		cflags = (u32)ctx[3];
+	} else {
+		key.user_data = ctx[2];
+		res = (int)ctx[3];
+		cflags = (u32)ctx[4];
+	}
+	op = bpf_map_lookup_elem(&uring_ops, &key);
+	if (!op)
+		return 0;
+	f = op->f;
+	f.fd = res;
+	if (res >= 0 && !f.direct) {
+		struct file *file = fd_file(res);
+
+		read_socket(&f, fd_socket(res));
+		/* accept: the flags the new fd was given, as the fd table has them */
+		if (f.kind == IF_ACCEPT && file) {
+			f.type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (BPF_CORE_READ(file, f_flags) & SOCK_NONBLOCK)
+				f.type |= SOCK_NONBLOCK;
+			if (fd_cloexec(res))
+				f.type |= SOCK_CLOEXEC;
+		}
+		if (f.kind == IF_ACCEPT && f.family == 0 && f.inode) {
+			struct socket *sock = fd_socket(res);
+
+			f.family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+			f.type = f.resolved_type;
+			f.protocol = f.resolved_protocol;
+		}
+	}
+	emit_call(f.kind == IF_SOCKET ? ST_KIND_SOCKET : ST_KIND_ACCEPT, &f, res, ST_PROBE_TRACEPOINT,
+		  false);
+	if (!(cflags & IORING_CQE_F_MORE) && op->refs-- <= 1)
+		bpf_map_delete_elem(&uring_ops, &key);
+	return 0;
+}
+
+/* ---- 32-bit x86 syscalls: raw_syscalls sys_enter/sys_exit -------------------
+ *
+ * int $0x80 / sysenter -> do_int80_syscall_32 / do_fast_syscall_32 (TS_COMPAT)
+ *   socket(359) -> __ia32_sys_socket -> __sys_socket
+ *   socketpair(360), accept4(364), socketcall(102) -> __sys_socketpair, ...
+ * The syscalls:* tracepoints ignore 32-bit syscalls on x86-64
+ * (ARCH_TRACE_IGNORE_COMPAT_SYSCALLS); raw_syscalls sees every syscall of every
+ * process, so these programs first compare the number, then the ABI.
+ * socket() on a function rung is seen by __sys_socket, which adds its stages.
+ * x86 only: elsewhere the object has no such programs.
+ */
+#if defined(__TARGET_ARCH_x86)
+static __always_inline bool ia32_socket_nr(long nr)
+{
+	return nr == NR32_SOCKETCALL || nr == NR32_SOCKET || nr == NR32_SOCKETPAIR ||
+	       nr == NR32_ACCEPT4;
+}
+
+static __always_inline void ia32_enter(long nr, u32 a0, u32 a1, u32 a2, u32 a3)
+{
+	u32 tid = current_tid();
+	struct inflight *f;
+	u32 args[4] = {a0, a1, a2, a3};
+	u8 via = ST_VIA_IA32;
+	int call = nr == NR32_SOCKET ? SYS_SOCKET : nr == NR32_SOCKETPAIR ? SYS_SOCKETPAIR : SYS_ACCEPT4;
+
+	if (nr == NR32_SOCKETCALL) {
+		/* socketcall(call, u32 *args): socket and accept take 3, the others 4 */
+		call = a0;
+		if (call != SYS_SOCKET && call != SYS_SOCKETPAIR && call != SYS_ACCEPT &&
+		    call != SYS_ACCEPT4)
+			return;
+		args[3] = 0;
+		if (bpf_probe_read_user(args, 3 * sizeof(u32), (void *)(u64)a1) ||
+		    ((call == SYS_SOCKETPAIR || call == SYS_ACCEPT4) &&
+		     bpf_probe_read_user(&args[3], sizeof(u32), (void *)(u64)a1 + 12)))
+			return;
+		via = ST_VIA_SOCKETCALL;
+	}
+	if (call == SYS_SOCKET)
+		start_call(IF_SOCKET, args[0], args[1], args[2]);
+	else if (call == SYS_SOCKETPAIR)
+		start_call(IF_SOCKETPAIR, args[0], args[1], args[2]);
+	else
+		accept_enter(args[0], call == SYS_ACCEPT4 ? args[3] : 0);
+	f = bpf_map_lookup_elem(&inflight, &tid);
+	if (!f)
+		return;
+	f->via = via;
+	if (call == SYS_SOCKETPAIR)
+		f->uptr = args[3];
+}
+
+SEC("raw_tp/sys_enter")
+int raw_ia32_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	long nr = ctx->args[1];
+	struct pt_regs *regs;
+
+	if (!ia32_socket_nr(nr) || !current_ia32() || !current_traced())
+		return 0;
+	/* i386 arguments: ebx, ecx, edx, esi */
+	regs = (struct pt_regs *)ctx->args[0];
+	ia32_enter(nr, BPF_CORE_READ(regs, bx), BPF_CORE_READ(regs, cx), BPF_CORE_READ(regs, dx),
+		   BPF_CORE_READ(regs, si));
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int raw_ia32_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long ret = ctx->args[1];
+	u32 tid;
+	struct inflight *f;
+
+	if (!ia32_socket_nr(BPF_CORE_READ(regs, orig_ax)))
+		return 0;
+	tid = current_tid();
+	f = bpf_map_lookup_elem(&inflight, &tid);
+	if (!f || (f->via != ST_VIA_IA32 && f->via != ST_VIA_SOCKETCALL))
+		return 0;
+	if (f->kind == IF_SOCKET)
+		socket_exit(ret);
+	else if (f->kind == IF_SOCKETPAIR)
+		socketpair_exit(ret);
+	else
+		accept_exit(ret);
+	return 0;
+}
+#endif /* __TARGET_ARCH_x86 */
 
 /* ---- socket release -------------------------------------------------------- */
 

@@ -46,17 +46,44 @@ enum { BPF_ANY = 0, BPF_NOEXIST = 1, BPF_EXIST = 2 };
 enum { BPF_F_NO_PREALLOC = 1 };
 enum { BPF_RB_NO_WAKEUP = 1, BPF_RB_FORCE_WAKEUP = 2 };
 enum { BPF_RB_AVAIL_DATA = 0 };
-/* Only to ask, through CO-RE, whether the running kernel has a helper. */
+/* Only to ask, through CO-RE, whether the running kernel has a helper
+ * (bpf_core_enum_value_exists): bpf_get_current_task_btf is 5.11+,
+ * bpf_get_func_arg 5.17+. */
 enum bpf_func_id {
 	BPF_FUNC_get_current_task_btf = 158,
+	BPF_FUNC_get_func_arg = 183,
+};
+
+struct bpf_raw_tracepoint_args {
+	u64 args[0];
 };
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
-/* Registers at a kprobe: x86-64 kernel names, used by PT_REGS_PARM*(). */
+/*
+ * Registers at a kprobe, per architecture (the build passes __TARGET_ARCH_*):
+ * the kernel's own names, used by PT_REGS_PARM*() and read with CO-RE.
+ */
+#if defined(__TARGET_ARCH_x86)
 struct pt_regs {
-	unsigned long di, si, dx, cx, r8, r9, ax, sp, ip;
+	unsigned long bx, cx, dx, si, di, bp, ax, r8, r9, r10, orig_ax, ip, sp;
 };
+
+/* x86 keeps TS_COMPAT here while a 32-bit syscall runs (in_ia32_syscall()). */
+struct thread_info {
+	u32 status;
+};
+#elif defined(__TARGET_ARCH_arm64)
+/* arm64's struct pt_regs begins with (a union holding) struct user_pt_regs. */
+struct user_pt_regs {
+	u64 regs[31];
+	u64 sp;
+	u64 pc;
+	u64 pstate;
+};
+#else
+#error "socktrace's BPF program knows x86 and arm64 registers: define __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
+#endif
 
 typedef struct {
 	int counter;
@@ -88,6 +115,7 @@ struct file {
 struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
+	unsigned long *close_on_exec;
 };
 
 struct files_struct {
@@ -104,6 +132,9 @@ struct mm_struct {
 };
 
 struct task_struct {
+#if defined(__TARGET_ARCH_x86)
+	struct thread_info thread_info;
+#endif
 	int pid;
 	int tgid;
 	int exit_code;
@@ -157,6 +188,49 @@ struct socket_alloc {
 
 struct linux_binprm {
 	const char *filename;
+};
+
+/* io_uring (io_uring/io_uring.c, net.c; fs/io_uring.c before 6.0). */
+struct io_ring_ctx;
+
+struct io_cqe {
+	u64 user_data;
+	s32 res;
+	int fd; /* in a union with flags: the sqe's fd until completion */
+};
+
+struct io_cmd_data {
+	u64 data[8];
+};
+
+struct io_kiocb {
+	struct file *file;       /* in a union with cmd (6.0+) or the op data (5.x) */
+	struct io_cmd_data cmd;  /* 6.0+: the op's data, io_kiocb_to_cmd() */
+	u8 opcode;
+	struct io_cqe cqe;       /* 6.0+ */
+	struct io_ring_ctx *ctx;
+};
+
+struct io_uring_cqe {
+	u64 user_data;
+	s32 res;
+	u32 flags;
+};
+
+/* The op data of IORING_OP_SOCKET and IORING_OP_ACCEPT, set by their prep. */
+struct io_socket {
+	struct file *file;
+	int domain;
+	int type;
+	int protocol;
+	int flags;
+	u32 file_slot;
+};
+
+struct io_accept {
+	struct file *file;
+	int flags;
+	u32 file_slot;
 };
 
 #pragma clang attribute pop

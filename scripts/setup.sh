@@ -27,6 +27,8 @@ test=(
   bpftool                             # inspecting loaded programs when debugging
   gcc libc6-dev                       # the static workload for the VM tests
   qemu-system-x86 busybox-static cpio # the distribution-kernel VM tests
+  qemu-system-arm                     # the arm64 VM test (qemu-system-aarch64)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross # the static arm64 BPF loader for it
   python3 util-linux                  # the VM checker; setpriv/runuser for the no-root tests
   libcap2-bin                         # setcap/getcap: the file-capability tests
   lintian                             # checks the .deb

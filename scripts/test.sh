@@ -5,8 +5,9 @@
 #      fail rather than skip without it);
 #   2. Tests/export/test_export.py: --metrics scraped by Debian's prometheus,
 #      --otlp into a receiver decoding with PyPI's opentelemetry-proto, rotation;
-#   3. Tests/kernels/run.sh: the tracer inside Debian's 6.1 and 6.12 kernels
-#      under qemu, on the fentry, kprobe and tracepoint rungs;
+#   3. Tests/kernels/run.sh: the tracer inside Debian's 5.10, 6.1, 6.12 and
+#      7.2 kernels under qemu, on the fentry, kprobe and tracepoint rungs, and
+#      the BPF object built for arm64 in Debian's arm64 kernel;
 #   4. packaging/test-deb.sh: the .deb built, linted, installed with apt-get,
 #      run from /usr/bin (a recording, man, completion, setcap as nobody), purged.
 # Ends on one line: "total: N passed, N failed".

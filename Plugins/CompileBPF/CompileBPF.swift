@@ -8,6 +8,14 @@ import PackagePlugin
 /// it a resource and pull in Foundation's resource bundle.
 @main
 struct CompileBPF: BuildToolPlugin {
+  /// The kernel architecture the BPF object reads registers for: the one
+  /// this build targets (the Swift binary is never cross-built here).
+  #if arch(arm64)
+    static let targetArch = "arm64"
+  #else
+    static let targetArch = "x86"
+  #endif
+
   func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {
     let packageDir = context.package.directoryURL
     let bpfDir = packageDir.appending(path: "bpf")
@@ -31,6 +39,7 @@ struct CompileBPF: BuildToolPlugin {
         executable: embed,
         arguments: [
           "--clang", clang.path,
+          "--arch", Self.targetArch,
           "--include", bpfDir.path,
           "--include", headerDir.path,
           "--symbol", "\(stem)BPFObjectBase64",

@@ -1,7 +1,7 @@
 // bpf-embed: compile one BPF C file and write its object as a base64 Swift
 // string. Run by the CompileBPF build-tool plugin; not installed.
 //
-// usage: bpf-embed --clang CLANG --symbol NAME --output OUT.swift [--include DIR]... SOURCE
+// usage: bpf-embed --clang CLANG --arch x86|arm64 --symbol NAME --output OUT.swift [--include DIR]... SOURCE
 import Foundation
 
 func fail(_ message: String) -> Never {
@@ -14,6 +14,7 @@ var symbol = ""
 var output = ""
 var includes: [String] = []
 var source = ""
+var arch = "x86"
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 @MainActor func value(after flag: String) -> String {
   guard let value = arguments.next() else { fail("\(flag) needs a value") }
@@ -25,6 +26,7 @@ while let argument = arguments.next() {
   case "--symbol": symbol = value(after: argument)
   case "--output": output = value(after: argument)
   case "--include": includes.append(value(after: argument))
+  case "--arch": arch = value(after: argument)
   default: source = argument
   }
 }
@@ -36,8 +38,12 @@ let object = output + ".o"
 let compile = Process()
 compile.executableURL = URL(fileURLWithPath: clang)
 // -g emits the BTF that CO-RE relocations need; -O2 is what the verifier expects.
+// -mcpu=v2: newer clangs default to v3, whose atomic_fetch_add (BPF_FETCH)
+// kernels before 5.12 reject ("BPF_STX uses reserved fields"); v2 keeps the
+// plain XADD that every kernel with a ring buffer (5.8+) loads.
+// __TARGET_ARCH_*: the registers kprobes read (bpf_tracing.h, vmlinux.h).
 compile.arguments =
-  ["-g", "-O2", "-Wall", "-Werror", "-target", "bpf", "-D__TARGET_ARCH_x86"]
+  ["-g", "-O2", "-Wall", "-Werror", "-target", "bpf", "-mcpu=v2", "-D__TARGET_ARCH_\(arch)"]
   + includes.flatMap { ["-I", $0] } + ["-c", source, "-o", object]
 do {
   try compile.run()

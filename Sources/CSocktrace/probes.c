@@ -176,6 +176,121 @@ int st_btf_find_functions(const char *const *names, int count, int *ids)
 	return err;
 }
 
+/* A type's btf_type, by id, from the offsets of one walk (see st_btf_other_paths). */
+static const struct btf_type *btf_type_at(const unsigned char *types, const unsigned int *offsets,
+					  unsigned int count, unsigned int id)
+{
+	return id > 0 && id < count ? (const struct btf_type *)(types + offsets[id]) : NULL;
+}
+
+/* A type id past typedefs and modifiers (TYPEDEF VOLATILE CONST RESTRICT TYPE_TAG). */
+static const struct btf_type *btf_resolved(const unsigned char *types, const unsigned int *offsets,
+					   unsigned int count, unsigned int id)
+{
+	const struct btf_type *t = btf_type_at(types, offsets, count, id);
+
+	for (int depth = 0; t && depth < 16; depth++) {
+		unsigned int kind = (t->info >> 24) & 0x1f;
+
+		if (kind != 8 && kind != 9 && kind != 10 && kind != 11 && kind != 18)
+			break;
+		t = btf_type_at(types, offsets, count, t->type);
+	}
+	return t;
+}
+
+int st_btf_other_paths(struct st_tracepoint_params *complete, struct st_tracepoint_params *submit_req,
+		       struct st_tracepoint_params *submit_sqe, int *io_uring_socket_op, int *ia32)
+{
+	static const char *const names[3] = {"btf_trace_io_uring_complete", "btf_trace_io_uring_submit_req",
+					     "btf_trace_io_uring_submit_sqe"};
+	struct st_tracepoint_params *out[3] = {complete, submit_req, submit_sqe};
+	unsigned int typedefs[3] = {0, 0, 0}, count = 1, cap = 1 << 17, *offsets;
+	unsigned char *data;
+	size_t size, off = 0;
+	int err = read_vmlinux_btf(&data, &size);
+
+	for (int i = 0; i < 3; i++)
+		out[i]->count = -1;
+	*io_uring_socket_op = 0;
+	*ia32 = 0;
+	if (err)
+		return err;
+	const struct btf_header *h = (const struct btf_header *)data;
+	const unsigned char *types = data + h->hdr_len + h->type_off;
+	const char *strings = (const char *)data + h->hdr_len + h->str_off;
+
+	if ((size_t)h->hdr_len + h->str_off + h->str_len > size ||
+	    (size_t)h->hdr_len + h->type_off + h->type_len > size) {
+		free(data);
+		return -EINVAL;
+	}
+	offsets = malloc(cap * sizeof(*offsets));
+	/* One walk: every type's offset, the three typedefs, enum io_uring_op, the ia32 entry. */
+	while (offsets && off + sizeof(struct btf_type) <= h->type_len) {
+		const struct btf_type *t = (const struct btf_type *)(types + off);
+		unsigned int kind = (t->info >> 24) & 0x1f, vlen = t->info & 0xffff;
+		long extra = btf_type_extra(kind, vlen);
+		const char *name = t->name_off < h->str_len ? strings + t->name_off : "";
+
+		if (extra < 0) {
+			err = -EINVAL;
+			break;
+		}
+		if (count == cap) {
+			unsigned int *bigger = realloc(offsets, (cap *= 2) * sizeof(*offsets));
+
+			if (!bigger)
+				free(offsets);
+			offsets = bigger;
+			if (!offsets)
+				break;
+		}
+		offsets[count] = (unsigned int)off;
+		if (kind == 8 /* TYPEDEF */)
+			for (int i = 0; i < 3; i++)
+				if (!typedefs[i] && strcmp(name, names[i]) == 0)
+					typedefs[i] = count;
+		if (kind == 12 /* FUNC */ && strcmp(name, "__ia32_sys_socketcall") == 0)
+			*ia32 = 1;
+		if (kind == 6 /* ENUM */ && strcmp(name, "io_uring_op") == 0) {
+			const struct btf_enum *values = (const struct btf_enum *)(t + 1);
+
+			for (unsigned int v = 0; v < vlen; v++)
+				if (values[v].name_off < h->str_len &&
+				    strcmp(strings + values[v].name_off, "IORING_OP_SOCKET") == 0)
+					*io_uring_socket_op = 1;
+		}
+		count++;
+		off += sizeof(struct btf_type) + (size_t)extra;
+	}
+	if (!offsets)
+		err = -ENOMEM;
+	/* typedef -> PTR -> FUNC_PROTO: the parameters, less the leading void *__data. */
+	for (int i = 0; !err && i < 3; i++) {
+		const struct btf_type *t = btf_type_at(types, offsets, count, typedefs[i]);
+		const struct btf_param *params;
+		unsigned int n;
+
+		t = t ? btf_type_at(types, offsets, count, t->type) : NULL;
+		if (t && ((t->info >> 24) & 0x1f) == 2 /* PTR */)
+			t = btf_type_at(types, offsets, count, t->type);
+		if (!t || ((t->info >> 24) & 0x1f) != 13 /* FUNC_PROTO */)
+			continue;
+		n = t->info & 0xffff;
+		params = (const struct btf_param *)(t + 1);
+		out[i]->count = 0;
+		for (unsigned int p = 1; p < n && out[i]->count < 16; p++) {
+			const struct btf_type *pt = btf_resolved(types, offsets, count, params[p].type);
+
+			out[i]->kinds[out[i]->count++] = pt && ((pt->info >> 24) & 0x1f) == 2 ? 1 : 2;
+		}
+	}
+	free(offsets);
+	free(data);
+	return err;
+}
+
 int st_fentry_can_attach(int btf_id)
 {
 	/* r0 = 0; exit */

@@ -11,6 +11,9 @@ struct Doctor: ParsableCommand {
   @Option(help: "The rung to plan for.")
   var attach: RungChoice = .auto
 
+  @Option(help: "Plan with the 32-bit syscall hook on or off.")
+  var ia32: Switch = .off
+
   func run() throws {
     var lines: [String] = []
     lines.append("kernel:      \(KernelProbes.kernelRelease)")
@@ -47,6 +50,7 @@ struct Doctor: ParsableCommand {
           facts.sockMapFDIsFunction = (facts.sockMapFDIsFunction ?? false) || isFunction
         }
       }
+      KernelProbes.measureOtherPaths(&facts)
     }
     lines.append("rungs:")
     guard btf == 0 && missing.isEmpty else {
@@ -61,10 +65,14 @@ struct Doctor: ParsableCommand {
       lines.append("  \(rung.rawValue.padded(12)) " + (reason.map { "unavailable: \($0)" } ?? "available"))
     }
     do {
-      let plan = try AttachPlan.decide(attach, facts: facts)
+      let plan = try AttachPlan.decide(attach, facts: facts, ia32: ia32 == .on)
       lines.append("plan (--attach \(attach.rawValue)): \(plan.rung.rawValue)")
       for hook in plan.hooks {
         lines.append("  \(hook.name.padded(18)) \((hook.rung?.rawValue ?? "-").padded(11)) \(hook.how)")
+      }
+      lines.append("blind spots:" + (plan.blindSpots.isEmpty ? " none" : ""))
+      for spot in plan.blindSpots {
+        lines.append("  \(spot.path.rawValue.padded(18)) \(spot.reason)")
       }
     } catch {
       lines.append("plan (--attach \(attach.rawValue)): none: \(error)")

@@ -176,3 +176,8 @@ extension TableTime: ExpressibleByArgument {}
 extension AddressFilter: ExpressibleByArgument {
   public init?(argument: String) { self.init(argument) }
 }
+
+/// An on/off option value.
+enum Switch: String, CaseIterable, ExpressibleByArgument {
+  case on, off
+}

@@ -46,6 +46,14 @@ struct Record: ParsableCommand {
   @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "MiB"))
   var ringBuffer: UInt32 = 8
 
+  @Option(
+    help: ArgumentHelp(
+      "Hook raw_syscalls for 32-bit x86 syscalls (int $0x80 socket, socketpair, accept4, socketcall), "
+        + "which the syscall tracepoints skip. It runs on every syscall of every process; off (the "
+        + "default) lists those paths as blind spots in the start record.",
+      valueName: "on|off"))
+  var ia32: Switch = .off
+
   @Flag(
     name: [.customLong("births-only"), .customLong("sockets-only")],
     help: ArgumentHelp(
@@ -116,6 +124,7 @@ struct Record: ParsableCommand {
     options.ringBufferBytes = ringBuffer << 20
     options.lifecycle = !socketsOnly
     options.verbose = verbose
+    options.ia32 = ia32 == .on
     // --metrics or --otlp alone: no other output.
     let format: Tracer.Format = json ? .jsonLines : (output == nil && export.any ? .none : .table)
     var fileMode = Tracer.FileMode()

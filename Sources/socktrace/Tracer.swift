@@ -303,7 +303,8 @@ final class Tracer {
     var start = StartRecord(
       epochNanoseconds: BootClock.now(CLOCK_REALTIME), bootNanoseconds: BootClock.now(CLOCK_BOOTTIME),
       version: Socktrace.version, kernel: KernelProbes.kernelRelease, host: KernelProbes.hostName,
-      rung: session.plan.rung, hooks: session.plan.hooks, pids: options.pids, follow: options.follow,
+      rung: session.plan.rung, hooks: session.plan.hooks, blindSpots: session.plan.blindSpots,
+      pids: options.pids, follow: options.follow,
       command: commandLine)
     start.filters = session.filters
     encoder.encode(start, into: &buffer)

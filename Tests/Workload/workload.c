@@ -11,6 +11,11 @@
 //                unshare-net (new network namespace: the kernel's own sockets)
 //                hostile-comm (renames itself to quote, backslash, control and
 //                  invalid UTF-8 bytes, then runs inet-stream)
+//                io-uring-socket io-uring-bad-family (IORING_OP_SOCKET, 5.19+)
+//                io-uring-accept (IORING_OP_ACCEPT), io-uring-accept-multishot
+//                  (two connections, one multishot sqe, 5.19+)
+//                ia32-socket ia32-socketpair ia32-accept4 (int $0x80, the
+//                  i386 syscalls), ia32-socketcall (socketcall(SYS_SOCKET))
 //                lifecycle (TCP over 127.0.0.1 and ::1, unix path and abstract
 //                  servers and clients, a non-blocking connect that succeeds
 //                  and one to a closed port: every bind/listen/connect/accept/
@@ -27,10 +32,13 @@
 //                  processes as RLIMIT_NOFILE needs, then all closed by
 //                  close(2); one line: how many were opened)
 //   --pre-socket  make an AF_INET datagram socket before the gate
+// Every record says "via" (syscall, io_uring, ia32, socketcall). A path this
+// kernel lacks prints {"op":"unsupported","scenario":...,"errno":N} instead.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <poll.h>
 #include <errno.h>
+#include <linux/io_uring.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -40,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -61,12 +70,21 @@ static unsigned long long inode_of(int fd) {
 	return ino;
 }
 
+// How the calls being made enter the kernel: the record's "via".
+static const char *via = "syscall";
+
 static void report(const char *op, int family, int type, int protocol, int ret, int err,
 		   int fd2, unsigned long long extra_inode) {
-	printf("{\"op\":\"%s\",\"pid\":%d,\"tid\":%ld,\"family\":%d,\"type\":%d,\"protocol\":%d,"
-	       "\"ret\":%d,\"errno\":%d,\"inode\":%llu,\"fd2\":%d,\"inode2\":%llu}\n",
-	       op, getpid(), gettid_(), family, type, protocol, ret, err,
+	printf("{\"op\":\"%s\",\"via\":\"%s\",\"pid\":%d,\"tid\":%ld,\"family\":%d,\"type\":%d,"
+	       "\"protocol\":%d,\"ret\":%d,\"errno\":%d,\"inode\":%llu,\"fd2\":%d,\"inode2\":%llu}\n",
+	       op, via, getpid(), gettid_(), family, type, protocol, ret, err,
 	       ret >= 0 ? inode_of(ret) : 0ULL, fd2, extra_inode);
+	fflush(stdout);
+}
+
+static void unsupported(const char *scenario, int err) {
+	printf("{\"op\":\"unsupported\",\"scenario\":\"%s\",\"pid\":%d,\"errno\":%d}\n", scenario,
+	       getpid(), err);
 	fflush(stdout);
 }
 
@@ -93,15 +111,12 @@ static void emfile(void) {
 	setrlimit(RLIMIT_NOFILE, &old);
 }
 
-static void pair(void) {
-	int sv[2] = {-1, -1};
-	errno = 0;
-	int r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-	int err = r < 0 ? errno : 0;
-	printf("{\"op\":\"socketpair\",\"pid\":%d,\"tid\":%ld,\"family\":%d,\"type\":%d,\"protocol\":0,"
-	       "\"ret\":%d,\"errno\":%d,\"fd\":%d,\"inode\":%llu,\"fd2\":%d,\"inode2\":%llu}\n",
-	       getpid(), gettid_(), AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, r, err, sv[0],
-	       sv[0] >= 0 ? inode_of(sv[0]) : 0ULL, sv[1], sv[1] >= 0 ? inode_of(sv[1]) : 0ULL);
+static void report_pair(int r, int err, const int sv[2]) {
+	printf("{\"op\":\"socketpair\",\"via\":\"%s\",\"pid\":%d,\"tid\":%ld,\"family\":%d,\"type\":%d,"
+	       "\"protocol\":0,\"ret\":%d,\"errno\":%d,\"fd\":%d,\"inode\":%llu,\"fd2\":%d,"
+	       "\"inode2\":%llu}\n",
+	       via, getpid(), gettid_(), AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, r, err, sv[0],
+	       r == 0 ? inode_of(sv[0]) : 0ULL, sv[1], r == 0 ? inode_of(sv[1]) : 0ULL);
 	fflush(stdout);
 	if (r == 0) {
 		close(sv[0]);
@@ -109,30 +124,260 @@ static void pair(void) {
 	}
 }
 
-static void accept_one(void) {
+static void pair(void) {
+	int sv[2] = {-1, -1};
+	errno = 0;
+	int r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	int err = r < 0 ? errno : 0;
+	report_pair(r, err, sv);
+}
+
+// A loopback listener (reported, via the native syscall) and its address.
+static int listener(struct sockaddr_in *a) {
+	const char *was = via;
+	via = "syscall";
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 	report("socket", AF_INET, SOCK_STREAM, 0, lfd, lfd < 0 ? errno : 0, -1, 0);
-	if (lfd < 0) return;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 1) ||
-	    getsockname(lfd, (struct sockaddr *)&a, &len)) {
+	via = was;
+	if (lfd < 0) return -1;
+	*a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(*a);
+	if (bind(lfd, (struct sockaddr *)a, sizeof(*a)) || listen(lfd, 4) ||
+	    getsockname(lfd, (struct sockaddr *)a, &len)) {
 		close(lfd);
-		return;
+		return -1;
 	}
+	return lfd;
+}
+
+// A client connected to a (reported, via the native syscall), or -1.
+static int client(const struct sockaddr_in *a) {
+	const char *was = via;
+	via = "syscall";
 	int cfd = socket(AF_INET, SOCK_STREAM, 0);
 	report("socket", AF_INET, SOCK_STREAM, 0, cfd, cfd < 0 ? errno : 0, -1, 0);
-	if (cfd >= 0 && connect(cfd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+	via = was;
+	if (cfd >= 0 && connect(cfd, (const struct sockaddr *)a, sizeof(*a))) {
+		close(cfd);
+		return -1;
+	}
+	return cfd;
+}
+
+static void accept_one(void) {
+	struct sockaddr_in a;
+	int lfd = listener(&a);
+	if (lfd < 0) return;
+	int cfd = client(&a);
+	if (cfd >= 0) {
 		errno = 0;
 		int afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		/* accept4's flags are the new socket's: reported as part of its type */
 		report("accept", AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, afd, afd < 0 ? errno : 0, lfd,
 		       inode_of(lfd));
 		if (afd >= 0) close(afd);
+		close(cfd);
 	}
-	if (cfd >= 0) close(cfd);
 	close(lfd);
 }
+
+// ---- io_uring, by its raw syscalls (no liburing) ----------------------------
+
+struct ring {
+	int fd;
+	unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+static int ring_open(struct ring *r) {
+	struct io_uring_params p = {0};
+	r->fd = (int)syscall(__NR_io_uring_setup, 8, &p);
+	if (r->fd < 0) return -errno;
+	size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	char *sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
+			IORING_OFF_SQ_RING);
+	char *cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
+			IORING_OFF_CQ_RING);
+	r->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || r->sqes == MAP_FAILED) {
+		close(r->fd);
+		return -ENOMEM;
+	}
+	r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+	r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+	r->sq_array = (unsigned *)(sq + p.sq_off.array);
+	r->cq_head = (unsigned *)(cq + p.cq_off.head);
+	r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+	r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+	r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	return 0;
+}
+
+// Queues one sqe and submits it.
+static int ring_submit(struct ring *r, const struct io_uring_sqe *sqe) {
+	unsigned tail = *r->sq_tail, i = tail & *r->sq_mask;
+	r->sqes[i] = *sqe;
+	r->sq_array[i] = i;
+	__atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	return syscall(__NR_io_uring_enter, r->fd, 1, 0, 0, NULL, 0) == 1 ? 0 : -errno;
+}
+
+// Waits for the next cqe: its res, and its flags in *flags.
+static int ring_wait(struct ring *r, unsigned *flags) {
+	unsigned head = *r->cq_head;
+	while (head == __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE))
+		if (syscall(__NR_io_uring_enter, r->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 &&
+		    errno != EINTR)
+			return -errno;
+	struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
+	int res = cqe->res;
+	if (flags) *flags = cqe->flags;
+	__atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
+	return res;
+}
+
+static void uring_socket(const char *scenario, int family, int type, int protocol) {
+	struct ring r;
+	int err = ring_open(&r);
+	if (err) return unsupported(scenario, -err);
+	struct io_uring_sqe sqe = {.opcode = IORING_OP_SOCKET, .fd = family, .off = type,
+				   .len = protocol, .user_data = 0x50c4e7};
+	int res = ring_submit(&r, &sqe) ? -EIO : ring_wait(&r, NULL);
+	if (res == -EINVAL) { /* an unknown opcode: no IORING_OP_SOCKET before 5.19 */
+		unsupported(scenario, EINVAL);
+	} else {
+		via = "io_uring";
+		report("socket", family, type, protocol, res < 0 ? -1 : res, res < 0 ? -res : 0, -1, 0);
+		via = "syscall";
+		if (res >= 0) close(res);
+	}
+	close(r.fd);
+}
+
+// One IORING_OP_ACCEPT (multishot: one sqe, two connections, two cqes).
+static void uring_accept(const char *scenario, int multishot) {
+	struct ring r;
+	struct sockaddr_in a;
+	int err = ring_open(&r), n = multishot ? 2 : 1, cfd[2] = {-1, -1};
+	if (err) return unsupported(scenario, -err);
+	int lfd = listener(&a);
+	for (int i = 0; i < n && lfd >= 0; i++) cfd[i] = client(&a);
+	struct io_uring_sqe sqe = {.opcode = IORING_OP_ACCEPT, .fd = lfd,
+				   .accept_flags = SOCK_CLOEXEC, .user_data = 0xacce97};
+	if (multishot) sqe.ioprio = IORING_ACCEPT_MULTISHOT;
+	int armed = 0; /* a multishot accept still waits for connections */
+	if (lfd >= 0 && ring_submit(&r, &sqe) == 0) {
+		armed = multishot;
+		for (int i = 0; i < n; i++) {
+			unsigned flags = 0;
+			int res = ring_wait(&r, &flags);
+			if (res == -EINVAL && i == 0) { /* no multishot accept before 5.19 */
+				unsupported(scenario, EINVAL);
+				armed = 0;
+				break;
+			}
+			via = "io_uring";
+			report("accept", AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, res < 0 ? -1 : res,
+			       res < 0 ? -res : 0, lfd, inode_of(lfd));
+			via = "syscall";
+			if (res >= 0) close(res);
+		}
+		// Cancel the multishot accept here, so its last cqe (-ECANCELED) is
+		// posted by this thread, not by the ring's teardown in a kworker.
+		struct io_uring_sqe cancel = {.opcode = IORING_OP_ASYNC_CANCEL, .addr = 0xacce97,
+					      .user_data = 0xca9ce1};
+		if (armed && ring_submit(&r, &cancel) == 0) {
+			for (int i = 0; i < 2; i++) {
+				struct io_uring_cqe *cqe = &r.cqes[*r.cq_head & *r.cq_mask];
+				unsigned flags = 0;
+				int res = ring_wait(&r, &flags);
+				if (cqe->user_data != 0xacce97) continue;
+				via = "io_uring";
+				report("accept", AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, res < 0 ? -1 : res,
+				       res < 0 ? -res : 0, lfd, inode_of(lfd));
+				via = "syscall";
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (cfd[i] >= 0) close(cfd[i]);
+	close(lfd);
+	close(r.fd);
+}
+
+// ---- the 32-bit x86 syscall ABI: int $0x80 from this 64-bit process ----------
+
+#if defined(__x86_64__)
+// The i386 syscall numbers (arch/x86/entry/syscalls/syscall_32.tbl).
+enum { NR32_SOCKETCALL = 102, NR32_SOCKET = 359, NR32_SOCKETPAIR = 360, NR32_ACCEPT4 = 364 };
+
+static long int80(long nr, long a, long b, long c, long d) {
+	long ret;
+	__asm__ volatile("int $0x80"
+			 : "=a"(ret)
+			 : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d)
+			 : "memory", "r8", "r9", "r10", "r11");
+	return ret;
+}
+
+// Memory a 32-bit syscall can point to: below 4 GiB.
+static unsigned *low_memory(void) {
+	static unsigned *low;
+	if (!low) {
+		void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
+			       -1, 0);
+		low = m == MAP_FAILED ? NULL : m;
+	}
+	return low;
+}
+
+static void ia32(const char *scenario) {
+	unsigned *low = low_memory();
+	long r;
+	if (!low) return unsupported(scenario, ENOMEM);
+	via = "ia32";
+	if (!strcmp(scenario, "ia32-socket")) {
+		r = int80(NR32_SOCKET, AF_INET, SOCK_STREAM, 0, 0);
+		if (r == -ENOSYS) return via = "syscall", unsupported(scenario, ENOSYS);
+		report("socket", AF_INET, SOCK_STREAM, 0, r < 0 ? -1 : (int)r, r < 0 ? (int)-r : 0, -1, 0);
+		if (r >= 0) close((int)r);
+	} else if (!strcmp(scenario, "ia32-socketcall")) {
+		low[0] = AF_INET6, low[1] = SOCK_DGRAM, low[2] = 0;
+		r = int80(NR32_SOCKETCALL, 1 /* SYS_SOCKET */, (long)low, 0, 0);
+		if (r == -ENOSYS) return via = "syscall", unsupported(scenario, ENOSYS);
+		via = "socketcall";
+		report("socket", AF_INET6, SOCK_DGRAM, 0, r < 0 ? -1 : (int)r, r < 0 ? (int)-r : 0, -1, 0);
+		if (r >= 0) close((int)r);
+	} else if (!strcmp(scenario, "ia32-socketpair")) {
+		int *sv = (int *)low;
+		sv[0] = sv[1] = -1;
+		r = int80(NR32_SOCKETPAIR, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, (long)sv);
+		if (r == -ENOSYS) return via = "syscall", unsupported(scenario, ENOSYS);
+		report_pair((int)r, r < 0 ? (int)-r : 0, sv);
+	} else {
+		struct sockaddr_in a;
+		int lfd = listener(&a), cfd = lfd < 0 ? -1 : client(&a);
+		if (cfd >= 0) {
+			r = int80(NR32_ACCEPT4, lfd, 0, 0, SOCK_CLOEXEC);
+			if (r == -ENOSYS) {
+				unsupported(scenario, ENOSYS);
+			} else {
+				report("accept", AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, r < 0 ? -1 : (int)r,
+				       r < 0 ? (int)-r : 0, lfd, inode_of(lfd));
+				if (r >= 0) close((int)r);
+			}
+			close(cfd);
+		}
+		if (lfd >= 0) close(lfd);
+	}
+	via = "syscall";
+}
+#else
+static void ia32(const char *scenario) { unsupported(scenario, ENOSYS); }
+#endif
 
 static void *thread_main(void *arg) {
 	(void)arg;
@@ -479,6 +724,14 @@ static int run(const char *s) {
 	else if (!strncmp(s, "lifecycle-port=", 15)) lifecycle(atoi(s + 15));
 	else if (!strcmp(s, "pre-socket-bind")) pre_socket_bind();
 	else if (!strcmp(s, "hostile-unix")) hostile_unix();
+	else if (!strcmp(s, "io-uring-socket")) uring_socket(s, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	else if (!strcmp(s, "io-uring-bad-family")) uring_socket(s, 255, SOCK_STREAM, 0);
+	else if (!strcmp(s, "io-uring-accept")) uring_accept(s, 0);
+	else if (!strcmp(s, "io-uring-accept-multishot")) uring_accept(s, 1);
+	else if (!strncmp(s, "ia32-", 5) &&
+		 (!strcmp(s + 5, "socket") || !strcmp(s + 5, "socketcall") ||
+		  !strcmp(s + 5, "socketpair") || !strcmp(s + 5, "accept4")))
+		ia32(s);
 	else if (!strcmp(s, "thread")) {
 		pthread_t t;
 		if (pthread_create(&t, NULL, thread_main, NULL) == 0) pthread_join(t, NULL);

@@ -33,10 +33,24 @@ SOCK_NONBLOCK, SOCK_CLOEXEC, SOCK_TYPE_MASK = 0o4000, 0o2000000, 0xF
 DEFAULT_PROTO = {(2, 1): 6, (2, 2): 17, (10, 1): 6, (10, 2): 17}
 # Where each failure happens (errno -> failed_stage), for the workload's calls.
 FAILED_STAGE = {22: "sys_socket", 97: "sock_create", 93: "sock_create", 24: "sock_map_fd"}
-# The workload's scenarios, to check that it made every call (15 records + unshare).
-# lifecycle adds 12 sockets, 4 accepts and the calls on them.
-EXPECTED_OPS = {"socket": 25, "socketpair": 1, "accept": 5, "unshare": 1, "bind": 6, "listen": 5,
-                "connect": 6, "shutdown": 4, "connect_result": 2}
+# The workload's scenarios (guest-init.sh), to check that it made every call:
+# the calls each scenario reports, and the kernel it needs (None: every kernel).
+SCENARIO_OPS = {
+    # base: 15 records + unshare; lifecycle adds 12 sockets, 4 accepts and the calls on them.
+    "base": ({"socket": 25, "socketpair": 1, "accept": 5, "unshare": 1, "bind": 6, "listen": 5,
+              "connect": 6, "shutdown": 4, "connect_result": 2}, None),
+    "io-uring-socket": ({"socket": 1}, (5, 19)),
+    "io-uring-bad-family": ({"socket": 1}, (5, 19)),
+    "io-uring-accept": ({"socket": 2, "accept": 1}, None),
+    # two connections and the -ECANCELED of the cancelled multishot sqe
+    "io-uring-accept-multishot": ({"socket": 3, "accept": 3}, (5, 19)),
+    "ia32-socket": ({"socket": 1}, None),
+    "ia32-socketcall": ({"socket": 1}, None),
+    "ia32-socketpair": ({"socketpair": 1}, None),
+    "ia32-accept4": ({"socket": 2, "accept": 1}, None),
+}
+# The multishot scenario's listener and clients are made before it finds out.
+UNSUPPORTED_OPS = {"io-uring-accept-multishot": {"socket": 3}}
 
 passed = failed = 0
 
@@ -106,12 +120,13 @@ def flags_of(t):
 
 def label(op):
     """A short name for one workload call."""
+    via = "" if op.get("via", "syscall") == "syscall" else f" via {op['via']}"
     if op["op"] == "socket":
         return (f"socket({op['family']},{op['type']:#x},{op['protocol']})="
-                f"{op['ret']} pid={op['pid']} tid={op['tid']}")
+                f"{op['ret']} pid={op['pid']} tid={op['tid']}{via}")
     if op["op"] == "unshare":
         return f"unshare pid={op['pid']}"
-    return f"{op['op']} pid={op['pid']} fd={op.get('fd', op.get('ret'))}"
+    return f"{op['op']} pid={op['pid']} fd={op.get('fd', op.get('ret'))}{via}"
 
 
 def diff(rec, want):
@@ -119,15 +134,24 @@ def diff(rec, want):
     return [f"{k}={rec.get(k)!r} (want {v!r})" for k, v in want.items() if rec.get(k) != v]
 
 
+def record_probe(op, probe):
+    """The probe a record of this call says: io_uring's and the ia32 hook's are
+    tracepoints on every rung; a 32-bit socket() is finished by __sys_socket."""
+    if op.get("via", "syscall") == "io_uring" or (op.get("via", "syscall") != "syscall" and op["op"] != "socket"):
+        return "tracepoint"
+    return probe
+
+
 def check_socket(name, op, recs, probe):
     """One socket() call: recorded once, with the right fields and stages."""
     ok = op["ret"] >= 0
+    probe = record_probe(op, probe)
     if ok:  # a success is identified by its inode
         found = [r for r in recs if r.get("inode") == op["inode"]]
     else:  # a failure by who made it and how it failed
         found = [r for r in recs if not r.get("kernel") and r.get("pid") == op["pid"]
                  and r.get("tid") == op["tid"] and r.get("errno") == op["errno"]
-                 and r.get("family_num") == op["family"]]
+                 and r.get("family_num") == op["family"] and r.get("via") == op.get("via", "syscall")]
     if not check(len(found) == 1, f"{name}: recorded once", f"{len(found)} records"):
         return found
     rec = found[0]
@@ -136,14 +160,14 @@ def check_socket(name, op, recs, probe):
     want = {"pid": op["pid"], "tid": op["tid"], "fd": op["ret"] if ok else None,
             "ret": op["ret"] if ok else -op["errno"], "errno": op["errno"],
             "inode": op["inode"] if ok else None, "kernel": False,
-            "family_num": op["family"], "type_num": base,
+            "family_num": op["family"], "type_num": base, "via": op.get("via", "syscall"),
             "protocol_num": proto, "requested_protocol_num": op["protocol"]}
     bad = diff(rec, want)
     if sorted(rec.get("flags") or []) != flags_of(op["type"]):
         bad.append(f"flags={rec.get('flags')!r} (want {flags_of(op['type'])!r})")
     check(not bad, f"{name}: fields", "; ".join(bad))
     check(rec.get("probe") == probe, f"{name}: probe", f"probe={rec.get('probe')!r} (want {probe!r})")
-    if probe == "tracepoint":
+    if probe == "tracepoint":  # io_uring's records too: no stages on any rung
         return found
     if ok:
         st = rec.get("stages") or {}
@@ -159,16 +183,33 @@ def check_socket(name, op, recs, probe):
 
 def check_pair(name, op, recs, probe, kind):
     """socketpair/accept: one record of that event with both fds and inodes."""
-    if op["ret"] < 0:
-        return check(False, f"{name}: workload call succeeded", f"errno {op['errno']}")
+    probe = record_probe(op, probe)
     fd, fd2 = (op["fd"], op["fd2"]) if kind == "socketpair" else (op["ret"], op["fd2"])
     peer = ("peer_fd", "peer_inode") if kind == "socketpair" else ("listen_fd", "listen_inode")
+    if op["ret"] < 0:
+        # Only the cancelled multishot accept is meant to fail: found by its errno.
+        if not check(op.get("via", "syscall") == "io_uring", f"{name}: workload call succeeded",
+                     f"errno {op['errno']}"):
+            return
+        found = [r for r in recs if r.get("event") == kind and r.get("pid") == op["pid"]
+                 and r.get("errno") == op["errno"] and r.get("via") == op.get("via", "syscall")]
+        if check(len(found) == 1, f"{name}: recorded once", f"{len(found)} failed {kind} records"):
+            bad = diff(found[0], {"fd": None, "inode": None, "ret": -op["errno"],
+                                  "listen_inode": op["inode2"], "probe": probe})
+            check(not bad, f"{name}: fields", "; ".join(bad))
+        return
     found = [r for r in recs if r.get("event") == kind and r.get("pid") == op["pid"]
-             and r.get("fd") == fd and r.get("inode") in (op["inode"], None)]
+             and r.get("fd") == fd and r.get("via") == op.get("via", "syscall")
+             and r.get("inode") in (op["inode"], None)]
     if not check(len(found) == 1, f"{name}: recorded once", f"{len(found)} {kind} records"):
         return
     rec = found[0]
-    want = {"tid": op["tid"], "ret": op["ret"], "errno": 0, peer[0]: fd2, "probe": probe}
+    want = {"tid": op["tid"], "ret": op["ret"], "errno": 0, peer[0]: fd2, "probe": probe,
+            "via": op.get("via", "syscall")}
+    if kind == "accept":
+        want["flags"] = flags_of(op["type"])
+    if op.get("via", "syscall") == "io_uring" and rec.get(peer[0]) is None and rec.get(peer[1]) == op["inode2"]:
+        del want[peer[0]]  # 5.x io_uring: the listener's file is known, not its fd
     inodes = {"inode": op["inode"], peer[1]: op["inode2"]}
     bad = diff(rec, want)
     # Inodes are required where the rung sees the socket; elsewhere null or right.
@@ -211,7 +252,7 @@ def check_calls(pre, ops, recs):
         check(not bad, f"{name}: fields", "; ".join(bad))
 
 
-def check_rung(kdir, kernel, rung):
+def check_rung(kdir, kernel, rung, version):
     probe, d, pre = RUNGS[rung], os.path.join(kdir, rung), f"{kernel} {rung}"
     status = kv(read(os.path.join(d, "status")))
     stderr = read(os.path.join(d, "stderr")) or ""
@@ -223,7 +264,7 @@ def check_rung(kdir, kernel, rung):
           f"{pre}: tracer stopped by SIGINT with status 0",
           f"stop={status.get('stop')} rc={status.get('tracer_rc')}; stderr: {stderr.strip()[-300:]}")
     ops = jsonl(os.path.join(d, "workload.jsonl"), f"{pre} workload report")
-    check_ops(pre, ops, status)
+    check_ops(pre, ops, status, version)
     recs = jsonl(os.path.join(d, "events.jsonl"), f"{pre} recording")
     invalid = [f"line {n}: {e.json_path}: {e.message}"[:200] for n, r in enumerate(recs, 1)
                for e in SCHEMA.iter_errors(r)]
@@ -236,6 +277,11 @@ def check_rung(kdir, kernel, rung):
           f"start={start[:1]!r}"[:300])
     check(len(end) == 1 and end[0].get("lost") == 0 and end[0].get("decode_errors") == 0,
           f"{pre}: end record, nothing lost", f"end={end[:1]!r}")
+    # What the recording cannot contain: only kernel sockets, on the tracepoint rung.
+    spots = sorted(b.get("path") for b in (start[0].get("blind_spots") or [])) if start else None
+    want_spots = ["kernel"] if probe == "tracepoint" else []
+    check(spots == want_spots, f"{pre}: start.blind_spots is {want_spots}",
+          f"blind_spots={start[0].get('blind_spots') if start else None!r}")
     # socketpair/accept may be seen by another hook than socket(): start.hooks says which.
     hooks = {h.get("hook"): h.get("probe") for h in (start[0].get("hooks") or [])} if start else {}
     pair_probe = hooks.get("socketpair/accept", probe)
@@ -286,11 +332,51 @@ def check_lifecycle(pre, ops, recs, probe):
           f"missing {sorted(want - got, key=str)}")
 
 
-def check_ops(pre, ops, status):
-    """The workload ran every scenario (so a missing record is the tracer's)."""
-    count = {k: sum(1 for o in ops if o.get("op") == k) for k in EXPECTED_OPS}
-    check(count == EXPECTED_OPS and status.get("workload_rc") == "0",
-          f"{pre}: workload made every call", f"rc={status.get('workload_rc')} ops={count}")
+def check_ops(pre, ops, status, version):
+    """The workload ran every scenario (so a missing record is the tracer's), and
+    said a path is unsupported exactly where this kernel lacks it."""
+    unsupported = {o.get("scenario") for o in ops if o.get("op") == "unsupported"}
+    want_unsupported = {s for s, (_, since) in SCENARIO_OPS.items() if since and version < since}
+    check(unsupported == want_unsupported, f"{pre}: paths unsupported exactly where the kernel lacks them",
+          f"unsupported={sorted(unsupported)} want {sorted(want_unsupported)}")
+    want = {}
+    for scenario, (calls, _) in SCENARIO_OPS.items():
+        for k, n in (UNSUPPORTED_OPS.get(scenario, {}) if scenario in unsupported else calls).items():
+            want[k] = want.get(k, 0) + n
+    count = {k: sum(1 for o in ops if o.get("op") == k) for k in want}
+    check(count == want and status.get("workload_rc") == "0",
+          f"{pre}: workload made every call", f"rc={status.get('workload_rc')} ops={count} want {want}")
+    vias = {(o.get("op"), o.get("via")) for o in ops if o.get("via") != "syscall" and o.get("via")}
+    print(f"INFO {pre}: paths made: {sorted(vias)}")
+
+
+def check_arm64(kdir, name):
+    """The arm64 VM: st-loader's PASS/FAIL lines count as checks here."""
+    vm = kv(read(os.path.join(kdir, "vm")))
+    print(f"INFO {name}: VM {vm.get('seconds', '?')}s, qemu rc {vm.get('qemu_rc', '?')}, "
+          f"{(read(os.path.join(kdir, 'arm64', 'uname')) or '?').strip()}")
+    if not check(read(os.path.join(kdir, "done")) is not None, f"{name}: VM ran to the end and powered off",
+                 f"no ===DONE marker (qemu rc {vm.get('qemu_rc')}); see the log"):
+        return
+    report = (read(os.path.join(kdir, "arm64", "loader")) or "").splitlines()
+    lines = [l for l in report if l.startswith(("PASS ", "FAIL "))]
+    for line in lines:
+        check(line.startswith("PASS "), f"{name} {line[5:]}")
+    for line in report:
+        if line.startswith("INFO "):
+            print(line)
+    check(len(lines) >= 20 and report and report[-1].endswith(" failed"),
+          f"{name}: st-loader ran every check", f"{len(lines)} checks; stderr: "
+          + (read(os.path.join(kdir, "arm64", "loader.stderr")) or "")[-300:])
+
+
+def kernel_version(release):
+    """'5.10.0-46-amd64' -> (5, 10)."""
+    parts = release.strip().split(".")
+    try:
+        return (int(parts[0]), int(parts[1].split("-")[0].split("+")[0]))
+    except (IndexError, ValueError):
+        return (0, 0)
 
 
 def main():
@@ -298,12 +384,16 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--tracer", action="store_true", help="the VMs ran socktrace")
     ap.add_argument("--rungs", default=",".join(RUNGS), help="the rungs the VMs ran")
+    ap.add_argument("--arm64", help="the arm64 VM's results (arm64/loader.c's own checks)")
     ap.add_argument("kernels", nargs="+")
     a = ap.parse_args()
+    if a.arm64:
+        check_arm64(os.path.join(a.results, a.arm64), a.arm64)
     for kernel in a.kernels:
         kdir = os.path.join(a.results, kernel)
         vm = kv(read(os.path.join(kdir, "vm")))
         print(f"INFO {kernel}: VM {vm.get('seconds', '?')}s, qemu rc {vm.get('qemu_rc', '?')}")
+        version = kernel_version(read(os.path.join(kdir, "kernel", "uname")) or kernel)
         done = read(os.path.join(kdir, "done")) is not None
         if not check(done, f"{kernel}: VM ran to the end and powered off",
                      f"no ===DONE marker (qemu rc {vm.get('qemu_rc')}, 124 = timeout); see the log"):
@@ -314,13 +404,19 @@ def main():
         if not a.tracer:
             d = os.path.join(kdir, "none")
             check_ops(kernel, jsonl(os.path.join(d, "workload.jsonl"), f"{kernel} workload report"),
-                      kv(read(os.path.join(d, "status"))))
+                      kv(read(os.path.join(d, "status"))), version)
             continue
         doctor = read(os.path.join(kdir, "kernel", "doctor")) or ""
         check("doctor_rc=0 " in doctor, f"{kernel}: socktrace doctor exits 0", doctor.strip()[-300:])
+        # doctor plans the defaults: the io_uring hook, and the ia32 paths as blind spots (--ia32 off)
+        check("\n  io_uring  " in doctor and "\nblind spots:" in doctor
+              and "\n  ia32_socketpair  " in doctor and "\n  ia32_accept  " in doctor,
+              f"{kernel}: doctor plans the io_uring hook and lists the ia32 paths as blind spots",
+              doctor.strip()[-600:])
+        version = kernel_version(read(os.path.join(kdir, "kernel", "uname")) or kernel)
         print(f"INFO {kernel}: {doctor.strip().splitlines()[-1] if doctor.strip() else 'no doctor output'}")
         for rung in a.rungs.split(","):
-            check_rung(kdir, kernel, rung)
+            check_rung(kdir, kernel, rung, version)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

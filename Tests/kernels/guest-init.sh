@@ -20,7 +20,9 @@ export LD_LIBRARY_PATH
 
 RUNGS="auto kprobe tracepoint"
 SCENARIOS="inet-stream inet6-dgram unix-nonblock-cloexec raw-icmp netlink bad-family
- bad-flags bad-protocol emfile socketpair accept thread fork lifecycle unshare-net"
+ bad-flags bad-protocol emfile socketpair accept thread fork lifecycle io-uring-socket
+ io-uring-bad-family io-uring-accept io-uring-accept-multishot ia32-socket
+ ia32-socketcall ia32-socketpair ia32-accept4 unshare-net"
 ATTACH_WAIT=180 # seconds for the tracer to print "Tracing" (BPF load under TCG)
 STOP_WAIT=60    # seconds for the tracer to drain and exit after SIGINT
 VERBOSE=
@@ -56,7 +58,7 @@ run_rung() {
 	rung=$1 d=/out/$1
 	mkdir -p "$d"
 	t0=$(now)
-	socktrace $VERBOSE --attach "$rung" --json -o "$d/events.jsonl" 2>"$d/stderr" &
+	socktrace $VERBOSE --attach "$rung" --ia32 on --json -o "$d/events.jsonl" 2>"$d/stderr" &
 	pid=$!
 	waitfor $ATTACH_WAIT tracing_or_dead "$d/stderr" "$pid"
 	t1=$(now) workload_rc=-1 stop=none

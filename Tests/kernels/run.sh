@@ -8,7 +8,10 @@
 # Env: KERNEL_CACHE (default $REPO/.cache/kernels), VM_TIMEOUT seconds per VM
 # (default 600), VM_PARALLEL=1 boots all kernels at once (default; -smp 1 each),
 # VM_MEM MiB per VM (default 2048), VM_APPEND extra kernel command line
-# (st.rungs=kprobe,auto  st.scenarios=inet-stream,fork  st.verbose=1).
+# (st.rungs=kprobe,auto  st.scenarios=inet-stream,fork  st.verbose=1),
+# KERNELS (fetch-kernels.sh) the x86-64 kernels, VM_ARM64=0 skips the arm64 VM
+# (arm64/: the BPF object built for arm64, loaded, attached and recording in
+# Debian's arm64 kernel under qemu-system-aarch64).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,13 +38,26 @@ kernels=$("$here/fetch-kernels.sh" "$cache")
 	"$build/socktrace-workload" $socktrace
 
 # boot NAME VMLINUZ: one VM, serial console to $logs/NAME.log, then split it.
+# ia32_emulation=1: kernels that can default it off (6.7+) run int $0x80.
 boot() {
-	local name=$1 log=$logs/$1.log start=$SECONDS rc=0
-	echo "run.sh: booting $name (timeout ${timeout_s}s)" >&2
-	timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-2048}" -smp 1 \
-		-nodefaults -display none -no-reboot -serial "file:$log" \
+	qemu NAME="$1" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-2048}" -smp 1 \
 		-kernel "$2" -initrd "$build/initramfs.cpio.gz" \
-		-append "console=ttyS0 quiet panic=-1 ${VM_APPEND:-}" \
+		-append "console=ttyS0 quiet panic=-1 ia32_emulation=1 ${VM_APPEND:-}"
+}
+
+# boot_arm64 NAME DIR: the arm64 VM (arm64/build.sh made DIR).
+boot_arm64() {
+	qemu NAME="$1" qemu-system-aarch64 -M virt -cpu max -accel tcg -m 1024 -smp 1 \
+		-kernel "$2/vmlinuz" -initrd "$2/initramfs.cpio.gz" -append "console=ttyAMA0 quiet panic=-1"
+}
+
+# qemu NAME=N QEMU ARGS...: runs one VM with its console in $logs/N.log, then
+# splits the log into $results/N/.
+qemu() {
+	local name=${1#NAME=} log=$logs/${1#NAME=}.log start=$SECONDS rc=0
+	shift
+	echo "run.sh: booting $name (timeout ${timeout_s}s)" >&2
+	timeout -k 10 "$timeout_s" "$@" -nodefaults -display none -no-reboot -serial "file:$log" \
 		</dev/null >"$logs/$name.qemu" 2>&1 || rc=$?
 	echo "run.sh: $name finished in $((SECONDS - start))s (qemu rc=$rc)" >&2
 	rm -rf "${results:?}/$name" && mkdir -p "$results/$name"
@@ -63,8 +79,15 @@ while read -r name vmlinuz _; do
 	names+=("$name")
 	if [ "${VM_PARALLEL:-1}" = 1 ]; then boot "$name" "$vmlinuz" & else boot "$name" "$vmlinuz"; fi
 done <<<"$kernels"
+arm64=()
+if [ "${VM_ARM64:-1}" = 1 ] && [ -n "$socktrace" ]; then
+	"$here/arm64/build.sh" "$cache" "$build/arm64"
+	arm64=(--arm64 "arm64-$(cat "$build/arm64/kernel")")
+	boot_arm64 "${arm64[1]}" "$build/arm64"
+fi
 wait
 
 # st.rungs=... in VM_APPEND limits the rungs the guest runs, so the checks too.
 rungs=$(sed -n 's/.*st\.rungs=\([^ ]*\).*/\1/p' <<<"${VM_APPEND:-}")
-python3 "$here/check.py" --results "$results" ${socktrace:+--tracer} ${rungs:+--rungs "$rungs"} "${names[@]}"
+python3 "$here/check.py" --results "$results" ${socktrace:+--tracer} ${rungs:+--rungs "$rungs"} \
+	"${arm64[@]}" "${names[@]}"

@@ -65,6 +65,31 @@ enum st_probe {
 	ST_PROBE_FENTRY = 3,
 };
 
+/* How a socket was asked for (st_socket.via): the entry into the kernel. */
+enum st_via {
+	ST_VIA_UNKNOWN = 0,
+	ST_VIA_SYSCALL = 1,    /* the native syscall: socket(2), socketpair(2), accept[4](2) */
+	ST_VIA_IA32 = 2,       /* the 32-bit x86 syscall (int $0x80, sysenter) of the same name */
+	ST_VIA_SOCKETCALL = 3, /* 32-bit socketcall(2) multiplexer */
+	ST_VIA_IO_URING = 4,   /* io_uring IORING_OP_SOCKET / IORING_OP_ACCEPT */
+	ST_VIA_KERNEL = 5,     /* __sock_create(kern=1): no syscall */
+};
+
+/* io_uring tracepoint signatures this kernel has (st_config.io_uring_form). */
+enum st_io_uring_form {
+	ST_URING_NONE = 0,     /* not traced (no io_uring, or a signature not known here) */
+	ST_URING_SQE_CTX = 1,  /* io_uring_submit_sqe(ctx, req, opcode, user_data, ...) (5.10..5.19) */
+	ST_URING_SQE_REQ = 2,  /* io_uring_submit_sqe(req, force_nonblock) (6.0..6.3) */
+	ST_URING_REQ = 3,      /* io_uring_submit_req(req) (6.4..) */
+};
+
+/* io_uring_complete's signature (st_config.io_uring_complete). */
+enum st_io_uring_complete {
+	ST_URING_CQE_ARGS = 0,   /* (ctx, req, user_data, res, cflags[, extra1, extra2]) */
+	ST_URING_CQE_PTR = 1,    /* (ctx, req, cqe) */
+	ST_URING_CQE_NO_REQ = 2, /* (ctx, user_data, res, cflags) (5.10) */
+};
+
 /* Where a failed socket() failed (st_socket.failed_stage). */
 enum st_stage {
 	ST_STAGE_UNKNOWN = 0,    /* failed, but the rung cannot tell where */
@@ -88,6 +113,7 @@ enum st_release_how {
 #define ST_BIT_HAS_STAGES (1u << 1)   /* sock_create_ns / sock_map_fd_ns are measured */
 #define ST_BIT_HAS_INODE (1u << 2)    /* inode (and resolved type/protocol) were read */
 #define ST_BIT_HAS_STAGE_INFO (1u << 3) /* failed_stage is meaningful for this rung */
+#define ST_BIT_DIRECT (1u << 4)       /* io_uring direct descriptor: a fixed-file slot, no fd */
 
 struct st_header {
 	unsigned short kind;
@@ -128,6 +154,8 @@ struct st_socket {
 	unsigned short peer_family;
 	unsigned short peer_port;      /* host byte order */
 	unsigned char peer_addr[16];   /* IPv4 in the first 4 bytes, or IPv6 */
+	unsigned char via;             /* enum st_via */
+	unsigned char pad2[3];
 };
 
 /*
@@ -204,7 +232,9 @@ struct st_config {
 	unsigned char filter_ports;     /* ports in `filter_ports` */
 	unsigned char filter_nets;      /* IPv4/IPv6 prefixes in `filter_nets` */
 	unsigned char filter_paths;     /* unix names in `filter_paths` */
-	unsigned char pad2[5];
+	unsigned char io_uring_form;    /* enum st_io_uring_form of this kernel */
+	unsigned char io_uring_complete; /* enum st_io_uring_complete of this kernel */
+	unsigned char pad2[3];
 	/* --comm/--uid/--netns/--cgroup/--container: which processes (process_wanted) */
 	unsigned char filter_comm;      /* comms in `filter_comms` */
 	unsigned char filter_uid;       /* uids in `filter_uids` */

@@ -24,6 +24,23 @@ int st_vmlinux_btf_available(void);
  */
 int st_btf_find_functions(const char *const *names, int count, int *ids);
 
+/* A tp_btf tracepoint's parameters, without the leading `void *__data`:
+ * kinds[i] is 1 for a pointer, 2 for anything else; count -1: no tracepoint. */
+struct st_tracepoint_params {
+	int count;
+	unsigned char kinds[16];
+};
+
+/*
+ * From one walk over vmlinux BTF: the parameters of the io_uring_complete,
+ * io_uring_submit_req and io_uring_submit_sqe tracepoints (typedefs
+ * btf_trace_NAME), whether enum io_uring_op has IORING_OP_SOCKET, and
+ * whether the kernel runs 32-bit x86 syscalls (FUNC __ia32_sys_socketcall).
+ * Returns 0 or -errno.
+ */
+int st_btf_other_paths(struct st_tracepoint_params *complete, struct st_tracepoint_params *submit_req,
+		       struct st_tracepoint_params *submit_sqe, int *io_uring_socket_op, int *ia32);
+
 /*
  * Marks found[i] = 1 for each names[i] that is a symbol in /proc/kallsyms
  * (a quarter of a million lines: scanned in C). Returns the hits or -errno.

@@ -8,6 +8,62 @@ public enum RungChoice: String, CaseIterable, Sendable {
   case auto, fentry, kprobe, tracepoint
 }
 
+/// A way user space gets a new socket from the kernel (README: "Every path
+/// to a new socket"). `rawValue` is the name `doctor` and the `start`
+/// record's `blind_spots` use.
+public enum SocketPath: String, CaseIterable, Sendable {
+  case socket, socketpair, accept
+  /// io_uring IORING_OP_SOCKET (5.19+) and IORING_OP_ACCEPT (5.5+, multishot 5.19+).
+  case ioUringSocket = "io_uring_socket"
+  case ioUringAccept = "io_uring_accept"
+  /// The 32-bit x86 syscalls of the same names and socketcall(2) (int $0x80).
+  case ia32Socket = "ia32_socket"
+  case ia32Socketpair = "ia32_socketpair"
+  case ia32Accept = "ia32_accept"
+  /// __sock_create(kern=1): sockets the kernel makes for itself.
+  case kernel
+}
+
+/// A path the plan cannot see on this kernel, and why: never silent.
+public struct BlindSpot: Equatable, Sendable {
+  public var path: SocketPath
+  public var reason: String
+}
+
+/// The io_uring tracepoint signatures found in the kernel's BTF.
+public enum IoUringTracepoints: Equatable, Sendable {
+  /// No io_uring tracepoints: the kernel has no io_uring.
+  case absent
+  /// Signatures this build does not know how to read: the reason.
+  case unrecognised(String)
+  /// The submission and completion forms.
+  case known(submit: IoUringSubmit, complete: IoUringComplete)
+}
+
+/// io_uring_complete's signature (st_io_uring_complete).
+public enum IoUringComplete: UInt8, Sendable {
+  /// (ctx, req, user_data, res, cflags[, extra1, extra2]) (5.15 .. 6.3).
+  case arguments = 0
+  /// (ctx, req, cqe) (6.4 ..).
+  case cqePointer = 1
+  /// (ctx, user_data, res, cflags) (5.10).
+  case withoutRequest = 2
+}
+
+/// Which submission tracepoint this kernel has (st_io_uring_form).
+public enum IoUringSubmit: UInt8, Sendable {
+  /// io_uring_submit_sqe(ctx, req, opcode, user_data, flags, ...) (5.10 .. 5.19).
+  case sqeWithContext = 1
+  /// io_uring_submit_sqe(req, force_nonblock) (6.0 .. 6.3).
+  case sqeWithRequest = 2
+  /// io_uring_submit_req(req) (6.4 ..).
+  case request = 3
+
+  /// The tracepoint, and the program in socktrace.bpf.c attached to it.
+  public var tracepoint: String { self == .request ? "io_uring_submit_req" : "io_uring_submit_sqe" }
+  public var program: String { "tp_" + tracepoint }
+}
+
 /// What the kernel was found to allow: each fact measured by `KernelProbes`.
 public struct ProbeFacts: Equatable, Sendable {
   /// Result of loading and attaching a trial fentry program, per function:
@@ -24,11 +80,21 @@ public struct ProbeFacts: Equatable, Sendable {
   /// Whether `sock_map_fd` is a function of its own (in BTF or kallsyms);
   /// false where it is inlined into `__sys_socket`, nil when not looked up.
   public var sockMapFDIsFunction: Bool?
+  /// The io_uring tracepoints, nil when not looked up.
+  public var ioUring: IoUringTracepoints?
+  /// Whether the kernel has IORING_OP_SOCKET (enum io_uring_op in BTF).
+  public var ioUringSocketOp = false
+  /// Whether the kernel runs 32-bit x86 syscalls (__ia32_sys_socketcall in BTF).
+  public var ia32 = false
 
   public init(
     fentry: [String: Int32] = [:], kprobesSupported: Bool = false, kallsyms: Set<String> = [],
-    syscallTracepoints: Bool = false, sockMapFDIsFunction: Bool? = nil
+    syscallTracepoints: Bool = false, sockMapFDIsFunction: Bool? = nil,
+    ioUring: IoUringTracepoints? = nil, ioUringSocketOp: Bool = false, ia32: Bool = false
   ) {
+    self.ioUring = ioUring
+    self.ioUringSocketOp = ioUringSocketOp
+    self.ia32 = ia32
     self.fentry = fentry
     self.kprobesSupported = kprobesSupported
     self.kallsyms = kallsyms
@@ -53,11 +119,28 @@ public struct AttachPlan: Equatable, Sendable {
   public var passedOver: [(rung: Rung, reason: String)]
   /// Programs to load, by their names in socktrace.bpf.c.
   public var programs: Set<String>
+  /// Paths to a new socket this plan cannot see, with the reason.
+  public var blindSpots: [BlindSpot] = []
+  /// How to read io_uring's tracepoints (st_config.io_uring_form), if hooked.
+  public var ioUring: (submit: IoUringSubmit, complete: IoUringComplete)?
+  /// Whether the ia32 hook (raw_syscalls) is attached.
+  public var ia32 = false
 
   public static func == (lhs: AttachPlan, rhs: AttachPlan) -> Bool {
     lhs.rung == rhs.rung && lhs.hooks == rhs.hooks && lhs.programs == rhs.programs
       && lhs.passedOver.map(\.rung) == rhs.passedOver.map(\.rung)
       && lhs.passedOver.map(\.reason) == rhs.passedOver.map(\.reason)
+      && lhs.blindSpots == rhs.blindSpots && lhs.ia32 == rhs.ia32
+      && lhs.ioUring?.submit == rhs.ioUring?.submit && lhs.ioUring?.complete == rhs.ioUring?.complete
+  }
+
+  init(
+    rung: Rung, hooks: [Hook], passedOver: [(rung: Rung, reason: String)], programs: Set<String>
+  ) {
+    self.rung = rung
+    self.hooks = hooks
+    self.passedOver = passedOver
+    self.programs = programs
   }
 
   /// The kernel functions the function rungs hook.
@@ -113,7 +196,7 @@ public struct AttachPlan: Equatable, Sendable {
   /// Picks the rung: the one asked for, or with `.auto` the first that works
   /// of fentry, kprobe, tracepoint.
   public static func decide(
-    _ choice: RungChoice, facts: ProbeFacts, lifecycle: Bool = true
+    _ choice: RungChoice, facts: ProbeFacts, lifecycle: Bool = true, ia32: Bool = false
   ) throws(TraceError) -> AttachPlan {
     var passedOver: [(rung: Rung, reason: String)] = []
     let candidates: [Rung]
@@ -128,7 +211,9 @@ public struct AttachPlan: Equatable, Sendable {
         passedOver.append((rung, reason))
         continue
       }
-      return plan(for: rung, facts: facts, lifecycle: lifecycle, passedOver: passedOver)
+      var plan = plan(for: rung, facts: facts, lifecycle: lifecycle, passedOver: passedOver)
+      plan.addOtherPaths(facts: facts, ia32: ia32)
+      return plan
     }
     let reason = passedOver.map { "\($0.rung.rawValue): \($0.reason)" }.joined(separator: "; ")
     throw .rungUnavailable(rung: choice.rawValue, reason: reason)
@@ -207,5 +292,53 @@ public struct AttachPlan: Equatable, Sendable {
     hooks.append(
       Hook(name: "process", rung: .tracepoint, how: "tp_btf sched_process_fork/exec/exit"))
     return AttachPlan(rung: rung, hooks: hooks, passedOver: passedOver, programs: programs)
+  }
+}
+
+extension AttachPlan {
+  /// io_uring and the 32-bit ABI: hooked where the kernel allows, otherwise
+  /// listed as blind spots. Kernel sockets are blind on the tracepoint rung.
+  mutating func addOtherPaths(facts: ProbeFacts, ia32 wantIA32: Bool) {
+    let index = hooks.firstIndex { $0.name == "socketpair/accept" }.map { $0 + 1 } ?? hooks.endIndex
+    var added: [Hook] = []
+    if rung == .tracepoint {
+      blindSpots.append(
+        BlindSpot(
+          path: .kernel,
+          reason: "the tracepoint rung has no hook on __sock_create: sockets the kernel makes for itself are not seen"))
+    }
+    switch facts.ioUring {
+    case .known(let submit, let complete):
+      ioUring = (submit, complete)
+      programs.formUnion([submit.program, "tp_io_uring_complete"])
+      let ops = facts.ioUringSocketOp ? "IORING_OP_SOCKET, IORING_OP_ACCEPT" : "IORING_OP_ACCEPT"
+      added.append(
+        Hook(
+          name: "io_uring", rung: .tracepoint,
+          how: "tp_btf \(submit.tracepoint) + io_uring_complete (\(ops)); fd and inode at completion"))
+    case .unrecognised(let reason):
+      if facts.ioUringSocketOp { blindSpots.append(BlindSpot(path: .ioUringSocket, reason: reason)) }
+      blindSpots.append(BlindSpot(path: .ioUringAccept, reason: reason))
+    case .absent, nil:
+      break
+    }
+    if facts.ia32 {
+      if wantIA32 {
+        ia32 = true
+        programs.formUnion(["raw_ia32_enter", "raw_ia32_exit"])
+        added.append(
+          Hook(
+            name: "ia32", rung: .tracepoint,
+            how: "raw_syscalls sys_enter + sys_exit: 32-bit socket, socketpair, accept4, socketcall"
+              + (rung == .tracepoint ? "" : " (socket's stages from __sys_socket)")))
+      } else {
+        let reason =
+          "32-bit syscalls (int $0x80) skip the syscalls:* tracepoints; --ia32 on hooks raw_syscalls"
+        if rung == .tracepoint { blindSpots.append(BlindSpot(path: .ia32Socket, reason: reason)) }
+        blindSpots.append(BlindSpot(path: .ia32Socketpair, reason: reason))
+        blindSpots.append(BlindSpot(path: .ia32Accept, reason: reason))
+      }
+    }
+    hooks.insert(contentsOf: added, at: index)
   }
 }

@@ -54,6 +54,7 @@ public enum KernelProbes {
       }
       if AttachPlan.unavailability(of: rung, facts: facts) == nil { break }
     }
+    measureOtherPaths(&facts)
     return facts
   }
 
@@ -65,6 +66,32 @@ public enum KernelProbes {
     let constPointers = pointers.map { UnsafePointer($0) }
     guard st_btf_find_functions(constPointers, Int32(names.count), &ids) == 0 else { return [:] }
     return Dictionary(uniqueKeysWithValues: zip(names, ids).filter { $0.1 > 0 })
+    return Dictionary(uniqueKeysWithValues: zip(names, ids).filter { $0.1 > 0 })
+  }
+
+  /// io_uring's tracepoint signatures and the 32-bit ABI, from one walk over BTF.
+  public static func measureOtherPaths(_ facts: inout ProbeFacts) {
+    var complete = st_tracepoint_params()
+    var request = st_tracepoint_params()
+    var sqe = st_tracepoint_params()
+    var socketOp: Int32 = 0
+    var ia32: Int32 = 0
+    guard st_btf_other_paths(&complete, &request, &sqe, &socketOp, &ia32) == 0 else {
+      facts.ioUring = .unrecognised("vmlinux BTF could not be read for the io_uring tracepoints")
+      return
+    }
+    facts.ioUring = IoUringTracepoints.classify(
+      complete: kinds(complete), submitRequest: kinds(request), submitSQE: kinds(sqe))
+    facts.ioUringSocketOp = socketOp == 1
+    #if arch(x86_64)
+      facts.ia32 = ia32 == 1
+    #endif
+  }
+
+  /// A tracepoint's parameter kinds (1 pointer, 2 other), or nil when absent.
+  static func kinds(_ params: st_tracepoint_params) -> [UInt8]? {
+    guard params.count >= 0 else { return nil }
+    return withUnsafeBytes(of: params.kinds) { Array($0.prefix(Int(params.count))) }
   }
 
   /// Which of `names` are symbols in /proc/kallsyms.
@@ -144,4 +171,40 @@ func readSmallFileBytes(_ path: String) -> [UInt8]? {
     bytes.append(contentsOf: chunk[0..<count])
   }
   return bytes
+}
+
+extension IoUringTracepoints {
+  /// Classifies the tracepoints' parameter kinds (1 pointer, 2 other; nil:
+  /// no such tracepoint) into the forms socktrace.bpf.c reads.
+  public static func classify(complete: [UInt8]?, submitRequest: [UInt8]?, submitSQE: [UInt8]?)
+    -> IoUringTracepoints
+  {
+    guard let complete else { return .absent }
+    let submit: IoUringSubmit
+    if let request = submitRequest, request.first == 1 {
+      submit = .request
+    } else if let sqe = submitSQE {
+      // (ctx, req, opcode, user_data, ...) or (req, force_nonblock)
+      if sqe.count >= 4 && sqe[0] == 1 && sqe[1] == 1 && sqe[2] == 2 && sqe[3] == 2 {
+        submit = .sqeWithContext
+      } else if sqe.count == 2 && sqe[0] == 1 {
+        submit = .sqeWithRequest
+      } else {
+        return .unrecognised("io_uring_submit_sqe has a signature this build does not read (\(sqe.count) arguments)")
+      }
+    } else {
+      return .unrecognised("no io_uring_submit_sqe or io_uring_submit_req tracepoint in BTF")
+    }
+    // (ctx, req, cqe), (ctx, req, user_data, res, cflags, ...) or (ctx, user_data, res, cflags)
+    if complete.count == 3 && complete[0] == 1 && complete[1] == 1 && complete[2] == 1 {
+      return .known(submit: submit, complete: .cqePointer)
+    }
+    if complete.count >= 5 && complete[1] == 1 && complete[2] == 2 && complete[3] == 2 {
+      return .known(submit: submit, complete: .arguments)
+    }
+    if complete.count == 4 && complete[0] == 1 && complete[1] == 2 && complete[2] == 2 {
+      return .known(submit: submit, complete: .withoutRequest)
+    }
+    return .unrecognised("io_uring_complete has a signature this build does not read (\(complete.count) arguments)")
+  }
 }

@@ -73,6 +73,28 @@ extension Rung {
   }
 }
 
+/// How a socket was asked for: the entry into the kernel (`enum st_via`); the
+/// raw value is its name in records (`via`).
+public enum Via: String, Sendable, CaseIterable {
+  case syscall
+  case ia32
+  case socketcall
+  case ioUring = "io_uring"
+  case kernel
+
+  /// The entry a record's `via` byte names; nil for 0 and unknown numbers.
+  public init?(number: UInt8) {
+    switch UInt32(number) {
+    case ST_VIA_SYSCALL.rawValue: self = .syscall
+    case ST_VIA_IA32.rawValue: self = .ia32
+    case ST_VIA_SOCKETCALL.rawValue: self = .socketcall
+    case ST_VIA_IO_URING.rawValue: self = .ioUring
+    case ST_VIA_KERNEL.rawValue: self = .kernel
+    default: return nil
+    }
+  }
+}
+
 /// The stage of `__sys_socket` where a failed call failed (`enum st_stage`);
 /// the raw value is its name in records.
 public enum Stage: String, Sendable, CaseIterable {
@@ -178,6 +200,10 @@ public struct SocketEvent {
     return (raw.sock_create_ns, raw.sock_map_fd_ns)
   }
   public var probe: Rung? { Rung(probeNumber: raw.probe) }
+  /// The entry into the kernel: native syscall, 32-bit syscall, socketcall, io_uring.
+  public var via: Via? { Via(number: raw.via) }
+  /// An io_uring direct descriptor: the socket sits in a fixed-file slot, no fd.
+  public var isDirectDescriptor: Bool { raw.bits & UInt32(ST_BIT_DIRECT) != 0 }
   /// Where a failed call failed; nil on success or when the rung cannot tell.
   public var failedStage: Stage? { succeeded ? nil : Stage(number: raw.failed_stage) }
 }

@@ -222,6 +222,16 @@ public struct JSONLinesEncoder {
     case .tracepoint: out.appendRaw("\"tracepoint\"")
     case nil: out.appendUnnamed("probe_", Int32(event.raw.probe))
     }
+    switch event.via {
+    case .syscall: out.appendRaw(",\"via\":\"syscall\"")
+    case .ia32: out.appendRaw(",\"via\":\"ia32\"")
+    case .socketcall: out.appendRaw(",\"via\":\"socketcall\"")
+    case .ioUring: out.appendRaw(",\"via\":\"io_uring\"")
+    case .kernel: out.appendRaw(",\"via\":\"kernel\"")
+    case nil:
+      out.appendRaw(",\"via\":")
+      out.appendUnnamed("via_", Int32(event.raw.via))
+    }
   }
 
   /// bind, connect, listen, shutdown: the socket (by inode, the join key to
@@ -326,6 +336,8 @@ public struct StartRecord: Sendable {
   public var host: String
   public var rung: Rung
   public var hooks: [AttachPlan.Hook]
+  /// Paths to a new socket the plan cannot see on this kernel (AttachPlan.blindSpots).
+  public var blindSpots: [BlindSpot]
   public var pids: [Int32]
   public var follow: Bool
   /// The argv run with `-- CMD`, or nil.
@@ -335,8 +347,10 @@ public struct StartRecord: Sendable {
 
   public init(
     epochNanoseconds: UInt64, bootNanoseconds: UInt64, version: String, kernel: String, host: String, rung: Rung,
-    hooks: [AttachPlan.Hook], pids: [Int32], follow: Bool, command: [String]?, commit: String = BuildInfo.commit
+    hooks: [AttachPlan.Hook], blindSpots: [BlindSpot] = [], pids: [Int32], follow: Bool, command: [String]?,
+    commit: String = BuildInfo.commit
   ) {
+    self.blindSpots = blindSpots
     self.epochNanoseconds = epochNanoseconds
     self.bootNanoseconds = bootNanoseconds
     self.version = version
@@ -446,6 +460,18 @@ extension JSONLinesEncoder {
       if let rung = hook.rung { out.appendString(Array(rung.rawValue.utf8)) } else { out.appendNull() }
       out.appendKey("how")
       out.appendString(Array(hook.how.utf8))
+      out.append(UInt8(ascii: "}"))
+    }
+    out.append(UInt8(ascii: "]"))
+    // What this recording cannot contain: never silent about a blind spot.
+    out.appendKey("blind_spots")
+    out.append(UInt8(ascii: "["))
+    for (index, spot) in start.blindSpots.enumerated() {
+      if index > 0 { out.append(UInt8(ascii: ",")) }
+      out.appendKey("path", first: true)
+      out.appendString(Array(spot.path.rawValue.utf8))
+      out.appendKey("reason")
+      out.appendString(Array(spot.reason.utf8))
       out.append(UInt8(ascii: "}"))
     }
     out.append(UInt8(ascii: "]"))

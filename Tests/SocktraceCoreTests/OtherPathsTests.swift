@@ -1,0 +1,86 @@
+import Testing
+
+@testable import SocktraceCore
+
+/// io_uring's tracepoint forms and the blind spots of each plan: pure values.
+@Suite struct OtherPathsTests {
+  // Parameter kinds (1 pointer, 2 other) as the real kernels' BTF declares them
+  // (bpftool btf dump of Debian's vmlinux, btf_trace_io_uring_*).
+  static let kernels: [(String, [UInt8]?, [UInt8]?, [UInt8]?, IoUringTracepoints)] = [
+    // 5.10.262: submit_sqe(ctx, req, opcode, user_data, flags, nonblock, sq), complete(ctx, user_data, res, cflags)
+    ("5.10", [1, 2, 2, 2], nil, [1, 1, 2, 2, 2, 2, 2], .known(submit: .sqeWithContext, complete: .withoutRequest)),
+    // 6.1: submit_sqe(req, nonblock), complete(ctx, req, user_data, res, cflags, extra1, extra2)
+    ("6.1", [1, 1, 2, 2, 2, 2, 2], nil, [1, 2], .known(submit: .sqeWithRequest, complete: .arguments)),
+    // 6.12 .. 7.2: submit_req(req), complete(ctx, req, cqe)
+    ("7.2", [1, 1, 1], [1], nil, .known(submit: .request, complete: .cqePointer)),
+    // 5.10.0 as first released: complete(ctx, user_data, res): not read, so a blind spot
+    ("5.10.0", [1, 2, 2], nil, [1, 2, 2, 2, 2], .unrecognised("")),
+    ("no io_uring", nil, nil, nil, .absent),
+  ]
+
+  @Test(arguments: kernels.indices)
+  func classifiesEachKernelsSignatures(index: Int) {
+    let (name, complete, request, sqe, want) = Self.kernels[index]
+    let got = IoUringTracepoints.classify(complete: complete, submitRequest: request, submitSQE: sqe)
+    switch (got, want) {
+    case (.unrecognised, .unrecognised): break
+    default: #expect(got == want, "\(name)")
+    }
+  }
+
+  static func facts(rung: Rung, ioUring: IoUringTracepoints, ia32: Bool = true) -> ProbeFacts {
+    var facts = ProbeFacts(
+      fentry: ["__sys_socket": rung == .fentry ? 0 : 1, "__sock_create": rung == .fentry ? 0 : 1],
+      syscallTracepoints: true, ioUring: ioUring, ioUringSocketOp: true, ia32: ia32)
+    facts.fentry[AttachPlan.releaseFunction] = 0
+    return facts
+  }
+
+  @Test func tracepointRungIsBlindOnlyToKernelSockets() throws {
+    let plan = try AttachPlan.decide(
+      .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .known(submit: .request, complete: .cqePointer)),
+      ia32: true)
+    #expect(plan.blindSpots.map(\.path) == [.kernel])
+    #expect(
+      plan.programs.isSuperset(of: [
+        "tp_io_uring_submit_req", "tp_io_uring_complete", "raw_ia32_enter", "raw_ia32_exit",
+      ]))
+    #expect(plan.ioUring?.submit == .request && plan.ioUring?.complete == .cqePointer)
+    #expect(plan.hooks.map(\.name).contains("io_uring") && plan.hooks.map(\.name).contains("ia32"))
+  }
+
+  @Test func fentryRungSeesEveryPath() throws {
+    let plan = try AttachPlan.decide(
+      .fentry, facts: Self.facts(rung: .fentry, ioUring: .known(submit: .sqeWithRequest, complete: .arguments)),
+      ia32: true)
+    #expect(plan.rung == .fentry)
+    #expect(plan.blindSpots.isEmpty)
+    #expect(plan.programs.contains("tp_io_uring_submit_sqe"))
+  }
+
+  @Test func ia32OffListsThe32BitPathsWithAReason() throws {
+    let tracepoint = try AttachPlan.decide(
+      .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .absent), ia32: false)
+    #expect(tracepoint.blindSpots.map(\.path) == [.kernel, .ia32Socket, .ia32Socketpair, .ia32Accept])
+    #expect(!tracepoint.programs.contains("raw_ia32_enter"))
+    #expect(tracepoint.blindSpots.allSatisfy { !$0.reason.isEmpty })
+    // __sys_socket sees a 32-bit socket() on a function rung: only socketpair and accept are blind.
+    let fentry = try AttachPlan.decide(.fentry, facts: Self.facts(rung: .fentry, ioUring: .absent), ia32: false)
+    #expect(fentry.blindSpots.map(\.path) == [.ia32Socketpair, .ia32Accept])
+  }
+
+  @Test func unreadableIoUringSignaturesAreBlindSpots() throws {
+    let plan = try AttachPlan.decide(
+      .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .unrecognised("odd signature")), ia32: true)
+    #expect(plan.blindSpots.map(\.path) == [.kernel, .ioUringSocket, .ioUringAccept])
+    #expect(plan.blindSpots.last?.reason == "odd signature")
+    #expect(!plan.programs.contains("tp_io_uring_complete"))
+  }
+
+  @Test func noIA32OnTheKernelIsNoBlindSpot() throws {
+    let plan = try AttachPlan.decide(
+      .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .absent, ia32: false), ia32: true)
+    #expect(plan.blindSpots.map(\.path) == [.kernel])
+    #expect(!plan.ia32)
+  }
+}
