@@ -208,7 +208,7 @@ int st_btf_other_paths(struct st_tracepoint_params *complete, struct st_tracepoi
 	unsigned int typedefs[3] = {0, 0, 0}, count = 1, cap = 1 << 17, *offsets;
 	unsigned char *data;
 	size_t size, off = 0;
-	int err = read_vmlinux_btf(&data, &size);
+	int mapped = 0, err = read_vmlinux_btf(&data, &size, &mapped);
 
 	for (int i = 0; i < 3; i++)
 		out[i]->count = -1;
@@ -222,7 +222,7 @@ int st_btf_other_paths(struct st_tracepoint_params *complete, struct st_tracepoi
 
 	if ((size_t)h->hdr_len + h->str_off + h->str_len > size ||
 	    (size_t)h->hdr_len + h->type_off + h->type_len > size) {
-		free(data);
+		free_vmlinux_btf(data, size, mapped);
 		return -EINVAL;
 	}
 	offsets = malloc(cap * sizeof(*offsets));
@@ -287,7 +287,7 @@ int st_btf_other_paths(struct st_tracepoint_params *complete, struct st_tracepoi
 		}
 	}
 	free(offsets);
-	free(data);
+	free_vmlinux_btf(data, size, mapped);
 	return err;
 }
 
