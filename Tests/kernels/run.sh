@@ -38,11 +38,13 @@ kernels=$("$here/fetch-kernels.sh" "$cache")
 	"$build/socktrace-workload" $socktrace
 
 # boot NAME VMLINUZ: one VM, serial console to $logs/NAME.log, then split it.
-# ia32_emulation=1: kernels that can default it off (6.7+) run int $0x80.
+# ia32_emulation=1: kernels that can default it off (6.7+) run int $0x80;
+# no_timer_check: a starved TCG vCPU (a loaded host) otherwise fails the boot
+# IO-APIC timer check and panics ("IO-APIC + timer doesn't work").
 boot() {
 	qemu NAME="$1" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-2048}" -smp 1 \
 		-kernel "$2" -initrd "$build/initramfs.cpio.gz" \
-		-append "console=ttyS0 quiet panic=-1 ia32_emulation=1 ${VM_APPEND:-}"
+		-append "console=ttyS0 quiet panic=-1 no_timer_check ia32_emulation=1 ${VM_APPEND:-}"
 }
 
 # boot_arm64 NAME DIR: the arm64 VM (arm64/build.sh made DIR).
