@@ -718,14 +718,24 @@ static __always_inline void emit_call(int kind, struct inflight *f, long ret, u8
 		return;
 	}
 	e = reserve(kind, sizeof(*e));
-	/* A lost birth's release is lost with it: remembered, to be counted. */
-	if (ret >= 0) {
-		remember_birth(f->inode, f->family, !e);
-		if (kind == ST_KIND_SOCKETPAIR)
-			remember_birth(f->inode2, f->family, !e);
-	}
-	if (!e)
+	/*
+	 * One test of e, right here: a second one is a branch 6.1's verifier
+	 * cannot prune for ring-buffer memory, and it then sees the record leak.
+	 * A lost birth's release is lost with it: remembered, to be counted.
+	 */
+	if (!e) {
+		if (ret >= 0) {
+			remember_birth(f->inode, f->family, true);
+			if (kind == ST_KIND_SOCKETPAIR)
+				remember_birth(f->inode2, f->family, true);
+		}
 		return;
+	}
+	if (ret >= 0) {
+		remember_birth(f->inode, f->family, false);
+		if (kind == ST_KIND_SOCKETPAIR)
+			remember_birth(f->inode2, f->family, false);
+	}
 	fill_socket(e, kind, f, ret, probe, stages, now);
 	submit(e, sizeof(*e));
 	if (address_filter())

@@ -173,8 +173,10 @@ final class Tracer {
         }
       } else if stopAsked {
         break
-      } else if !options.pids.isEmpty && !tracedAlive(session) {
-        break  // -p: like strace, once every traced process (with -f, descendant) is gone
+      } else if !options.pids.isEmpty && exporters.metrics == nil && !tracedAlive(session) {
+        // -p: like strace, once every traced process (with -f, descendant) is
+        // gone; a /metrics endpoint stays up (its last counts still to be scraped).
+        break
       }
       do {
         if pipeline.takePause() {
