@@ -38,14 +38,7 @@ public struct JSONLinesEncoder {
       encodeHeader("release", release.raw.h, into: &out)
       out.appendRaw(",\"inode\":")
       out.appendUIntString(release.inode)
-      out.appendRaw(",\"family\":")
-      if let family = release.family {
-        out.appendName(SocketNames.familyName(family), orPrefix: "AF_", family)
-        out.appendRaw(",\"family_num\":")
-        out.appendInt(Int64(family))
-      } else {
-        out.appendRaw("null,\"family_num\":null")
-      }
+      appendOptionalFamily(release.family, into: &out)
       out.appendRaw(",\"how\":")
       switch release.how {
       case .release: out.appendRaw("\"release\"")
@@ -249,14 +242,7 @@ public struct JSONLinesEncoder {
     appendOptionalString(event.inode, into: &out)
     out.appendRaw(",\"born_before_trace\":")
     out.appendBool(event.bornBeforeTracing)
-    out.appendRaw(",\"family\":")
-    if let family = event.family {
-      out.appendName(SocketNames.familyName(family), orPrefix: "AF_", family)
-      out.appendRaw(",\"family_num\":")
-      out.appendInt(Int64(family))
-    } else {
-      out.appendRaw("null,\"family_num\":null")
-    }
+    appendOptionalFamily(event.family, into: &out)
     out.appendRaw(",\"type\":")
     if let type = event.type {
       out.appendName(SocketNames.typeName(type), orPrefix: "SOCK_", type)
@@ -315,6 +301,18 @@ public struct JSONLinesEncoder {
 
   private func appendOptional(_ value: Int32?, into out: inout JSONBuffer) {
     if let value { out.appendInt(Int64(value)) } else { out.appendNull() }
+  }
+
+  /// `"family":"AF_INET","family_num":2`, or both null when unknown.
+  private func appendOptionalFamily(_ family: Int32?, into out: inout JSONBuffer) {
+    out.appendRaw(",\"family\":")
+    if let family {
+      out.appendName(SocketNames.familyName(family), orPrefix: "AF_", family)
+      out.appendRaw(",\"family_num\":")
+      out.appendInt(Int64(family))
+    } else {
+      out.appendRaw("null,\"family_num\":null")
+    }
   }
 
   private func appendOptionalString(_ value: UInt64?, into out: inout JSONBuffer) {
