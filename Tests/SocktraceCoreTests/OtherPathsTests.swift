@@ -28,6 +28,9 @@ import Testing
     }
   }
 
+  /// Blind on every rung and kernel (AttachPlan.addOtherPaths).
+  static let clones: [SocketPath] = [.sctpPeeloff, .kcmClone]
+
   static func facts(rung: Rung, ioUring: IoUringTracepoints, ia32: Bool = true) -> ProbeFacts {
     var facts = ProbeFacts(
       fentry: ["__sys_socket": rung == .fentry ? 0 : 1, "__sock_create": rung == .fentry ? 0 : 1],
@@ -40,7 +43,7 @@ import Testing
     let plan = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .known(submit: .request, complete: .cqePointer)),
       ia32: true)
-    #expect(plan.blindSpots.map(\.path) == [.kernel])
+    #expect(plan.blindSpots.map(\.path) == [.kernel] + Self.clones)
     #expect(
       plan.programs.isSuperset(of: [
         "tp_io_uring_submit_req", "tp_io_uring_complete", "raw_ia32_enter", "raw_ia32_exit",
@@ -49,38 +52,38 @@ import Testing
     #expect(plan.hooks.map(\.name).contains("io_uring") && plan.hooks.map(\.name).contains("ia32"))
   }
 
-  @Test func fentryRungSeesEveryPath() throws {
+  @Test func fentryRungSeesEveryPathButTheProtocolClones() throws {
     let plan = try AttachPlan.decide(
       .fentry, facts: Self.facts(rung: .fentry, ioUring: .known(submit: .sqeWithRequest, complete: .arguments)),
       ia32: true)
     #expect(plan.rung == .fentry)
-    #expect(plan.blindSpots.isEmpty)
+    #expect(plan.blindSpots.map(\.path) == Self.clones)
     #expect(plan.programs.contains("tp_io_uring_submit_sqe"))
   }
 
   @Test func ia32OffListsThe32BitPathsWithAReason() throws {
     let tracepoint = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .absent), ia32: false)
-    #expect(tracepoint.blindSpots.map(\.path) == [.kernel, .ia32Socket, .ia32Socketpair, .ia32Accept])
+    #expect(tracepoint.blindSpots.map(\.path) == [.kernel, .ia32Socket, .ia32Socketpair, .ia32Accept] + Self.clones)
     #expect(!tracepoint.programs.contains("raw_ia32_enter"))
     #expect(tracepoint.blindSpots.allSatisfy { !$0.reason.isEmpty })
     // __sys_socket sees a 32-bit socket() on a function rung: only socketpair and accept are blind.
     let fentry = try AttachPlan.decide(.fentry, facts: Self.facts(rung: .fentry, ioUring: .absent), ia32: false)
-    #expect(fentry.blindSpots.map(\.path) == [.ia32Socketpair, .ia32Accept])
+    #expect(fentry.blindSpots.map(\.path) == [.ia32Socketpair, .ia32Accept] + Self.clones)
   }
 
   @Test func unreadableIoUringSignaturesAreBlindSpots() throws {
     let plan = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .unrecognised("odd signature")), ia32: true)
-    #expect(plan.blindSpots.map(\.path) == [.kernel, .ioUringSocket, .ioUringAccept])
-    #expect(plan.blindSpots.last?.reason == "odd signature")
+    #expect(plan.blindSpots.map(\.path) == [.kernel, .ioUringSocket, .ioUringAccept] + Self.clones)
+    #expect(plan.blindSpots.first { $0.path == .ioUringAccept }?.reason == "odd signature")
     #expect(!plan.programs.contains("tp_io_uring_complete"))
   }
 
   @Test func noIA32OnTheKernelIsNoBlindSpot() throws {
     let plan = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .absent, ia32: false), ia32: true)
-    #expect(plan.blindSpots.map(\.path) == [.kernel])
+    #expect(plan.blindSpots.map(\.path) == [.kernel] + Self.clones)
     #expect(!plan.ia32)
   }
 }

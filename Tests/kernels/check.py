@@ -277,9 +277,10 @@ def check_rung(kdir, kernel, rung, version):
           f"start={start[:1]!r}"[:300])
     check(len(end) == 1 and end[0].get("lost") == 0 and end[0].get("decode_errors") == 0,
           f"{pre}: end record, nothing lost", f"end={end[:1]!r}")
-    # What the recording cannot contain: only kernel sockets, on the tracepoint rung.
+    # What the recording cannot contain: kernel sockets on the tracepoint rung,
+    # and the two protocol clones (sctp peeloff, kcm clone) on every rung.
     spots = sorted(b.get("path") for b in (start[0].get("blind_spots") or [])) if start else None
-    want_spots = ["kernel"] if probe == "tracepoint" else []
+    want_spots = sorted((["kernel"] if probe == "tracepoint" else []) + ["kcm_clone", "sctp_peeloff"])
     check(spots == want_spots, f"{pre}: start.blind_spots is {want_spots}",
           f"blind_spots={start[0].get('blind_spots') if start else None!r}")
     # socketpair/accept may be seen by another hook than socket(): start.hooks says which.
@@ -410,8 +411,9 @@ def main():
         check("doctor_rc=0 " in doctor, f"{kernel}: socktrace doctor exits 0", doctor.strip()[-300:])
         # doctor plans the defaults: the io_uring hook, and the ia32 paths as blind spots (--ia32 off)
         check("\n  io_uring  " in doctor and "\nblind spots:" in doctor
-              and "\n  ia32_socketpair  " in doctor and "\n  ia32_accept  " in doctor,
-              f"{kernel}: doctor plans the io_uring hook and lists the ia32 paths as blind spots",
+              and "\n  ia32_socketpair  " in doctor and "\n  ia32_accept  " in doctor
+              and "\n  sctp_peeloff  " in doctor and "\n  kcm_clone  " in doctor,
+              f"{kernel}: doctor plans the io_uring hook and lists the ia32 paths and protocol clones as blind spots",
               doctor.strip()[-600:])
         version = kernel_version(read(os.path.join(kdir, "kernel", "uname")) or kernel)
         print(f"INFO {kernel}: {doctor.strip().splitlines()[-1] if doctor.strip() else 'no doctor output'}")

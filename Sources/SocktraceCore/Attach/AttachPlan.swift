@@ -22,6 +22,11 @@ public enum SocketPath: String, CaseIterable, Sendable {
   case ia32Accept = "ia32_accept"
   /// __sock_create(kern=1): sockets the kernel makes for itself.
   case kernel
+  /// getsockopt(SCTP_SOCKOPT_PEELOFF[_FLAGS]): sctp_do_peeloff makes a socket
+  /// for one association with sock_create + sock_alloc_file.
+  case sctpPeeloff = "sctp_peeloff"
+  /// ioctl(SIOCKCMCLONE) on an AF_KCM socket: kcm_clone.
+  case kcmClone = "kcm_clone"
 }
 
 /// A path the plan cannot see on this kernel, and why: never silent.
@@ -340,5 +345,15 @@ extension AttachPlan {
       }
     }
     hooks.insert(contentsOf: added, at: index)
+    // Two protocol-private ways to a new descriptor pass neither socket(2)'s
+    // tracepoints nor a joined __sys_socket on any rung. Listed on every kernel:
+    // their modules (sctp, kcm) load on first use, so absent now says nothing.
+    blindSpots.append(
+      BlindSpot(
+        path: .sctpPeeloff,
+        reason: "getsockopt(SCTP_SOCKOPT_PEELOFF) makes a socket with sock_create + sock_alloc_file; no hook sees it"))
+    blindSpots.append(
+      BlindSpot(
+        path: .kcmClone, reason: "ioctl(SIOCKCMCLONE) on AF_KCM makes a socket in kcm_clone; no hook sees it"))
   }
 }
