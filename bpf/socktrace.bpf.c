@@ -80,7 +80,10 @@ struct {
 	__type(value, u64);
 } drops SEC(".maps");
 
-/* Traced thread groups (tgid -> 1), filled before attach, grown by follow. */
+/*
+ * Traced thread groups (tgid -> 1), filled before attach, grown by follow.
+ * Tgids as the tracer's pid namespace numbers them (user space fills it).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ST_MAX_PIDS * 8);
@@ -143,7 +146,9 @@ struct {
 /*
  * Thread groups holding sockets born under tracing (tgid -> 1), children of
  * such a fork included: on the tracepoint rung close(2) of every other process
- * on the machine costs this one lookup, not a walk of its fd table.
+ * on the machine costs this one lookup, not a walk of its fd table. Keyed by
+ * init-namespace tgids (the helper's, unique machine-wide, never translated):
+ * only the kernel side fills and reads it.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -183,6 +188,105 @@ struct {
 } filter_cgroups SEC(".maps");
 
 /* ---- shared helpers ------------------------------------------------------ */
+
+/*
+ * Whether bpf_get_current_task_btf() exists (5.11+), decided by libbpf at load
+ * against the running kernel's BTF: a constant, so the verifier prunes the
+ * other branch. Direct BTF loads cost a few ns each; the fallback pays a
+ * probe-read helper call per pointer followed.
+ */
+#define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
+
+/* ---- pid namespaces: pids as the tracer's namespace numbers them ----------
+ *
+ * The helpers and task->tgid give init-namespace pids; a tracer in a PID
+ * namespace (a container) knows its own namespace's: -p, the command it runs,
+ * its getpid(). A task's struct pid holds one number per level, numbers[L]
+ * in the level-L namespace the task is in, so a task of a namespace nested in
+ * the tracer's has a number in the tracer's too. A task with none there (the
+ * host's, another container's) is invisible to the tracer: pid 0, and never
+ * traced (README "PID namespaces").
+ *
+ * cfg.pidns_inum is 0 when the tracer is in the init namespace: every branch
+ * on it is pruned by the verifier, the pids are the helpers' own, for free.
+ * Else pidns_probe, run once by the loader in the tracer's own context before
+ * anything is attached, finds the tracer's level and namespace.
+ */
+u32 pidns_level; /* the tracer's namespace's level (0: init) */
+u64 pidns;       /* its struct pid_namespace *: compared, never followed */
+
+/* The number of `pid` (whose own level is `level`) in the tracer's namespace, or 0. */
+static __always_inline u32 pid_nr_in_ns(struct pid *pid, u32 level)
+{
+	struct upid up = {};
+	u32 at = pidns_level;
+
+	if (!pid || level < at)
+		return 0;
+	bpf_probe_read_kernel(&up, sizeof(up),
+			      (void *)pid + bpf_core_field_offset(pid->numbers) +
+				      at * bpf_core_type_size(struct upid));
+	return (u64)up.ns == pidns ? up.nr : 0;
+}
+
+/* A task's tgid (its leader's pid) or tid in the tracer's namespace: probe reads. */
+static __always_inline u32 task_tgid_in_ns(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+
+	return pid_nr_in_ns(pid, BPF_CORE_READ(pid, level));
+}
+
+static __always_inline u32 task_tid_in_ns(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+
+	return pid_nr_in_ns(pid, BPF_CORE_READ(pid, level));
+}
+
+/* A task's tgid as the tracer sees it, given the init namespace's. */
+static __always_inline u32 task_tgid_seen(struct task_struct *task, u32 tgid)
+{
+	return cfg.pidns_inum ? task_tgid_in_ns(task) : tgid;
+}
+
+/* The current task's tgid as the tracer sees it. */
+static __always_inline u32 current_tgid_seen(void)
+{
+	if (!cfg.pidns_inum)
+		return bpf_get_current_pid_tgid() >> 32;
+	if (HAVE_TASK_BTF) {
+		struct pid *pid = bpf_get_current_task_btf()->group_leader->thread_pid;
+
+		return pid_nr_in_ns(pid, pid->level);
+	}
+	return task_tgid_in_ns((struct task_struct *)bpf_get_current_task());
+}
+
+/*
+ * Never attached: the loader runs it once (BPF_PROG_TEST_RUN) when cfg.pidns_inum
+ * is set, in its own thread. Finds the level of the tracer's namespace (the
+ * last number of its pid), checks it is the namespace asked for and that the
+ * tracer's tgid there is cfg.self_tgid (getpid()); returns level + 1, or 0.
+ */
+SEC("raw_tp")
+int pidns_probe(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	u32 level = BPF_CORE_READ(pid, level);
+	struct upid up = {};
+
+	bpf_probe_read_kernel(&up, sizeof(up),
+			      (void *)pid + bpf_core_field_offset(pid->numbers) +
+				      level * bpf_core_type_size(struct upid));
+	if (BPF_CORE_READ(up.ns, ns.inum) != cfg.pidns_inum)
+		return 0;
+	pidns_level = level;
+	pidns = (u64)up.ns;
+	return task_tgid_in_ns(task) == cfg.self_tgid ? level + 1 : 0;
+}
+
 
 /*
  * The current task against --uid, --comm, --netns and --cgroup/--container:
@@ -227,10 +331,13 @@ static __always_inline bool process_wanted(void)
 	return true;
 }
 
-/* Whether to trace `tgid`: always the current task's (fork: the parent). */
+/*
+ * Whether to trace `tgid` (as the tracer sees it: 0 when it cannot): always
+ * the current task's (fork: the parent).
+ */
 static __always_inline bool tgid_traced(u32 tgid)
 {
-	if (tgid == cfg.self_tgid)
+	if (tgid == cfg.self_tgid || (cfg.pidns_inum && !tgid))
 		return false;
 	if (cfg.filter_pids && !bpf_map_lookup_elem(&traced, &tgid))
 		return false;
@@ -251,7 +358,7 @@ static __always_inline bool socket_wanted(int family, int type, long ret)
 
 static __always_inline bool current_traced(void)
 {
-	return tgid_traced(bpf_get_current_pid_tgid() >> 32);
+	return tgid_traced(current_tgid_seen());
 }
 
 static __always_inline u32 current_tid(void)
@@ -292,14 +399,6 @@ static __always_inline void submit(void *rec, u32 size)
 	bpf_ringbuf_submit(rec, cfg.wake_every_record ? BPF_RB_FORCE_WAKEUP : 0);
 }
 
-/*
- * Whether bpf_get_current_task_btf() exists (5.11+), decided by libbpf at load
- * against the running kernel's BTF: a constant, so the verifier prunes the
- * other branch. Direct BTF loads cost a few ns each; the fallback pays a
- * probe-read helper call per pointer followed.
- */
-#define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
-
 static __always_inline void fill_header_at(struct st_header *h, u16 kind, u16 size, u64 now)
 {
 	u64 id = bpf_get_current_pid_tgid();
@@ -316,11 +415,25 @@ static __always_inline void fill_header_at(struct st_header *h, u16 kind, u16 si
 
 		h->ppid = task->real_parent->tgid;
 		h->netns = task->nsproxy->net_ns->ns.inum;
+		if (cfg.pidns_inum) { /* as the tracer's namespace sees them */
+			struct pid *leader = task->group_leader->thread_pid;
+			struct pid *thread = task->thread_pid;
+			struct pid *parent = task->real_parent->group_leader->thread_pid;
+
+			h->pid = pid_nr_in_ns(leader, leader->level);
+			h->tid = pid_nr_in_ns(thread, thread->level);
+			h->ppid = pid_nr_in_ns(parent, parent->level);
+		}
 	} else {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
 		h->ppid = BPF_CORE_READ(task, real_parent, tgid);
 		h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+		if (cfg.pidns_inum) {
+			h->pid = task_tgid_in_ns(task);
+			h->tid = task_tid_in_ns(task);
+			h->ppid = task_tgid_in_ns(BPF_CORE_READ(task, real_parent));
+		}
 	}
 	h->uid = (u32)ugid;
 	h->gid = ugid >> 32;
@@ -1726,15 +1839,17 @@ int tp_enter_close(struct syscall_enter_ctx *ctx)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
-	u32 ptgid = BPF_CORE_READ(parent, tgid);
+	u32 ptgid = BPF_CORE_READ(parent, tgid); /* init namespace: `owners` */
 	u32 ctgid = BPF_CORE_READ(child, tgid);
-	u32 ctid = BPF_CORE_READ(child, pid);
+	u32 ctid, seen;
 	struct st_fork *e;
 	u8 one = 1;
 
-	if (ctgid == ptgid || !tgid_traced(ptgid))
+	if (ctgid == ptgid || !tgid_traced(task_tgid_seen(parent, ptgid)))
 		return 0; /* a new thread, or not ours */
-	if (cfg.filter_pids && cfg.follow && bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY))
+	/* The child of a visible parent is visible: its namespace or one below. */
+	seen = task_tgid_seen(child, ctgid);
+	if (cfg.filter_pids && cfg.follow && bpf_map_update_elem(&traced, &seen, &one, BPF_ANY))
 		count_drop(ST_LOSS_TRACED_FULL, ST_KIND_FORK); /* a child not followed */
 	if (!cfg.lifecycle)
 		return 0;
@@ -1745,7 +1860,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (!e)
 		return 0;
 	fill_header(&e->h, ST_KIND_FORK, sizeof(*e));
-	e->child_pid = ctgid;
+	ctid = cfg.pidns_inum ? task_tid_in_ns(child) : BPF_CORE_READ(child, pid);
+	e->child_pid = seen;
 	e->child_tid = ctid;
 	submit(e, sizeof(*e));
 	return 0;
@@ -1784,8 +1900,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
-	u32 tgid = BPF_CORE_READ(task, tgid);
-	u32 tid = BPF_CORE_READ(task, pid);
+	u32 tgid = BPF_CORE_READ(task, tgid); /* init namespace: `owners` */
+	u32 tid = BPF_CORE_READ(task, pid);   /* init namespace: the call slots' key */
+	u32 seen;
 	struct st_exit *e;
 
 	/* Every exiting thread frees its call slots (a lookup when it has none). */
@@ -1793,7 +1910,10 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	bpf_map_delete_elem(&opflight, &tid);
 
 	/* One record per thread group: signal->live reached 0 before this tracepoint. */
-	if (BPF_CORE_READ(task, signal, live.counter) != 0 || !tgid_traced(tgid))
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	seen = task_tgid_seen(task, tgid);
+	if (!tgid_traced(seen))
 		return 0;
 	if (cfg.lifecycle) {
 		e = reserve(ST_KIND_EXIT, sizeof(*e));
@@ -1806,7 +1926,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	}
 	/* A dead tgid may be reused by an unrelated process: stop tracing it. */
 	if (cfg.filter_pids)
-		bpf_map_delete_elem(&traced, &tgid);
+		bpf_map_delete_elem(&traced, &seen);
 	bpf_map_delete_elem(&owners, &tgid);
 	return 0;
 }

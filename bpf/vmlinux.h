@@ -126,6 +126,26 @@ struct signal_struct {
 	atomic_t live;
 };
 
+/* A pid namespace, compared by its ns.inum (/proc/PID/ns/pid). */
+struct pid_namespace {
+	struct ns_common ns;
+};
+
+/* One number of a struct pid: nr, as namespace ns numbers it. */
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+};
+
+/*
+ * A task's pid in every namespace from the init one (numbers[0]) down to its
+ * own (numbers[level]): a flexible array in the kernel, [1] before 6.5.
+ */
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
+};
+
 struct mm_struct {
 	unsigned long arg_start;
 	unsigned long arg_end;
@@ -140,6 +160,8 @@ struct task_struct {
 	int exit_code;
 	char comm[16];
 	struct task_struct *real_parent;
+	struct task_struct *group_leader;
+	struct pid *thread_pid;
 	struct files_struct *files;
 	struct nsproxy *nsproxy;
 	struct signal_struct *signal;

@@ -50,6 +50,8 @@ public final class TraceSession {
   public let ringBufferFill: RingBufferFill?
   /// The filters in force, cgroups and containers resolved (the `start` record).
   public let filters: ActiveFilters
+  /// The tracer's PID namespace: every pid in the filters and records is its.
+  public let pidNamespace: PidNamespace
 
   public init(
     options: TraceOptions, handler: @escaping RingBufferReader.Handler
@@ -59,6 +61,7 @@ public final class TraceSession {
     guard missing.isEmpty else { throw .missingPrivileges(missing: missing) }
     let btf = KernelProbes.btfStatus()
     guard btf == 0 else { throw .noBTF(errno: btf) }
+    var pidNamespace = try PidNamespace.current()
     for pid in options.pids where !Privileges.processExists(pid) {
       throw .noSuchProcess(pid)
     }
@@ -70,9 +73,11 @@ public final class TraceSession {
       options.rung, facts: facts, lifecycle: options.lifecycle, ia32: options.ia32)
 
     object = try BPFObject()
-    try object.loadOnly(plan.programs)
+    // Outside the init PID namespace, pidns_probe finds its level (run once, never attached).
+    try object.loadOnly(pidNamespace.isInitial ? plan.programs : plan.programs.union([Self.pidNamespaceProbe]))
     var config = st_config()
     config.self_tgid = UInt32(getpid())
+    config.pidns_inum = pidNamespace.isInitial ? 0 : pidNamespace.inode
     config.filter_pids = options.pids.isEmpty ? 0 : 1
     config.follow = options.follow ? 1 : 0
     config.lifecycle = options.lifecycle ? 1 : 0
@@ -93,6 +98,15 @@ public final class TraceSession {
     try object.setConfig(config)
     try object.setRingBufferSize(options.ringBufferBytes)
     try object.load()
+    if !pidNamespace.isInitial {
+      let found = try object.runOnce(program: Self.pidNamespaceProbe)
+      guard found > 0 else {
+        throw .pidNamespace(
+          "cannot find this PID namespace (inode \(pidNamespace.inode)) among socktrace's own pids in the kernel")
+      }
+      pidNamespace.level = found - 1
+    }
+    self.pidNamespace = pidNamespace
 
     tracedFD = try object.mapFD(named: "traced")
     drops = DropCounter(mapFD: try object.mapFD(named: "drops"))
@@ -105,6 +119,9 @@ public final class TraceSession {
     try Self.fill(object, selection: options.selection, cgroups: cgroups)
     try links.attach(plan, in: object)
   }
+
+  /// The program that finds the tracer's PID namespace level (bpf "pid namespaces").
+  static let pidNamespaceProbe = "pidns_probe"
 
   /// The --port and --address maps, each entry a key with the value 1.
   static func fill(_ object: BPFObject, ports: [UInt16], addresses: [AddressFilter]) throws(TraceError) {

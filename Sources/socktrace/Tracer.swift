@@ -309,6 +309,7 @@ final class Tracer {
       pids: options.pids, follow: options.follow,
       command: commandLine)
     start.filters = session.filters
+    start.pidNamespace = session.pidNamespace
     encoder.encode(start, into: &buffer)
   }
 

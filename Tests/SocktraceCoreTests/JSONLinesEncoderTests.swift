@@ -222,6 +222,19 @@ import Testing
     #expect(start["command"] as? [String] == ["curl", "-s"])
     let hook = try #require((start["hooks"] as? [[String: Any]])?.first)
     #expect(hook["probe"] is NSNull)
+    let namespace = try #require(start["pid_namespace"] as? [String: Any])
+    #expect(namespace["inode"] as? Int == 4_026_531_836, "the init namespace unless told")
+    #expect(namespace["level"] as? Int == 0)
+
+    buffer.removeAll()
+    var inContainer = StartRecord(
+      epochNanoseconds: 1, bootNanoseconds: 5, version: "0.1.0", kernel: "6.18", host: "vm", rung: .tracepoint,
+      hooks: hooks, pids: [], follow: false, command: nil)
+    inContainer.pidNamespace = PidNamespace(inode: 4_026_532_179, level: 2)
+    encoder.encode(inContainer, into: &buffer)
+    let nested = try #require(try parse(buffer)["pid_namespace"] as? [String: Any])
+    #expect(nested["inode"] as? Int == 4_026_532_179)
+    #expect(nested["level"] as? Int == 2)
 
     buffer.removeAll()
     encoder.encode(

@@ -14,7 +14,7 @@ import Testing
     #expect(MemoryLayout<st_fork>.size == 72)
     #expect(MemoryLayout<st_exec>.size == 64 + 8 + Int(ST_PATH_LEN) + Int(ST_ARGS_LEN))
     #expect(MemoryLayout<st_exit>.size == 72)
-    #expect(MemoryLayout<st_config>.size == 48)
+    #expect(MemoryLayout<st_config>.size == 56)
     #expect(MemoryLayout<st_net_key>.size == 24)
     #expect(MemoryLayout<st_path_key>.size == Int(ST_UNIX_PATH_LEN))
   }

@@ -245,6 +245,10 @@ struct st_config {
 	unsigned long long families;    /* bit N: family N */
 	unsigned int types;             /* bit N: type N (flags removed) */
 	unsigned int pad3;
+	/* the tracer's pid namespace (inode) when it is not the init one, else 0:
+	 * pids are then translated to it (bpf "pid namespaces") */
+	unsigned int pidns_inum;
+	unsigned int pad4;
 };
 
 #define ST_UNIX_PATH_LEN 108

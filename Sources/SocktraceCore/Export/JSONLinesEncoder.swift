@@ -342,6 +342,8 @@ public struct StartRecord: Sendable {
   public var command: [String]?
   /// Every filter in force (empty lists when off).
   public var filters = ActiveFilters()
+  /// The tracer's PID namespace: every pid of the recording is as it numbers them.
+  public var pidNamespace = PidNamespace(inode: PidNamespace.initialInode, level: 0)
 
   public init(
     epochNanoseconds: UInt64, bootNanoseconds: UInt64, version: String, kernel: String, host: String, rung: Rung,
@@ -489,6 +491,12 @@ extension JSONLinesEncoder {
       out.appendNull()
     }
     appendFilters(start.filters, into: &out)
+    out.appendKey("pid_namespace")
+    out.appendKey("inode", first: true)
+    out.appendUInt(UInt64(start.pidNamespace.inode))
+    out.appendKey("level")
+    out.appendUInt(UInt64(start.pidNamespace.level))
+    out.append(UInt8(ascii: "}"))
     out.appendRaw("}\n")
   }
 

@@ -93,6 +93,21 @@ public final class BPFObject {
     }
   }
 
+  /// Runs a loaded program once in this thread (`BPF_PROG_TEST_RUN`, no
+  /// context) and returns what it returned: for programs never attached.
+  func runOnce(program name: String) throws(TraceError) -> UInt32 {
+    guard let program = program(named: name), bpf_program__fd(program) >= 0 else {
+      throw .libbpf(step: "finding", object: "program \(name)", errno: ENOENT, detail: "not loaded")
+    }
+    var options = bpf_test_run_opts()
+    options.sz = MemoryLayout<bpf_test_run_opts>.size
+    let status = bpf_prog_test_run_opts(bpf_program__fd(program), &options)
+    if status < 0 {
+      throw .libbpf(step: "running", object: "program \(name)", errno: -status, detail: lastWarning())
+    }
+    return options.retval
+  }
+
   /// `bpf_map__fd` of a loaded map.
   func mapFD(named name: String) throws(TraceError) -> Int32 {
     let fd = bpf_map__fd(try map(named: name))

@@ -24,6 +24,8 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
   case writeFailed(path: String, errno: Int32)
   /// A filter names nothing that exists (a cgroup, a container), or too much.
   case badFilter(String)
+  /// The tracer's PID namespace cannot be known, or /proc is another one's.
+  case pidNamespace(String)
 
   public var description: String {
     switch self {
@@ -54,6 +56,8 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
     case .writeFailed(let path, let errno):
       return "writing \(path) failed: \(errnoText(errno))"
     case .badFilter(let message):
+      return message
+    case .pidNamespace(let message):
       return message
     }
   }
