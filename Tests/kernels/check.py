@@ -351,6 +351,36 @@ def check_ops(pre, ops, status, version):
     print(f"INFO {pre}: paths made: {sorted(vias)}")
 
 
+def check_pidns(kdir, kernel, rung):
+    """socktrace -- workload, both inside a new PID namespace (guest-init.sh
+    run_pidns): the program pidns_probe loads and runs, and every call is
+    recorded once with the pid and tid the workload saw."""
+    d, pre = os.path.join(kdir, f"pidns-{rung}"), f"{kernel} {rung} pid namespace"
+    status = kv(read(os.path.join(d, "status")))
+    stderr = read(os.path.join(d, "stderr")) or ""
+    if not check(status.get("tracer_rc") == "0", f"{pre}: the command ran under the tracer, status 0",
+                 f"rc={status.get('tracer_rc')}; stderr: {stderr.strip()[-400:]}"):
+        return
+    ops = [o for o in jsonl(os.path.join(d, "workload.jsonl"), f"{pre} workload report")
+           if o.get("op") in ("socket", "socketpair")]
+    recs = jsonl(os.path.join(d, "events.jsonl"), f"{pre} recording")
+    invalid = [f"line {n}: {e.json_path}: {e.message}"[:200] for n, r in enumerate(recs, 1)
+               for e in SCHEMA.iter_errors(r)]
+    check(recs and not invalid, f"{pre}: all {len(recs)} records validate", "; ".join(invalid[:3]))
+    recs = [as_numbers(r) for r in recs]
+    start = recs[0] if recs else {}
+    check(start.get("pid_namespace", {}).get("level") == 1, f"{pre}: the start record says level 1",
+          f"{start.get('pid_namespace')}")
+    births = [r for r in recs if r.get("event") in ("socket", "socketpair")]
+    check(len(ops) == 4 and len(births) == len(ops), f"{pre}: one record per call",
+          f"{len(births)} records, {len(ops)} calls")
+    for op in ops:
+        got = [r for r in births if r.get("inode") == op.get("inode")]
+        check(len(got) == 1 and got[0].get("pid") == op["pid"] and got[0].get("tid") == op["tid"],
+              f"{pre}: {label(op)} recorded with its namespace pid and tid",
+              f"records {[(r.get('pid'), r.get('tid')) for r in got]}")
+
+
 def check_arm64(kdir, name):
     """The arm64 VM: st-loader's PASS/FAIL lines count as checks here."""
     vm = kv(read(os.path.join(kdir, "vm")))
@@ -419,6 +449,7 @@ def main():
         print(f"INFO {kernel}: {doctor.strip().splitlines()[-1] if doctor.strip() else 'no doctor output'}")
         for rung in a.rungs.split(","):
             check_rung(kdir, kernel, rung, version)
+            check_pidns(kdir, kernel, rung)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -81,6 +81,19 @@ run_rung() {
 	echo "rung $rung: $(cat "$d/status")"
 }
 
+# One rung from inside a new PID namespace (issue 14): socktrace runs the
+# workload there, so both see namespace-local pids; BPF translates its own
+# (the init namespace's) to them. Writes /out/pidns-RUNG/{status,...}.
+PIDNS_SCENARIOS="inet-stream thread fork socketpair"
+run_pidns() {
+	rung=$1 d=/out/pidns-$1
+	mkdir -p "$d"
+	timeout -s KILL $ATTACH_WAIT unshare -p -f --mount-proc socktrace $VERBOSE --attach "$rung" --json \
+		-o "$d/events.jsonl" -- socktrace-workload $PIDNS_SCENARIOS >"$d/workload.jsonl" 2>"$d/stderr"
+	echo "tracer_rc=$?" >"$d/status"
+	echo "pidns $rung: $(cat "$d/status")"
+}
+
 mkdir -p /out/kernel
 uname -r >/out/kernel/uname
 {
@@ -103,6 +116,10 @@ if [ -x /bin/socktrace ]; then
 		run_rung "$rung"
 		for f in status stderr events.jsonl workload.jsonl workload.stderr; do
 			section "$rung" "$f" "/out/$rung/$f"
+		done
+		run_pidns "$rung"
+		for f in status stderr events.jsonl workload.jsonl; do
+			section "pidns-$rung" "$f" "/out/pidns-$rung/$f"
 		done
 	done
 else
