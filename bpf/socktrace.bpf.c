@@ -244,13 +244,23 @@ static __always_inline u32 task_tid_in_ns(struct task_struct *task)
 	return pid_nr_in_ns(pid, BPF_CORE_READ(pid, level));
 }
 
-/* A task's tgid as the tracer sees it, given the init namespace's. */
-static __always_inline u32 task_tgid_seen(struct task_struct *task, u32 tgid)
+/*
+ * For tgid_traced: a tgid the tracer sees, or, for a task it cannot see, the
+ * tracer's own, which tgid_traced refuses like the tracer itself (so the init
+ * namespace's path has no test of its own for invisible tasks).
+ */
+static __always_inline u32 seen_or_self(u32 tgid)
 {
-	return cfg.pidns_inum ? task_tgid_in_ns(task) : tgid;
+	return tgid ? tgid : cfg.self_tgid;
 }
 
-/* The current task's tgid as the tracer sees it. */
+/* A task's tgid as the tracer sees it (for tgid_traced), given the init namespace's. */
+static __always_inline u32 task_tgid_seen(struct task_struct *task, u32 tgid)
+{
+	return cfg.pidns_inum ? seen_or_self(task_tgid_in_ns(task)) : tgid;
+}
+
+/* The current task's tgid as the tracer sees it (for tgid_traced). */
 static __always_inline u32 current_tgid_seen(void)
 {
 	if (!cfg.pidns_inum)
@@ -258,9 +268,9 @@ static __always_inline u32 current_tgid_seen(void)
 	if (HAVE_TASK_BTF) {
 		struct pid *pid = bpf_get_current_task_btf()->group_leader->thread_pid;
 
-		return pid_nr_in_ns(pid, pid->level);
+		return seen_or_self(pid_nr_in_ns(pid, pid->level));
 	}
-	return task_tgid_in_ns((struct task_struct *)bpf_get_current_task());
+	return seen_or_self(task_tgid_in_ns((struct task_struct *)bpf_get_current_task()));
 }
 
 /*
@@ -332,12 +342,12 @@ static __always_inline bool process_wanted(void)
 }
 
 /*
- * Whether to trace `tgid` (as the tracer sees it: 0 when it cannot): always
- * the current task's (fork: the parent).
+ * Whether to trace `tgid` (as the tracer sees it: task_tgid_seen): always the
+ * current task's (fork: the parent).
  */
 static __always_inline bool tgid_traced(u32 tgid)
 {
-	if (tgid == cfg.self_tgid || (cfg.pidns_inum && !tgid))
+	if (tgid == cfg.self_tgid)
 		return false;
 	if (cfg.filter_pids && !bpf_map_lookup_elem(&traced, &tgid))
 		return false;
@@ -1848,7 +1858,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (ctgid == ptgid || !tgid_traced(task_tgid_seen(parent, ptgid)))
 		return 0; /* a new thread, or not ours */
 	/* The child of a visible parent is visible: its namespace or one below. */
-	seen = task_tgid_seen(child, ctgid);
+	seen = cfg.pidns_inum ? task_tgid_in_ns(child) : ctgid;
 	if (cfg.filter_pids && cfg.follow && bpf_map_update_elem(&traced, &seen, &one, BPF_ANY))
 		count_drop(ST_LOSS_TRACED_FULL, ST_KIND_FORK); /* a child not followed */
 	if (!cfg.lifecycle)
