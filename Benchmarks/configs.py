@@ -18,6 +18,13 @@ BPFTRACE_PROGRAM = (
     "tracepoint:syscalls:sys_enter_socket,tracepoint:syscalls:sys_exit_socket "
     "{ @[probe] = count(); }"
 )
+# The floor of the mechanism: socktrace's three syscall tracepoints, each with
+# a program that does nothing. What a tracepoint-rung tracer cannot go below.
+FLOOR_PROGRAM = (
+    'BEGIN { printf("Tracing\\n"); } '
+    "tracepoint:syscalls:sys_enter_socket,tracepoint:syscalls:sys_exit_socket,"
+    "tracepoint:syscalls:sys_enter_close { }"
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,9 @@ CONFIGS = [
            lambda a, path: [a.tracer, "--json", "-o", path, "--metrics", f"127.0.0.1:{free_port()}"]),
     Config("bpftrace", "bpftrace counting sys_enter/exit_socket", "bpftrace",
            lambda a, path: [a.bpftrace, "-e", BPFTRACE_PROGRAM], ready_stream="stdout",
+           needs="bpftrace"),
+    Config("floor", "bpftrace, empty programs on sys_enter/exit_socket + sys_enter_close (floor)",
+           None, lambda a, path: [a.bpftrace, "-e", FLOOR_PROGRAM], ready_stream="stdout",
            needs="bpftrace"),
     Config("strace", "strace -f -o /dev/null (reference)", None, None, needs="strace",
            reference_only=True),

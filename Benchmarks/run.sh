@@ -13,6 +13,8 @@
 #   --scratch-path DIR    where `swift build` builds (default: REPO/.build-bench,
 #                         so a benchmark never races a developer's .build)
 #   --no-tracer           only untraced, bpftrace and strace (no swift needed)
+#   --soak MINUTES        then the soak (Benchmarks/soak.sh): MINUTES of mixed
+#                         load under -f, flat memory and exact accounting
 set -euo pipefail
 
 export SOCKTRACE_BENCH_START=${SOCKTRACE_BENCH_START:-$(date +%s.%N)}
@@ -22,6 +24,7 @@ scratch=${SOCKTRACE_BENCH_SCRATCH:-$repo/.build-bench}
 tracer=""
 build=1
 want_tracer=1
+soak=0
 pass=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
 	--no-build) build=0; shift ;;
 	--scratch-path) scratch=$2; shift 2 ;;
 	--no-tracer) want_tracer=0; shift ;;
+	--soak) soak=$2; shift 2 ;;
 	*) pass+=("$1"); shift ;;
 	esac
 done
@@ -122,5 +126,19 @@ elif [ -x "$(dirname "$tracer")/socktrace-pipeline-bench" ]; then
 	pipeline=$(dirname "$tracer")/socktrace-pipeline-bench
 fi
 
-exec python3 "$here/bench.py" --storm "$bin/socket-storm" --counter "$bin/count-events" \
-	--tracer "$tracer" --pipeline-bench "$pipeline" ${pass[@]+"${pass[@]}"}
+status=0
+python3 "$here/bench.py" --storm "$bin/socket-storm" --counter "$bin/count-events" \
+	--tracer "$tracer" --pipeline-bench "$pipeline" ${pass[@]+"${pass[@]}"} || status=$?
+
+# The soak needs the test workload beside the tracer.
+if [ "$soak" != 0 ] && [ -n "$tracer" ]; then
+	if [ "$build" = 1 ] && [ ! -x "$(dirname "$tracer")/socktrace-workload" ]; then
+		(cd "$repo" && swift build -c release --product socktrace-workload --scratch-path "$scratch" >&2)
+	fi
+	echo
+	echo "Soak (Benchmarks/soak.sh --minutes $soak):"
+	echo '```'
+	"$here/soak.sh" --minutes "$soak" --tracer "$tracer" || status=1
+	echo '```'
+fi
+exit "$status"

@@ -40,7 +40,25 @@ while [ \$(date +%s) -lt \$end ]; do
 done
 LOAD
 
-"$tracer" --json -o "$work/run.jsonl" -- /bin/sh "$work/load.sh" >"$work/truth.jsonl" 2>"$work/tracer.err" &
+# The recording is counted as it is written, through a FIFO: 10 minutes make
+# ~80 M records (~36 GB of JSON), more than a disk should hold for a count.
+mkfifo "$work/records"
+python3 -c '
+import json, sys
+kinds, lost, end = {}, {}, None
+for line in sys.stdin.buffer:
+    kind = line[10:line.find(b"\"", 10)].decode("ascii", "replace") if line.startswith(b"{\"event\":\"") else "?"
+    kinds[kind] = kinds.get(kind, 0) + 1
+    if kind == "lost":
+        for cause, by_kind in json.loads(line)["by_cause"].items():
+            for k, n in by_kind.items():
+                lost[cause + "/" + k] = lost.get(cause + "/" + k, 0) + n
+    elif kind == "end":
+        end = json.loads(line)
+json.dump({"kinds": kinds, "lost": lost, "end": end}, sys.stdout)
+' <"$work/records" >"$work/counts.json" &
+counter=$!
+"$tracer" --json -o "$work/records" -- /bin/sh "$work/load.sh" >"$work/truth.jsonl" 2>"$work/tracer.err" &
 shell=$!
 until grep -q Tracing "$work/tracer.err" 2>/dev/null; do
 	kill -0 "$shell" 2>/dev/null || { cat "$work/tracer.err"; exit 1; }
@@ -65,6 +83,7 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$shell"
 status=$?
+wait "$counter"
 
 python3 - "$work" "$minutes" "$status" <<'PY'
 import json, sys, os
@@ -83,19 +102,10 @@ for line in open(os.path.join(work, "truth.jsonl")):
         calls += report["calls"]
     elif op == "hold-processes":
         calls += report["forked"]  # each child makes one socket
-records = {}
-lost_live = {}
-end = None
-for line in open(os.path.join(work, "run.jsonl")):
-    record = json.loads(line)
-    kind = record["event"]
-    records[kind] = records.get(kind, 0) + 1
-    if kind == "lost":
-        for cause, kinds in record["by_cause"].items():
-            for k, n in kinds.items():
-                lost_live[(cause, k)] = lost_live.get((cause, k), 0) + n
-    if kind == "end":
-        end = record
+counts = json.load(open(os.path.join(work, "counts.json")))
+records = counts["kinds"]
+lost_live = {tuple(key.split("/", 1)): n for key, n in counts["lost"].items()}
+end = counts["end"]
 recorded = sum(records.get(k, 0) for k in births)
 # A birth not made: the ring was full, its call could not be tracked, or its
 # process could not be followed (traced_full counts the child, which makes one socket).
