@@ -40,6 +40,7 @@
 #include "socktrace.h"
 
 #define EINVAL 22
+#define EEXIST 17
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
@@ -156,6 +157,35 @@ struct {
 	__type(key, u32);
 	__type(value, u8);
 } owners SEC(".maps");
+
+/*
+ * How many `owners` tgids share each value of a tgid's low 16 bits. Zero
+ * proves a process owns nothing: an array lookup the verifier inlines, no
+ * hashing, so close(2) of a process that never made a traced socket costs a
+ * few instructions. Non-zero sends it to `owners`.
+ */
+#define ST_OWNER_HINTS 65536
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ST_OWNER_HINTS);
+	__type(key, u32);
+	__type(value, u32);
+} owner_hints SEC(".maps");
+
+static __always_inline u32 *owner_hint(u32 tgid)
+{
+	u32 slot = tgid & (ST_OWNER_HINTS - 1);
+
+	return bpf_map_lookup_elem(&owner_hints, &slot);
+}
+
+/* Whether tgid may hold sockets born under tracing (false is certain). */
+static __always_inline bool maybe_owner(u32 tgid)
+{
+	u32 *hint = owner_hint(tgid);
+
+	return hint && *hint && bpf_map_lookup_elem(&owners, &tgid);
+}
 
 /* --comm (16-byte comms), --uid, --netns (inodes): filled before attach. */
 struct {
@@ -533,13 +563,29 @@ static __always_inline struct socket *fd_socket(int fd)
 
 static __always_inline void remember_owner(u32 tgid)
 {
+	u32 *hint = owner_hint(tgid);
 	u8 one = 1;
+	long err;
 
-	if (bpf_map_lookup_elem(&owners, &tgid))
+	if (!hint)
+		return;
+	if (*hint && bpf_map_lookup_elem(&owners, &tgid))
 		return; /* a lookup is cheaper than an update that changes nothing */
 	/* Full only past 65536 live socket-owning processes: their closes go unseen. */
-	if (bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY) != 0)
+	err = bpf_map_update_elem(&owners, &tgid, &one, BPF_NOEXIST);
+	if (err == 0)
+		__sync_fetch_and_add(hint, 1); /* only the insert that made the entry counts */
+	else if (err != -EEXIST)
 		count_drop(ST_LOSS_OWNERS_FULL, ST_KIND_RELEASE);
+}
+
+/* A thread group is gone: it owns nothing any more (its hint goes down once). */
+static __always_inline void forget_owner(u32 tgid)
+{
+	u32 *hint = owner_hint(tgid);
+
+	if (hint && *hint && bpf_map_delete_elem(&owners, &tgid) == 0)
+		__sync_fetch_and_add(hint, -1);
 }
 
 /* lost: the birth record was lost; its release is then counted, not sent. */
@@ -1836,7 +1882,7 @@ int tp_enter_close(struct syscall_enter_ctx *ctx)
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct socket *sock;
 
-	if (!bpf_map_lookup_elem(&owners, &tgid))
+	if (!maybe_owner(tgid))
 		return 0; /* holds no socket born under tracing: nothing to release */
 	sock = fd_socket(ctx->args[0]);
 	if (sock)
@@ -1864,7 +1910,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (!cfg.lifecycle)
 		return 0;
 	/* The child holds copies of the parent's sockets: its closes count too. */
-	if (bpf_map_lookup_elem(&owners, &ptgid))
+	if (maybe_owner(ptgid))
 		remember_owner(ctgid);
 	e = reserve(ST_KIND_FORK, sizeof(*e));
 	if (!e)
@@ -1922,6 +1968,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	/* One record per thread group: signal->live reached 0 before this tracepoint. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
+	forget_owner(tgid); /* traced now or not: a comm filter may have changed its mind */
 	seen = task_tgid_seen(task, tgid);
 	if (!tgid_traced(seen))
 		return 0;
@@ -1937,6 +1984,5 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	/* A dead tgid may be reused by an unrelated process: stop tracing it. */
 	if (cfg.filter_pids)
 		bpf_map_delete_elem(&traced, &seen);
-	bpf_map_delete_elem(&owners, &tgid);
 	return 0;
 }
