@@ -5,14 +5,15 @@
 //
 // Prints one JSON line:
 //   {"bytes":B,"lines":L,"socket_lines":S,"birth_lines":N,"pid_socket_lines":K,"pid_socket_failed":F,
-//    "pid_accept_lines":A,"pid_lines":P,"end_lines":E,"other_lines":O}
+//    "pid_accept_lines":A,"pid_lines":P,"end_lines":E,"lost_lines":L,"other_lines":O}
 // socket_lines: records whose "event" is "socket" (any process);
 // birth_lines: socket, socketpair and accept records (the end record's "sockets");
 // pid_socket_lines: of those, the ones whose top-level "pid" is one of PID...;
 // pid_socket_failed: of those, the ones whose "ret" is negative (a failed call);
 // pid_accept_lines: accept records whose "pid" is one of PID...;
 // pid_lines: records of any kind whose "pid" is one of PID...;
-// end_lines: "event":"end" records (the harness reads the end record itself).
+// end_lines: "event":"end" records (the harness reads the end record itself);
+// lost_lines: "event":"lost" records, the tracer's live loss reports (not events).
 // Key matching tolerates whitespace around ':' and takes the first occurrence of
 // a key in the line, which is the top-level one as long as the tracer writes
 // "event", "pid" and "ret" before any nested object.
@@ -63,7 +64,7 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	unsigned long long bytes = 0, lines = 0, sock = 0, births = 0, pidsock = 0, pidfail = 0, ends = 0,
-			   other = 0, pidaccept = 0, pidlines = 0;
+			   other = 0, pidaccept = 0, pidlines = 0, lost = 0;
 	size_t cap = 1 << 20, len = 0;
 	char *buf = malloc(cap);
 	for (;;) {
@@ -104,6 +105,9 @@ int main(int argc, char **argv) {
 					if (ours && ev[1] == 'a') pidaccept++;
 				} else if (ev && nl - ev >= 5 && !memcmp(ev, "\"end\"", 5)) {
 					ends++;
+				} else if (ev && nl - ev >= 6 && !memcmp(ev, "\"lost\"", 6)) {
+					lost++; // the tracer's own live loss report, not a kernel event
+					other++;
 				} else {
 					other++;
 				}
@@ -121,7 +125,7 @@ int main(int argc, char **argv) {
 	printf("{\"bytes\":%llu,\"lines\":%llu,\"socket_lines\":%llu,\"birth_lines\":%llu,"
 	       "\"pid_socket_lines\":%llu,"
 	       "\"pid_socket_failed\":%llu,\"pid_accept_lines\":%llu,\"pid_lines\":%llu,"
-	       "\"end_lines\":%llu,\"other_lines\":%llu}\n",
-	       bytes, lines, sock, births, pidsock, pidfail, pidaccept, pidlines, ends, other);
+	       "\"end_lines\":%llu,\"lost_lines\":%llu,\"other_lines\":%llu}\n",
+	       bytes, lines, sock, births, pidsock, pidfail, pidaccept, pidlines, ends, lost, other);
 	return 0;
 }

@@ -106,27 +106,36 @@ public struct TextTable {
     }
   }
 
-  public var header: String {
-    row(Dictionary(uniqueKeysWithValues: columns.map { ($0, Self.title($0)) }))
-  }
+  public var header: String { row(Self.title) }
 
   /// Cells padded to their columns; in the default layout each is cut to its
   /// width (an escaped hostile comm is up to four times its bytes) and the line
-  /// to the limit, so nothing wraps.
-  func row(_ cells: [Column: String]) -> String {
-    var line = ""
+  /// to the limit, so nothing wraps. `cell` is asked only for the columns
+  /// shown. Cells are ASCII (names, numbers, `printable` bytes): widths are
+  /// counted in UTF-8 bytes, and a cut that splits anything else still
+  /// decodes to valid text.
+  func row(_ cell: (Column) -> String) -> String {
+    var line: [UInt8] = []
+    line.reserveCapacity(limit ?? 160)
     for column in columns {
-      var cell = cells[column] ?? ""
+      var text = cell(column).utf8[...]
       let width = Self.width(column, wide: wide, time: time)
-      if limit != nil, width > 0, cell.count > width { cell = String(cell.prefix(width - 1)) + "~" }
-      line += cell
+      let cut = limit != nil && width > 0 && text.count > width
+      if cut { text = text.prefix(width - 1) }
+      line.append(contentsOf: text)
+      if cut { line.append(UInt8(ascii: "~")) }
       if width > 0 {
-        line += String(repeating: " ", count: max(1, width - cell.count + 1))
+        let used = cut ? width : text.count
+        line.append(contentsOf: repeatElement(UInt8(ascii: " "), count: max(1, width - used + 1)))
       }
     }
-    line = line.trimmingTrailingWhitespace()
-    if let limit, line.count > limit { line = String(line.prefix(limit - 1)) + "~" }
-    return line + "\n"
+    while let last = line.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { line.removeLast() }
+    if let limit, line.count > limit {
+      line.removeLast(line.count - (limit - 1))
+      line.append(UInt8(ascii: "~"))
+    }
+    line.append(UInt8(ascii: "\n"))
+    return String(decoding: line, as: UTF8.self)
   }
 
   /// A known name without its prefix in the default layout: `INET6`,
@@ -148,12 +157,16 @@ public struct TextTable {
       let outcome =
         result.established ? "established" : "failed " + (ErrnoNames.name(result.errno) ?? "errno \(result.errno)")
       let header = result.header
-      return row([
-        .time: timeCell(header.bootTimeNanoseconds), .pid: "\(header.pid)", .tid: "\(header.tid)",
-        .ppid: "\(header.ppid)", .uid: "\(header.uid)", .comm: Self.printable(header.comm), .event: "handshake",
-        .family: "-", .type: "-", .proto: "-", .flags: "-", .fd: "-", .inode: "\(result.inode)",
-        .latency: microseconds(result.durationNanoseconds), .result: outcome,
-      ])
+      return row { column in
+        switch column {
+        case .event: return "handshake"
+        case .family, .type, .proto, .flags, .fd: return "-"
+        case .inode: return "\(result.inode)"
+        case .latency: return microseconds(result.durationNanoseconds)
+        case .result: return outcome
+        default: return headerCell(column, header)
+        }
+      }
     default: return nil
     }
   }
@@ -170,16 +183,22 @@ public struct TextTable {
     }
     what += call.succeeded ? " ok" : " " + (ErrnoNames.name(call.errno) ?? "errno \(call.errno)")
     if !wide { what = "fd \(call.fd) " + what }
-    return row([
-      .time: timeCell(header.bootTimeNanoseconds), .pid: "\(header.pid)", .tid: "\(header.tid)",
-      .ppid: "\(header.ppid)", .uid: "\(header.uid)", .comm: Self.printable(header.comm),
-      .event: call.call.eventName,
-      .family: call.family.map { short(SocketNames.familyLabel($0), "AF_", known: SocketNames.family($0) != nil) }
-        ?? "-",
-      .type: call.type.map { short(SocketNames.typeLabel($0), "SOCK_", known: SocketNames.type($0) != nil) } ?? "-",
-      .proto: "-", .flags: "-", .fd: "\(call.fd)", .inode: call.inode.map { "\($0)" } ?? "-",
-      .latency: microseconds(call.durationNanoseconds), .result: what,
-    ])
+    return row { column in
+      switch column {
+      case .event: return call.call.eventName
+      case .family:
+        return call.family.map { short(SocketNames.familyLabel($0), "AF_", known: SocketNames.family($0) != nil) }
+          ?? "-"
+      case .type:
+        return call.type.map { short(SocketNames.typeLabel($0), "SOCK_", known: SocketNames.type($0) != nil) } ?? "-"
+      case .proto, .flags: return "-"
+      case .fd: return "\(call.fd)"
+      case .inode: return call.inode.map { "\($0)" } ?? "-"
+      case .latency: return microseconds(call.durationNanoseconds)
+      case .result: return what
+      default: return headerCell(column, header)
+      }
+    }
   }
 
   private func microseconds(_ nanoseconds: UInt64) -> String {
@@ -204,23 +223,40 @@ public struct TextTable {
       result = ErrnoNames.name(socket.errno) ?? "errno \(socket.errno)"
       if wide, let stage = socket.failedStage { result += " in \(stage.name)" }
     }
-    let latency = Double(socket.durationNanoseconds) / 1000
-    var protocolName = SocketNames.protocolLabel(socket.protocol, family: socket.family)
-    let knownProtocol = SocketNames.protocol(socket.protocol, family: socket.family) != nil
-    for prefix in ["IPPROTO_", "NETLINK_"] { protocolName = short(protocolName, prefix, known: knownProtocol) }
-    var cells: [Column: String] = [
-      .time: timeCell(header.bootTimeNanoseconds), .pid: "\(header.pid)", .tid: "\(header.tid)",
-      .ppid: "\(header.ppid)", .uid: "\(header.uid)", .comm: Self.printable(header.comm),
-      .event: socket.source.eventName,
-      .family: short(SocketNames.familyLabel(socket.family), "AF_", known: SocketNames.family(socket.family) != nil),
-      .type: short(SocketNames.typeLabel(socket.type), "SOCK_", known: SocketNames.type(socket.type) != nil),
-      .proto: protocolName,
-      .flags: SocketNames.flags(ofType: socket.requestedType).joined(separator: "|"),
-      .fd: socket.fd.map { "\($0)" } ?? "-", .inode: socket.inode.map { "\($0)" } ?? "-",
-      .latency: String(Int(latency * 10) / 10) + "." + String(Int(latency * 10) % 10), .result: result,
-    ]
-    if cells[.flags]?.isEmpty == true { cells[.flags] = "-" }
-    return row(cells)
+    return row { column in
+      switch column {
+      case .event: return socket.source.eventName
+      case .family:
+        return short(SocketNames.familyLabel(socket.family), "AF_", known: SocketNames.family(socket.family) != nil)
+      case .type: return short(SocketNames.typeLabel(socket.type), "SOCK_", known: SocketNames.type(socket.type) != nil)
+      case .proto:
+        var name = SocketNames.protocolLabel(socket.protocol, family: socket.family)
+        let known = SocketNames.protocol(socket.protocol, family: socket.family) != nil
+        for prefix in ["IPPROTO_", "NETLINK_"] { name = short(name, prefix, known: known) }
+        return name
+      case .flags:
+        let flags = SocketNames.flags(ofType: socket.requestedType)
+        return flags.isEmpty ? "-" : flags.joined(separator: "|")
+      case .fd: return socket.fd.map { "\($0)" } ?? "-"
+      case .inode: return socket.inode.map { "\($0)" } ?? "-"
+      case .latency: return microseconds(socket.durationNanoseconds)
+      case .result: return result
+      default: return headerCell(column, header)
+      }
+    }
+  }
+
+  /// The columns every line takes from its record's header.
+  private func headerCell(_ column: Column, _ header: EventHeader) -> String {
+    switch column {
+    case .time: return timeCell(header.bootTimeNanoseconds)
+    case .pid: return "\(header.pid)"
+    case .tid: return "\(header.tid)"
+    case .ppid: return "\(header.ppid)"
+    case .uid: return "\(header.uid)"
+    case .comm: return Self.printable(header.comm)
+    default: return "-"
+    }
   }
 
   func timeCell(_ boot: UInt64) -> String {
@@ -241,16 +277,17 @@ public struct TextTable {
   /// Raw bytes for a terminal: printable ASCII as is, anything else as \xNN,
   /// so a hostile name cannot move the cursor or forge a line.
   public static func printable(_ bytes: [UInt8]) -> String {
-    var text = ""
+    let hex = Array("0123456789abcdef".utf8)
+    var text: [UInt8] = []
+    text.reserveCapacity(bytes.count)
     for byte in bytes {
       if byte >= 0x20 && byte < 0x7f && byte != UInt8(ascii: "\\") {
-        text.unicodeScalars.append(Unicode.Scalar(byte))
+        text.append(byte)
       } else {
-        let hex = String(byte, radix: 16)
-        text += "\\x" + (hex.count == 1 ? "0" : "") + hex
+        text.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
       }
     }
-    return text
+    return String(decoding: text, as: UTF8.self)
   }
 
   private func pad(_ value: Int64, _ width: Int) -> String {
