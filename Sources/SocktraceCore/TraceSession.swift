@@ -97,6 +97,7 @@ public final class TraceSession {
     config.io_uring_complete = plan.ioUring?.complete.rawValue ?? 0
     try object.setConfig(config)
     try object.setRingBufferSize(options.ringBufferBytes)
+    try object.shrinkUnused(Self.unusedMaps(options: options, plan: plan))
     try object.load()
     if !pidNamespace.isInitial {
       let found = try object.runOnce(program: Self.pidNamespaceProbe)
@@ -122,6 +123,19 @@ public final class TraceSession {
 
   /// The program that finds the tracer's PID namespace level (bpf "pid namespaces").
   static let pidNamespaceProbe = "pidns_probe"
+
+  /// The hash maps this run's settings never use: without --port/--address
+  /// the held births and matched sockets (11 MB preallocated otherwise);
+  /// without lifecycle records the births, owners, call and connect slots;
+  /// kernel-socket slots on the tracepoint rung; io_uring ops without io_uring.
+  static func unusedMaps(options: TraceOptions, plan: AttachPlan) -> [String] {
+    var unused: [String] = []
+    if options.ports.isEmpty && options.addresses.isEmpty { unused += ["held", "matched"] }
+    if !options.lifecycle { unused += ["births", "owners", "opflight", "pending_connects"] }
+    if plan.rung == .tracepoint { unused.append("kcreate") }
+    if plan.ioUring == nil { unused.append("uring_ops") }
+    return unused
+  }
 
   /// The --port and --address maps, each entry a key with the value 1.
   static func fill(_ object: BPFObject, ports: [UInt16], addresses: [AddressFilter]) throws(TraceError) {

@@ -85,6 +85,15 @@ public final class BPFObject {
     }
   }
 
+  /// One entry for each map a run never touches (its programs' code for it is
+  /// pruned by the verifier): no megabytes preallocated for nothing.
+  func shrinkUnused(_ names: [String]) throws(TraceError) {
+    for name in names {
+      let status = bpf_map__set_max_entries(try map(named: name), 1)
+      if status < 0 { throw .libbpf(step: "sizing", object: "map \(name)", errno: -status, detail: "") }
+    }
+  }
+
   /// `bpf_object__load`: CO-RE relocation and the verifier.
   func load() throws(TraceError) {
     let status = bpf_object__load(handle)
