@@ -15,6 +15,7 @@
 #   --no-tracer           only untraced, bpftrace and strace (no swift needed)
 #   --soak MINUTES        then the soak (Benchmarks/soak.sh): MINUTES of mixed
 #                         load under -f, flat memory and exact accounting
+#   --fuzz SECONDS        then fuzz the recording reader (scripts/fuzz.sh) that long
 set -euo pipefail
 
 export SOCKTRACE_BENCH_START=${SOCKTRACE_BENCH_START:-$(date +%s.%N)}
@@ -25,6 +26,7 @@ tracer=""
 build=1
 want_tracer=1
 soak=0
+fuzz=0
 pass=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
 	--scratch-path) scratch=$2; shift 2 ;;
 	--no-tracer) want_tracer=0; shift ;;
 	--soak) soak=$2; shift 2 ;;
+	--fuzz) fuzz=$2; shift 2 ;;
 	*) pass+=("$1"); shift ;;
 	esac
 done
@@ -139,6 +142,13 @@ if [ "$soak" != 0 ] && [ -n "$tracer" ]; then
 	echo "Soak (Benchmarks/soak.sh --minutes $soak):"
 	echo '```'
 	"$here/soak.sh" --minutes "$soak" --tracer "$tracer" || status=1
+	echo '```'
+fi
+if [ "$fuzz" != 0 ]; then
+	echo
+	echo "Fuzz (scripts/fuzz.sh $fuzz):"
+	echo '```'
+	"$repo/scripts/fuzz.sh" "$fuzz" || status=1
 	echo '```'
 fi
 exit "$status"
