@@ -1643,28 +1643,28 @@ static __always_inline void uring_submit(u64 ring, u64 user_data, u8 opcode, str
 	bpf_map_update_elem(&uring_ops, &key, &op, BPF_ANY);
 }
 
+/* A submission known only by its request: ring, user_data and opcode read from it. */
+static __always_inline void uring_submit_request(struct io_kiocb *req)
+{
+	uring_submit((u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
+		     BPF_CORE_READ(req, opcode), req);
+}
+
 /* io_uring_submit_sqe(ctx, req, opcode, user_data, flags, ...) or (req, force_nonblock). */
 SEC("tp_btf/io_uring_submit_sqe")
 int tp_io_uring_submit_sqe(u64 *ctx)
 {
-	if (cfg.io_uring_form == ST_URING_SQE_CTX) {
+	if (cfg.io_uring_form == ST_URING_SQE_CTX)
 		uring_submit(ctx[0], ctx[3], (u8)ctx[2], (struct io_kiocb *)ctx[1]);
-	} else {
-		struct io_kiocb *req = (struct io_kiocb *)ctx[0];
-
-		uring_submit((u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
-			     BPF_CORE_READ(req, opcode), req);
-	}
+	else
+		uring_submit_request((struct io_kiocb *)ctx[0]);
 	return 0;
 }
 
 SEC("tp_btf/io_uring_submit_req")
 int tp_io_uring_submit_req(u64 *ctx)
 {
-	struct io_kiocb *req = (struct io_kiocb *)ctx[0];
-
-	uring_submit((u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
-		     BPF_CORE_READ(req, opcode), req);
+	uring_submit_request((struct io_kiocb *)ctx[0]);
 	return 0;
 }
 
