@@ -225,6 +225,9 @@ public struct JSONBuffer: ~Copyable {
     append(UInt8(ascii: "\""))
   }
 
+  /// `0`–`9`, `a`–`f`: for `\u00XX` here and the table's `\xNN`.
+  static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
   private mutating func appendEscaped(_ scalar: Unicode.Scalar) {
     switch scalar {
     case "\"": appendRaw("\\\"")
@@ -236,9 +239,8 @@ public struct JSONBuffer: ~Copyable {
     case "\u{0C}": appendRaw("\\f")
     case _ where scalar.value < 0x20 || scalar.value == 0x7f || (0x80..<0xa0).contains(scalar.value):
       appendRaw("\\u00")
-      let hex: [UInt8] = Array("0123456789abcdef".utf8)
-      append(hex[Int(scalar.value >> 4)])
-      append(hex[Int(scalar.value & 0xf)])
+      append(Self.hexDigits[Int(scalar.value >> 4)])
+      append(Self.hexDigits[Int(scalar.value & 0xf)])
     default:
       for byte in scalar.utf8 { append(byte) }
     }

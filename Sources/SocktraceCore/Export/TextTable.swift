@@ -277,7 +277,7 @@ public struct TextTable {
   /// Raw bytes for a terminal: printable ASCII as is, anything else as \xNN,
   /// so a hostile name cannot move the cursor or forge a line.
   public static func printable(_ bytes: [UInt8]) -> String {
-    let hex = Array("0123456789abcdef".utf8)
+    let hex = JSONBuffer.hexDigits
     var text: [UInt8] = []
     text.reserveCapacity(bytes.count)
     for byte in bytes {
