@@ -3,6 +3,8 @@ import PackagePlugin
 
 /// Compiles `bpf/*.bpf.c` with clang `-target bpf` and embeds each object in
 /// the target as a generated Swift file, so `swift build` alone builds all.
+/// The pieces a `.bpf.c` includes (`bpf/lib/`, `bpf/hooks/`) are found by
+/// clang relative to the including file, and tracked as inputs.
 ///
 /// Only the `.swift` file is declared as output: declaring the `.o` would make
 /// it a resource and pull in Foundation's resource bundle.
@@ -25,8 +27,12 @@ struct CompileBPF: BuildToolPlugin {
 
     let fileManager = FileManager.default
     let names = try fileManager.contentsOfDirectory(atPath: bpfDir.path).sorted()
+    // Every header under bpf/ (lib/, hooks/, vmlinux.h) is an input of every
+    // object: socktrace.bpf.c is only #includes, so a change to any piece
+    // must rebuild it.
     let headers =
-      names.filter { $0.hasSuffix(".h") }.map { bpfDir.appending(path: $0) }
+      try fileManager.subpathsOfDirectory(atPath: bpfDir.path).sorted()
+      .filter { $0.hasSuffix(".h") }.map { bpfDir.appending(path: $0) }
       + (try fileManager.contentsOfDirectory(atPath: headerDir.path))
       .filter { $0.hasSuffix(".h") }.map { headerDir.appending(path: $0) }
 

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * maps.bpf.h - every map of the object, and the types of their values.
+ *
+ * The loader finds maps by name (BPFObject), resizes some before load and
+ * fills the filters before attach; the programs only use them.
+ *
+ * Part of the one object: included by socktrace.bpf.c, after the files
+ * listed before it there, which it uses.
+ */
+#ifndef __ST_MAPS_BPF_H
+#define __ST_MAPS_BPF_H
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+/* Records not made, by cause and kind (enum st_loss_cause): counted, never silent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ST_LOSS_SLOTS);
+	__type(key, u32);
+	__type(value, u64);
+} drops SEC(".maps");
+
+/*
+ * Traced thread groups (tgid -> 1), filled before attach, grown by follow.
+ * Tgids as the tracer's pid namespace numbers them (user space fills it).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_PIDS * 8);
+	__type(key, u32);
+	__type(value, u8);
+} traced SEC(".maps");
+
+enum inflight_kind { IF_SOCKET = 1, IF_SOCKETPAIR, IF_ACCEPT };
+
+struct inflight {
+	u64 start_ns;
+	u64 create_start_ns; /* __sock_create entry (function rungs) */
+	u64 create_end_ns;   /* __sock_create return */
+	u64 inode;
+	u64 inode2;
+	u64 uptr;            /* socketpair: user int[2]; kprobe: struct socket ** */
+	int kind;
+	int family, type, protocol;
+	int create_ret;
+	int resolved_type, resolved_protocol;
+	int fd, fd2;
+	u16 peer_family, peer_port; /* accept: the new socket's peer */
+	u8 peer_addr[16];
+	u8 via;              /* enum st_via */
+	u8 direct;           /* io_uring direct descriptor: ret is a slot, not an fd */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32); /* tid */
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+/* Kernel-internal __sock_create (kern=1) in flight, by tid: entry time and res. */
+struct kcreate {
+	u64 start_ns;
+	u64 res;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, struct kcreate);
+} kcreate SEC(".maps");
+
+/*
+ * Sockets born under tracing (inode -> family): only these get release records.
+ * A plain hash, not an LRU: an LRU would evict silently, a full hash refuses
+ * the insert and the release it would have made is counted (ST_LOSS_BIRTHS_FULL).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, int);
+} births SEC(".maps");
+
+/*
+ * Thread groups holding sockets born under tracing (tgid -> 1), children of
+ * such a fork included: on the tracepoint rung close(2) of every other process
+ * on the machine costs this one lookup, not a walk of its fd table. Keyed by
+ * init-namespace tgids (the helper's, unique machine-wide, never translated):
+ * only the kernel side fills and reads it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u8);
+} owners SEC(".maps");
+
+/*
+ * How many `owners` tgids share each value of a tgid's low 16 bits. Zero
+ * proves a process owns nothing: an array lookup the verifier inlines, no
+ * hashing, so close(2) of a process that never made a traced socket costs a
+ * few instructions. Non-zero sends it to `owners`.
+ */
+#define ST_OWNER_HINTS 65536
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ST_OWNER_HINTS);
+	__type(key, u32);
+	__type(value, u32);
+} owner_hints SEC(".maps");
+
+/* --comm (16-byte comms), --uid, --netns (inodes): filled before attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_FILTER);
+	__type(key, char[ST_COMM_LEN]);
+	__type(value, u8);
+} filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_FILTER);
+	__type(key, u32);
+	__type(value, u8);
+} filter_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_FILTER);
+	__type(key, u32);
+	__type(value, u8);
+} filter_netns SEC(".maps");
+
+/* --cgroup/--container: v2 cgroup directories (fds), each with everything below it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, ST_MAX_FILTER);
+	__type(key, u32);
+	__type(value, u32);
+} filter_cgroups SEC(".maps");
+
+/* ---- --port and --address: only sockets whose address matched ------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, u16); /* port, host order */
+	__type(value, u8);
+} filter_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct st_net_key);
+	__type(value, u8);
+} filter_nets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct st_path_key);
+	__type(value, u8);
+} filter_paths SEC(".maps");
+
+/* Sockets whose address matched (inode -> 1): every record of theirs is kept. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, u8);
+} matched SEC(".maps");
+
+/* Births held back until their socket's address matches (inode -> record). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, struct st_socket);
+} held SEC(".maps");
+
+/* ---- bind, connect, listen, shutdown (hooks/lifecycle.bpf.h) -------------- */
+
+/* A bind/connect/listen/shutdown in flight, per thread (its call slot). */
+struct opflight {
+	u64 start_ns;
+	int kind; /* ST_KIND_BIND .. ST_KIND_SHUTDOWN */
+	int fd;
+	int arg;
+	u32 addr_len;
+	u8 addr[ST_ADDR_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32); /* tid */
+	__type(value, struct opflight);
+} opflight SEC(".maps");
+
+/*
+ * A non-blocking TCP connect in flight, by struct sock: made at connect(2)
+ * entry, because on loopback the handshake can end before the call returns.
+ * The outcome is emitted once both the call has returned EINPROGRESS and the
+ * handshake has ended, by whichever side comes last. (The two sides run on
+ * the same CPU when the handshake ends inside the call, as on loopback; on a
+ * real network the answer arrives long after the call returned.)
+ */
+struct pending_connect {
+	struct st_header h; /* the connect record's, once the call returned */
+	u64 inode;
+	u64 start_ns;
+	u64 outcome_ns; /* when the handshake ended, 0 while it has not */
+	int error;
+	int state;
+	u32 returned; /* connect(2) returned EINPROGRESS */
+	u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64); /* struct sock * */
+	__type(value, struct pending_connect);
+} pending_connects SEC(".maps");
+
+/* ---- io_uring (hooks/io_uring.bpf.h): ops remembered at submission ------- */
+
+struct uring_key {
+	u64 ring;
+	u64 user_data;
+};
+
+struct uring_op {
+	struct inflight f;
+	u32 refs; /* submissions with this key not yet completed */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct uring_key);
+	__type(value, struct uring_op);
+} uring_ops SEC(".maps");
+
+/* One record of `kind` not made, for `cause` (enum st_loss_cause). */
+static __always_inline void count_drop(u32 cause, u32 kind)
+{
+	u32 slot = cause * ST_KIND_SLOTS + (kind & (ST_KIND_SLOTS - 1));
+	u64 *n = bpf_map_lookup_elem(&drops, &slot);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+#endif /* __ST_MAPS_BPF_H */
