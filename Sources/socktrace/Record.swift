@@ -40,26 +40,7 @@ struct Record: ParsableCommand {
   @Option(name: [.short, .long], help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
   var duration: Double?
 
-  @Option(help: "How to hook the kernel: auto picks the first that works of fentry, kprobe, tracepoint.")
-  var attach: RungChoice = .auto
-
-  @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "MiB"))
-  var ringBuffer: UInt32 = 8
-
-  @Option(
-    help: ArgumentHelp(
-      "Hook raw_syscalls for 32-bit x86 syscalls (int $0x80 socket, socketpair, accept4, socketcall), "
-        + "which the syscall tracepoints skip. It runs on every syscall of every process; off (the "
-        + "default) lists those paths as blind spots in the start record.",
-      valueName: "on|off"))
-  var ia32: Switch = .off
-
-  @Flag(
-    name: [.customLong("births-only"), .customLong("sockets-only")],
-    help: ArgumentHelp(
-      "Record socket births only, at the lowest cost: no bind, connect, listen, shutdown, close, "
-        + "fork, exec or exit records."))
-  var socketsOnly = false
+  @OptionGroup(title: "Tracing") var tracing: TracingOptions
 
   @Flag(help: "Table: every column (UID, PPID, FLAGS too) and full names, whatever the terminal's width.")
   var wide = false
@@ -69,9 +50,6 @@ struct Record: ParsableCommand {
       "Table TIME column: wall (local clock), relative (seconds since start), boot (ts_ns, as in JSON).",
       valueName: "clock"))
   var time: TableTime = .wall
-
-  @Flag(name: [.short, .long], help: "Show libbpf's own log.")
-  var verbose = false
 
   @Flag(help: "When tracing stops, print per-process socket timelines to standard error.")
   var timeline = false
@@ -87,25 +65,13 @@ struct Record: ParsableCommand {
   var command: [String] = []
 
   func validate() throws {
-    try filter.validateSelection()
-    if filter.follow && filter.pids.isEmpty && command.isEmpty {
-      throw ValidationError("--follow needs --pid (a command to run is always followed)")
-    }
+    try TraceOptionsBuilder.validate(filter, tracing, command: !command.isEmpty)
     // Finite and within a UInt64 of nanoseconds with room: inf, 1e300, 2e10 and NaN are refused here.
     if let duration, !(duration > 0 && duration <= Self.maxDuration) {
       throw ValidationError("--duration must be a positive number of seconds, at most \(Int(Self.maxDuration))")
     }
-    if !command.isEmpty && !filter.pids.isEmpty {
-      throw ValidationError("give either --pid or a command to run, not both")
-    }
     if user != nil && command.isEmpty {
       throw ValidationError("--user applies to a command to run, after --")
-    }
-    if socketsOnly && (!filter.ports.isEmpty || !filter.addresses.isEmpty) {
-      throw ValidationError("--port and --address follow what sockets become: not with --births-only")
-    }
-    if ringBuffer == 0 || ringBuffer & (ringBuffer - 1) != 0 || ringBuffer > 1024 {
-      throw ValidationError("--ring-buffer must be a power of two from 1 to 1024 MiB")
     }
     try export.validate(output: output)
   }
@@ -114,17 +80,7 @@ struct Record: ParsableCommand {
   static let maxDuration = 1e9
 
   func run() throws {
-    var options = TraceOptions()
-    options.pids = Self.threadGroups(of: filter.pids)
-    options.ports = filter.ports
-    options.addresses = filter.addresses
-    options.selection = filter.selection
-    options.follow = filter.follow
-    options.rung = attach
-    options.ringBufferBytes = ringBuffer << 20
-    options.lifecycle = !socketsOnly
-    options.verbose = verbose
-    options.ia32 = ia32 == .on
+    let options = TraceOptionsBuilder.options(filter, tracing, defaultRingMiB: 8)
     // --metrics or --otlp alone: no other output.
     let format: Tracer.Format = json ? .jsonLines : (output == nil && export.any ? .none : .table)
     var fileMode = Tracer.FileMode()
@@ -157,22 +113,5 @@ struct Record: ParsableCommand {
       if case .notExecutable = error { throw ExitCode(126) }
       throw ExitCode(1)
     }
-  }
-}
-
-extension Record {
-  /// `-p TID` of a thread that is not its process's leader means its process:
-  /// the filter is by thread group. Says so, once per pid.
-  static func threadGroups(of pids: [Int32]) -> [Int32] {
-    var result: [Int32] = []
-    for pid in pids {
-      var tgid = pid
-      if let group = Privileges.threadGroup(of: pid), group != pid {
-        printError("socktrace: \(pid) is a thread of process \(group): tracing process \(group)")
-        tgid = group
-      }
-      if !result.contains(tgid) { result.append(tgid) }
-    }
-    return result
   }
 }

@@ -32,38 +32,19 @@ struct Serve: ParsableCommand {
     name: [.short, .long], help: ArgumentHelp("Append JSON Lines records to this file (rotated).", valueName: "file"))
   var output: String?
 
-  @Option(help: "How to hook the kernel: auto picks the first that works of fentry, kprobe, tracepoint.")
-  var attach: RungChoice = .auto
-
-  @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "MiB"))
-  var ringBuffer: UInt32 = 16
-
-  @Flag(help: "Record socket births only: no fork, exec, exit or release records.")
-  var socketsOnly = false
-
-  @Flag(name: [.short, .long], help: "Show libbpf's own log.")
-  var verbose = false
+  @OptionGroup(title: "Tracing") var tracing: TracingOptions
 
   func validate() throws {
     guard export.any || output != nil else {
       throw ValidationError("serve needs somewhere to send records: --metrics, --otlp or -o FILE")
     }
     if output == "-" { throw ValidationError("serve writes records to a file, not standard output") }
-    if filter.follow && filter.pids.isEmpty { throw ValidationError("--follow needs --pid") }
-    if ringBuffer == 0 || ringBuffer & (ringBuffer - 1) != 0 || ringBuffer > 1024 {
-      throw ValidationError("--ring-buffer must be a power of two from 1 to 1024 MiB")
-    }
+    try TraceOptionsBuilder.validate(filter, tracing, command: false)
     try export.validate(output: output)
   }
 
   func run() throws {
-    var options = TraceOptions()
-    options.pids = filter.pids
-    options.follow = filter.follow
-    options.rung = attach
-    options.ringBufferBytes = ringBuffer << 20
-    options.lifecycle = !socketsOnly
-    options.verbose = verbose
+    let options = TraceOptionsBuilder.options(filter, tracing, defaultRingMiB: 16)
     var fileMode = Tracer.FileMode(reopenOnHangup: true, append: true, permissions: 0o600)
     if output != nil { fileMode.rotation = export.rotation(defaultOn: true) }
     do {
@@ -72,7 +53,10 @@ struct Serve: ParsableCommand {
       let tracer = Tracer(
         options: options, format: output == nil ? .none : .jsonLines, outputPath: output ?? "-", duration: nil,
         timeline: false, exporters: exporters, fileMode: fileMode, clock: clock)
-      _ = try tracer.run()
+      // An output that failed (a full disk, a deleted directory) is a failure
+      // of the service: non-zero, so Restart=on-failure restarts it.
+      let code = try tracer.run()
+      if code != 0 { throw ExitCode(code) }
     } catch let error as TraceError {
       printError("socktrace: \(error)")
       throw ExitCode(1)

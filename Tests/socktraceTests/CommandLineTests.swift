@@ -14,7 +14,7 @@ import Testing
   @Test func recordIsTheDefaultCommand() throws {
     let command = try record([])
     #expect(command.json == false)
-    #expect(command.attach == .auto)
+    #expect(command.tracing.attach == .auto)
     #expect(command.filter.pids.isEmpty)
     #expect(command.output == nil)
   }
@@ -46,7 +46,7 @@ import Testing
 
   @Test func attachChoicesParse() throws {
     for choice in RungChoice.allCases {
-      #expect(try record(["--attach", choice.rawValue]).attach == choice)
+      #expect(try record(["--attach", choice.rawValue]).tracing.attach == choice)
     }
   }
 
