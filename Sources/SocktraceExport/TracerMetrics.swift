@@ -42,7 +42,13 @@ public final class TracerMetrics: @unchecked Sendable {
   private var decodeErrorsPublished: UInt64 = 0
 
   private let read: [Counter]
-  private let durations: [[ValueHistogram?]]
+  /// By source, then stage: `total` from the start; a stage's histogram is
+  /// made when the first record with stages arrives, so a rung that cannot
+  /// see stages (the tracepoint rung) exports none, rather than zeros.
+  private var durations: [[ValueHistogram?]]
+  /// accept(2) on a non-blocking listener with nothing to accept: EAGAIN is
+  /// the call working as meant, not a socket that failed to be born.
+  private let acceptWouldBlock: Counter
   private let written: Counter
   private let decodeErrors: Counter
   private var lost: [String: Counter] = [:]
@@ -78,16 +84,13 @@ public final class TracerMetrics: @unchecked Sendable {
     }
     durations = SocketSource.allSources.map { source in
       DurationStage.allCases.map { stage in
-        // accept's whole call includes its wait for a connection; the stages
-        // exist only for socket().
-        if source != .socket && stage != .total { return nil }
-        return registry.makeValueHistogram(
-          descriptor: .socktrace(
-            "socket_creation_duration", "seconds",
-            "Time spent creating a socket: the whole call, and each stage where the probe sees stages."),
-          labels: [("event", source.eventName), ("stage", stage.name)], buckets: Self.durationBuckets)
+        stage == .total ? Self.durationHistogram(registry, source: source, stage: stage) : nil
       }
     }
+    acceptWouldBlock = registry.makeCounter(
+      descriptor: .socktrace(
+        "accept_would_block", "total",
+        "accept() calls on a non-blocking listener that found no connection (EAGAIN): not counted as births."))
     written = registry.makeCounter(
       descriptor: .socktrace("records_written", "total", "Records written to the output (file or standard output)."))
     decodeErrors = registry.makeCounter(
@@ -109,6 +112,16 @@ public final class TracerMetrics: @unchecked Sendable {
     startTime.set(Double(BootClock.now(CLOCK_REALTIME)) / 1e9)
     // Present from the first scrape, at 0, so rate() and increase() see the start.
     for cause in LossCause.allCases { _ = lostCounter(cause.name) }
+  }
+
+  static func durationHistogram(
+    _ registry: PrometheusCollectorRegistry, source: SocketSource, stage: DurationStage
+  ) -> ValueHistogram {
+    registry.makeValueHistogram(
+      descriptor: .socktrace(
+        "socket_creation_duration", "seconds",
+        "Time spent creating a socket: the whole call, and each stage where the probe sees stages."),
+      labels: [("event", source.eventName), ("stage", stage.name)], buckets: durationBuckets)
   }
 
   /// Labels from the session: the probe in use, the version, the kernel.
@@ -145,20 +158,38 @@ public final class TracerMetrics: @unchecked Sendable {
   private func countSocket(_ socket: SocketEvent) {
     let source = socket.source
     readByKind[EventKind(source).rawValue] &+= 1
+    if source == .accept && socket.errno == EAGAIN {
+      acceptWouldBlock.increment()
+      return
+    }
     var comm = Comm(socket.header)
     if commTotals[comm] == nil && commTotals.count >= trackedCommLimit { comm = .overflow }
     commTotals[comm, default: 0] &+= 1
-    let family = SocketNames.family(socket.family) != nil ? socket.family : -1
+    // Every number the kernel can be asked for keeps its own label (AF_N, as
+    // in JSON); anything past that is one label, so a hostile caller cannot
+    // make series without bound.
+    let family = (0..<Self.familyLabels).contains(socket.family) ? socket.family : -1
     let errno = socket.errno <= 4095 ? socket.errno : 4096
-    let key = BirthKey(family: family, type: socket.type, errno: errno, comm: comm)
+    let type = (0..<16).contains(socket.type) ? socket.type : -1
+    let key = BirthKey(family: family, type: type, errno: errno, comm: comm)
     births[key, default: Tally()].count &+= 1
 
-    let histograms = durations[source.index]
-    histograms[DurationStage.total.rawValue]?.record(Double(socket.durationNanoseconds) / 1e9)
-    if let stages = socket.stages {
-      histograms[DurationStage.sockCreate.rawValue]?.record(Double(stages.sockCreate) / 1e9)
-      histograms[DurationStage.sockMapFD.rawValue]?.record(Double(stages.sockMapFD) / 1e9)
+    durations[source.index][DurationStage.total.rawValue]?.record(Double(socket.durationNanoseconds) / 1e9)
+    // accept's whole call includes its wait for a connection; stages exist only for socket().
+    if let stages = socket.stages, source == .socket {
+      stage(.sockCreate, of: source).record(Double(stages.sockCreate) / 1e9)
+      stage(.sockMapFD, of: source).record(Double(stages.sockMapFD) / 1e9)
     }
+  }
+
+  /// Family numbers below this keep their own label.
+  static let familyLabels: Int32 = 256
+
+  private func stage(_ stage: DurationStage, of source: SocketSource) -> ValueHistogram {
+    if let histogram = durations[source.index][stage.rawValue] { return histogram }
+    let histogram = Self.durationHistogram(registry, source: source, stage: stage)
+    durations[source.index][stage.rawValue] = histogram
+    return histogram
   }
 
   /// Publishes the reader's counts to the registry, at most every
@@ -233,8 +264,8 @@ public final class TracerMetrics: @unchecked Sendable {
           "socket_births", "total",
           "Sockets created (socket, socketpair, accept), by family, type, result and command."),
         labels: [
-          ("family", key.family >= 0 ? SocketNames.family(key.family) ?? "\(key.family)" : "unknown"),
-          ("type", SocketNames.type(key.type) ?? "\(key.type)"),
+          ("family", key.family >= 0 ? SocketNames.familyLabel(key.family) : "AF_256_or_more"),
+          ("type", key.type >= 0 ? SocketNames.typeLabel(key.type) : "SOCK_16_or_more"),
           ("result", key.errno == 0 ? "ok" : ErrnoNames.name(key.errno) ?? "E\(key.errno)"),
           ("comm", key.comm == .overflow ? "other" : TextTable.printable(key.comm.bytes)),
         ]))

@@ -7,9 +7,11 @@ import Testing
 @testable import SocktraceExport
 
 /// A socket record as the BPF program lays it out.
-func socketEvent(comm: String, family: Int32 = 2, ret: Int32 = 3, pid: UInt32 = 100) -> TraceEvent {
+func socketEvent(
+  comm: String, family: Int32 = 2, ret: Int32 = 3, pid: UInt32 = 100, kind: UInt16 = UInt16(ST_KIND_SOCKET.rawValue)
+) -> TraceEvent {
   var record = st_socket()
-  record.h.kind = UInt16(ST_KIND_SOCKET.rawValue)
+  record.h.kind = kind
   record.h.size = UInt16(MemoryLayout<st_socket>.size)
   record.h.ts_ns = 5_000_000_000
   record.h.pid = pid
@@ -53,6 +55,32 @@ func socketEvent(comm: String, family: Int32 = 2, ret: Int32 = 3, pid: UInt32 = 
     #expect(births(metrics).values.reduce(0, +) == 9)
   }
 
+  @Test func theBusiestCommandsGetLabelsWhateverCameFirst() {
+    let metrics = TracerMetrics(commLimit: 20)
+    for index in 0..<20 { metrics.count(socketEvent(comm: "early\(index)")) }
+    metrics.publish(lost: [], written: 0, decodeErrors: 0, force: true)
+    for index in 0..<5 {
+      for _ in 0..<(10 + index) { metrics.count(socketEvent(comm: "busy\(index)")) }
+    }
+    metrics.publish(lost: [], written: 0, decodeErrors: 0, force: true)
+    let labels = births(metrics)
+    for index in 0..<5 { #expect(labels["busy\(index)"] == 10 + index) }
+    #expect(labels.keys.filter { $0.hasPrefix("early") }.count == 15)
+    let expected = 20 + (10...14).reduce(0, +)
+    #expect(labels.values.reduce(0, +) == expected)
+  }
+
+  @Test func anAcceptThatWouldBlockIsNoFailedBirthAndStagesOnlyWhereSeen() {
+    let metrics = TracerMetrics(commLimit: 5)
+    metrics.count(socketEvent(comm: "srv", ret: -11, kind: UInt16(ST_KIND_ACCEPT.rawValue)))
+    metrics.publish(lost: [], written: 0, decodeErrors: 0, force: true)
+    let text = String(decoding: metrics.scrape(), as: UTF8.self)
+    #expect(births(metrics).isEmpty)
+    #expect(text.contains("socktrace_accept_would_block_total 1"))
+    // No record had stages (the tracepoint rung): no stage histogram at all.
+    #expect(!text.contains(#"stage="sock_create""#))
+  }
+
   @Test func failuresCarryTheErrnoNameAndLostIsByCause() {
     let metrics = TracerMetrics(commLimit: 5)
     metrics.count(socketEvent(comm: "x", family: 255, ret: -97))
@@ -60,7 +88,7 @@ func socketEvent(comm: String, family: Int32 = 2, ret: Int32 = 3, pid: UInt32 = 
     let text = String(decoding: metrics.scrape(), as: UTF8.self)
     #expect(
       text.contains(
-        #"socktrace_socket_births_total{family="unknown",type="SOCK_STREAM",result="EAFNOSUPPORT",comm="x"} 1"#))
+        #"socktrace_socket_births_total{family="AF_255",type="SOCK_STREAM",result="EAFNOSUPPORT",comm="x"} 1"#))
     #expect(text.contains(#"socktrace_lost_events_total{cause="ring_full"} 7"#))
     #expect(text.contains("socktrace_records_written_total 3"))
     #expect(text.contains(#"socktrace_socket_creation_duration_seconds_count{event="socket",stage="total"} 1"#))
