@@ -253,13 +253,28 @@ public final class OutputFile {
       if written < 0 {
         let error = errno
         if error == EINTR && !giveUpOnInterrupt() { continue }
-        lastWriteCount = offset
+        lastWriteCount = offset - cutBackToLineStart(written: UnsafeRawBufferPointer(start: base, count: offset))
         return error
       }
       offset += written
     }
     lastWriteCount = offset
     return 0
+  }
+
+  /// A write failed after `written` bytes (a full disk): a regular file is
+  /// cut back to the end of its last whole line, so it never ends in half a
+  /// record. Returns the bytes taken back (the cut line is then counted lost).
+  private func cutBackToLineStart(written: UnsafeRawBufferPointer) -> Int {
+    var info = stat()
+    guard owned, !written.isEmpty, fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return 0 }
+    let partial = written.count - ((Self.lastNewline(in: written, before: written.count) ?? -1) + 1)
+    guard partial > 0 else { return 0 }
+    let end = lseek(fd, 0, SEEK_CUR)
+    guard end >= partial, ftruncate(fd, end - off_t(partial)) == 0 else { return 0 }
+    _ = lseek(fd, end - off_t(partial), SEEK_SET)
+    size -= min(size, partial)
+    return partial
   }
 
   private var displayPath: String { path == "-" ? "standard output" : path }
