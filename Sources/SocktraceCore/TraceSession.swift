@@ -221,11 +221,11 @@ public final class TraceSession {
   @discardableResult
   public func drain() throws(TraceError) -> Int { try reader.drain() }
 
-  /// Records the kernel could not make, every cause.
-  public var lostEvents: UInt64 { drops.total() }
-
   /// Records the kernel could not make, by cause and kind.
   public var kernelLosses: LossCounts { drops.read() }
+
+  /// Every loss the kernel counted so far, summed: cheap enough for every wakeup.
+  public var kernelLossSum: UInt64 { drops.sum() }
 
   /// How many thread groups the in-kernel filter still holds: with a pid
   /// filter, the traced processes still alive (exits remove theirs).

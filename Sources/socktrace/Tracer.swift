@@ -64,6 +64,8 @@ final class Tracer {
   private var stopping = false
   /// What the last `lost` record reported, so the next says what is new.
   private var reportedLosses = LossCounts()
+  /// The sum of every loss counter when `reportedLosses` was taken.
+  private var reportedLossSum: UInt64 = 0
   /// How long a command may take to end once asked to; a second stop signal cuts it short.
   static let commandStopSeconds: UInt64 = 10
 
@@ -238,6 +240,10 @@ final class Tracer {
   /// LOST line (table) with what was counted since the last report.
   private func reportLosses(_ session: TraceSession, encoder: JSONLinesEncoder) {
     guard let pipeline else { return }
+    // Nothing new (the rule): two sums of counters in memory, no copy, no syscall.
+    let sum = session.kernelLossSum &+ pipeline.losses.total
+    guard sum != reportedLossSum else { return }
+    reportedLossSum = sum
     let now = pipeline.losses.withKernelCounts(from: session.kernelLosses)
     let delta = now.since(reportedLosses)
     guard delta.total > 0 && pipeline.countOnly != .outputFailed else { return }

@@ -16,9 +16,16 @@ struct {
 	__uint(max_entries, 8 << 20); /* resized by the loader */
 } events SEC(".maps");
 
-/* Records not made, by cause and kind (enum st_loss_cause): counted, never silent. */
+/*
+ * Records not made, by cause and kind (enum st_loss_cause): counted, never
+ * silent. One shared u64 per slot, added to atomically, mapped read-only into
+ * the tracer (BPF_F_MMAPABLE, 5.5+): it reads them on every wakeup with plain
+ * loads, no bpf(2) call. Losses are rare, so the shared cache line costs
+ * nothing where nothing is lost.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, ST_LOSS_SLOTS);
 	__type(key, u32);
 	__type(value, u64);

@@ -65,4 +65,13 @@ const char *st_libbpf_last_warning(void);
 /* 1 if path is a tracefs mount (statfs f_type), readable or not; else 0. */
 int st_is_tracefs(const char *path);
 
+/*
+ * A u64 the kernel updates with atomics in a mapped BPF array (the loss
+ * counters): one relaxed load, so the compiler neither tears nor caches it.
+ */
+static inline unsigned long long st_load_u64(const unsigned long long *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
 #endif /* SOCKTRACE_PROBES_H */
