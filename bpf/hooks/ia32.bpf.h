@@ -48,9 +48,9 @@ static __always_inline void ia32_enter(long nr, u32 a0, u32 a1, u32 a2, u32 a3)
 		via = ST_VIA_SOCKETCALL;
 	}
 	if (call == SYS_SOCKET)
-		start_call(IF_SOCKET, args[0], args[1], args[2]);
+		start_call(ST_KIND_SOCKET, args[0], args[1], args[2]);
 	else if (call == SYS_SOCKETPAIR)
-		start_call(IF_SOCKETPAIR, args[0], args[1], args[2]);
+		start_call(ST_KIND_SOCKETPAIR, args[0], args[1], args[2]);
 	else
 		accept_enter(args[0], call == SYS_ACCEPT4 ? args[3] : 0);
 	f = bpf_map_lookup_elem(&inflight, &tid);
@@ -90,9 +90,9 @@ int raw_ia32_exit(struct bpf_raw_tracepoint_args *ctx)
 	f = bpf_map_lookup_elem(&inflight, &tid);
 	if (!f || (f->via != ST_VIA_IA32 && f->via != ST_VIA_SOCKETCALL))
 		return 0;
-	if (f->kind == IF_SOCKET)
+	if (f->kind == ST_KIND_SOCKET)
 		socket_exit(ret);
-	else if (f->kind == IF_SOCKETPAIR)
+	else if (f->kind == ST_KIND_SOCKETPAIR)
 		socketpair_exit(ret);
 	else
 		accept_exit(ret);

@@ -54,7 +54,7 @@ static __always_inline void uring_submit(u64 ring, u64 user_data, u8 opcode, str
 		return;
 	}
 	op.refs = 1;
-	op.f.kind = opcode == IORING_OP_SOCKET ? IF_SOCKET : IF_ACCEPT;
+	op.f.kind = opcode == IORING_OP_SOCKET ? ST_KIND_SOCKET : ST_KIND_ACCEPT;
 	op.f.via = ST_VIA_IO_URING;
 	op.f.start_ns = bpf_ktime_get_boot_ns();
 	op.f.resolved_type = -1;
@@ -150,14 +150,14 @@ int tp_io_uring_complete(u64 *ctx)
 
 		read_socket(&f, fd_socket(res));
 		/* accept: the flags the new fd was given, as the fd table has them */
-		if (f.kind == IF_ACCEPT && file) {
+		if (f.kind == ST_KIND_ACCEPT && file) {
 			f.type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (BPF_CORE_READ(file, f_flags) & SOCK_NONBLOCK)
 				f.type |= SOCK_NONBLOCK;
 			if (fd_cloexec(res))
 				f.type |= SOCK_CLOEXEC;
 		}
-		if (f.kind == IF_ACCEPT && f.family == 0 && f.inode) {
+		if (f.kind == ST_KIND_ACCEPT && f.family == 0 && f.inode) {
 			struct socket *sock = fd_socket(res);
 
 			f.family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
@@ -165,7 +165,8 @@ int tp_io_uring_complete(u64 *ctx)
 			f.protocol = f.resolved_protocol;
 		}
 	}
-	emit_call(f.kind == IF_SOCKET ? ST_KIND_SOCKET : ST_KIND_ACCEPT, &f, res, ST_PROBE_TRACEPOINT,
+	/* Only a socket or an accept: said so, the compiler drops the socketpair paths. */
+	emit_call(f.kind == ST_KIND_SOCKET ? ST_KIND_SOCKET : ST_KIND_ACCEPT, &f, res, ST_PROBE_TRACEPOINT,
 		  false);
 	if (!(cflags & IORING_CQE_F_MORE) && op->refs-- <= 1)
 		bpf_map_delete_elem(&uring_ops, &key);

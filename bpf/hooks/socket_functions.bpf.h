@@ -16,7 +16,7 @@
 SEC("fentry/__sys_socket")
 int BPF_PROG(fentry_sys_socket, int family, int type, int protocol)
 {
-	start_call(IF_SOCKET, family, type, protocol);
+	start_call(ST_KIND_SOCKET, family, type, protocol);
 	return 0;
 }
 
@@ -26,7 +26,7 @@ int BPF_PROG(fexit_sys_socket, int family, int type, int protocol, int ret)
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (f && f->kind == IF_SOCKET)
+	if (f && f->kind == ST_KIND_SOCKET)
 		finish_call(ST_KIND_SOCKET, f, ret, ST_PROBE_FENTRY, true);
 	return 0;
 }
@@ -37,7 +37,7 @@ static __always_inline void sock_create_enter(int kern, u64 res)
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (f && f->kind == IF_SOCKET && !kern) {
+	if (f && f->kind == ST_KIND_SOCKET && !kern) {
 		f->create_start_ns = bpf_ktime_get_boot_ns();
 		f->uptr = res;
 		return;
@@ -58,7 +58,7 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 	struct kcreate *k;
 	struct st_socket *e;
 
-	if (f && f->kind == IF_SOCKET && !kern) {
+	if (f && f->kind == ST_KIND_SOCKET && !kern) {
 		f->create_end_ns = bpf_ktime_get_boot_ns();
 		f->create_ret = ret;
 		if (ret == 0)
@@ -141,7 +141,7 @@ int BPF_PROG(fexit_sock_create, void *net, int family, int type, int protocol, v
 SEC("kprobe/__sys_socket")
 int BPF_KPROBE(kprobe_sys_socket, int family, int type, int protocol)
 {
-	start_call(IF_SOCKET, family, type, protocol);
+	start_call(ST_KIND_SOCKET, family, type, protocol);
 	return 0;
 }
 
@@ -151,7 +151,7 @@ int BPF_KRETPROBE(kretprobe_sys_socket, int ret)
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (f && f->kind == IF_SOCKET)
+	if (f && f->kind == ST_KIND_SOCKET)
 		finish_call(ST_KIND_SOCKET, f, ret, ST_PROBE_KPROBE, true);
 	return 0;
 }
@@ -187,7 +187,7 @@ int BPF_KRETPROBE(kretprobe_sock_create, int ret)
 	u64 res = 0;
 	int kern = 0;
 
-	if (f && f->kind == IF_SOCKET) {
+	if (f && f->kind == ST_KIND_SOCKET) {
 		res = f->uptr;
 	} else if ((k = bpf_map_lookup_elem(&kcreate, &tid))) {
 		res = k->res;

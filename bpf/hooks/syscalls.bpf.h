@@ -15,7 +15,7 @@
 SEC("tracepoint/syscalls/sys_enter_socket")
 int tp_enter_socket(struct syscall_enter_ctx *ctx)
 {
-	start_call(IF_SOCKET, ctx->args[0], ctx->args[1], ctx->args[2]);
+	start_call(ST_KIND_SOCKET, ctx->args[0], ctx->args[1], ctx->args[2]);
 	return 0;
 }
 
@@ -25,7 +25,7 @@ static __always_inline void socket_exit(long ret)
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (!f || f->kind != IF_SOCKET)
+	if (!f || f->kind != ST_KIND_SOCKET)
 		return;
 	if (ret >= 0)
 		read_socket(f, fd_socket(ret));
@@ -46,7 +46,7 @@ int tp_enter_socketpair(struct syscall_enter_ctx *ctx)
 {
 	struct inflight *f;
 
-	f = start_call(IF_SOCKETPAIR, ctx->args[0], ctx->args[1], ctx->args[2]);
+	f = start_call(ST_KIND_SOCKETPAIR, ctx->args[0], ctx->args[1], ctx->args[2]);
 	if (f)
 		f->uptr = ctx->args[3];
 	return 0;
@@ -58,7 +58,7 @@ static __always_inline void socketpair_exit(long ret)
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 	int fds[2] = {-1, -1};
 
-	if (!f || f->kind != IF_SOCKETPAIR)
+	if (!f || f->kind != ST_KIND_SOCKETPAIR)
 		return;
 	if (ret == 0 && bpf_probe_read_user(fds, sizeof(fds), (void *)f->uptr) == 0) {
 		struct socket *second = fd_socket(fds[1]);
@@ -83,7 +83,7 @@ static __always_inline void accept_enter(int listen_fd, int flags)
 	struct inflight *f;
 	struct socket *listener;
 
-	f = start_call(IF_ACCEPT, 0, 0, 0);
+	f = start_call(ST_KIND_ACCEPT, 0, 0, 0);
 	if (!f)
 		return;
 	listener = fd_socket(listen_fd);
@@ -102,7 +102,7 @@ static __always_inline void accept_exit(long ret)
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (!f || f->kind != IF_ACCEPT)
+	if (!f || f->kind != ST_KIND_ACCEPT)
 		return;
 	if (ret >= 0) {
 		struct socket *sock = fd_socket(ret);

@@ -33,8 +33,7 @@ static __always_inline struct inflight *start_call(int kind, int family, int typ
 		bpf_map_update_elem(&inflight, &tid, &fresh, BPF_NOEXIST);
 		f = bpf_map_lookup_elem(&inflight, &tid);
 		if (!f) {
-			count_drop(ST_LOSS_INFLIGHT_FULL, kind == IF_SOCKET ? ST_KIND_SOCKET :
-						     kind == IF_SOCKETPAIR ? ST_KIND_SOCKETPAIR : ST_KIND_ACCEPT);
+			count_drop(ST_LOSS_INFLIGHT_FULL, kind);
 			return NULL;
 		}
 	}

@@ -42,8 +42,6 @@ struct {
 	__type(value, u8);
 } traced SEC(".maps");
 
-enum inflight_kind { IF_SOCKET = 1, IF_SOCKETPAIR, IF_ACCEPT };
-
 struct inflight {
 	u64 start_ns;
 	u64 create_start_ns; /* __sock_create entry (function rungs) */
@@ -51,7 +49,7 @@ struct inflight {
 	u64 inode;
 	u64 inode2;
 	u64 uptr;            /* socketpair: user int[2]; kprobe: struct socket ** */
-	int kind;
+	int kind;            /* ST_KIND_SOCKET, _SOCKETPAIR or _ACCEPT; 0: no call */
 	int family, type, protocol;
 	int create_ret;
 	int resolved_type, resolved_protocol;
