@@ -184,6 +184,20 @@ static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u
 	return false;
 }
 
+/*
+ * The sockets a successful call made (socketpair: two), remembered for their
+ * release records. lost: the birth record was lost; the releases are then
+ * counted, not sent.
+ */
+static __always_inline void remember_births(int kind, struct inflight *f, long ret, bool lost)
+{
+	if (ret < 0)
+		return;
+	remember_birth(f->inode, f->family, lost);
+	if (kind == ST_KIND_SOCKETPAIR)
+		remember_birth(f->inode2, f->family, lost);
+}
+
 /* Emit the one record of a socket-creating call. */
 static __always_inline void emit_call(int kind, struct inflight *f, long ret, u8 probe, bool stages)
 {
@@ -193,11 +207,7 @@ static __always_inline void emit_call(int kind, struct inflight *f, long ret, u8
 	if (!socket_wanted(f->family, f->type, ret))
 		return;
 	if (!birth_kept(kind, f, ret, probe, stages, now)) {
-		if (ret >= 0) { /* held: its release is decided by the filter */
-			remember_birth(f->inode, f->family, false);
-			if (kind == ST_KIND_SOCKETPAIR)
-				remember_birth(f->inode2, f->family, false);
-		}
+		remember_births(kind, f, ret, false); /* held: its release is decided by the filter */
 		return;
 	}
 	e = reserve(kind, sizeof(*e));
@@ -207,18 +217,10 @@ static __always_inline void emit_call(int kind, struct inflight *f, long ret, u8
 	 * A lost birth's release is lost with it: remembered, to be counted.
 	 */
 	if (!e) {
-		if (ret >= 0) {
-			remember_birth(f->inode, f->family, true);
-			if (kind == ST_KIND_SOCKETPAIR)
-				remember_birth(f->inode2, f->family, true);
-		}
+		remember_births(kind, f, ret, true);
 		return;
 	}
-	if (ret >= 0) {
-		remember_birth(f->inode, f->family, false);
-		if (kind == ST_KIND_SOCKETPAIR)
-			remember_birth(f->inode2, f->family, false);
-	}
+	remember_births(kind, f, ret, false);
 	fill_socket(e, kind, f, ret, probe, stages, now);
 	submit(e, sizeof(*e));
 	if (address_filter())
