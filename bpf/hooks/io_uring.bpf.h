@@ -26,12 +26,10 @@
 /* The listening socket of an accept from the file it was submitted on. */
 static __always_inline void uring_listener(struct inflight *f, struct file *file, int fd)
 {
-	struct socket *listener;
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct socket *listener = file_socket(file);
 
-	if (!file || (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if (!listener)
 		return;
-	listener = (struct socket *)BPF_CORE_READ(file, private_data);
 	f->fd2 = fd;
 	f->inode2 = socket_inode(listener);
 	f->family = BPF_CORE_READ(listener, sk, __sk_common.skc_family);
