@@ -55,8 +55,10 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 {
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+	struct inflight kf = {};
 	struct kcreate *k;
 	struct st_socket *e;
+	u64 now;
 
 	if (f && f->kind == ST_KIND_SOCKET && !kern) {
 		f->create_end_ns = bpf_ktime_get_boot_ns();
@@ -68,37 +70,34 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 	k = bpf_map_lookup_elem(&kcreate, &tid);
 	if (!k)
 		return;
-	if (!socket_wanted(BPF_CORE_READ(sock, sk, __sk_common.skc_family), BPF_CORE_READ(sock, type), ret))
+	kf.family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	kf.type = BPF_CORE_READ(sock, type);
+	if (!socket_wanted(kf.family, kf.type, ret))
 		goto out;
-	/* A socket the kernel made for itself: no syscall, no fd. */
+	/*
+	 * A socket the kernel made for itself: no syscall, no fd. Its call is
+	 * __sock_create alone, so it is its own only stage (sock_map_fd: 0).
+	 */
+	now = bpf_ktime_get_boot_ns();
+	kf.start_ns = k->start_ns;
+	kf.create_start_ns = k->start_ns;
+	kf.create_end_ns = now;
+	kf.create_ret = ret;
+	kf.protocol = -1;
+	kf.resolved_type = ret == 0 ? kf.type : -1;
+	kf.resolved_protocol = ret == 0 ? BPF_CORE_READ(sock, sk, sk_protocol) : -1;
+	kf.inode = ret == 0 ? socket_inode(sock) : 0;
+	kf.fd2 = -1;
+	kf.via = ST_VIA_KERNEL;
 	e = reserve(ST_KIND_SOCKET, sizeof(*e));
 	if (e) {
-		u64 now = bpf_ktime_get_boot_ns();
-
-		fill_header(&e->h, ST_KIND_SOCKET, sizeof(*e));
+		fill_socket(e, ST_KIND_SOCKET, &kf, ret, probe, true, now);
+		e->fd = -1; /* ret is 0, not an fd */
+		e->bits |= ST_BIT_KERNEL;
 		/* A kernel socket belongs to the namespace it was made for (unshare
 		 * makes them for the new one while the task still sits in the old). */
 		if (ret == 0)
 			e->h.netns = BPF_CORE_READ(sock, sk, __sk_common.skc_net.net, ns.inum);
-		e->family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
-		e->type = BPF_CORE_READ(sock, type);
-		e->protocol = -1;
-		e->resolved_type = ret == 0 ? e->type : -1;
-		e->resolved_protocol = ret == 0 ? BPF_CORE_READ(sock, sk, sk_protocol) : -1;
-		e->ret = ret;
-		e->fd = -1;
-		e->fd2 = -1;
-		e->inode = ret == 0 ? socket_inode(sock) : 0;
-		e->inode2 = 0;
-		e->duration_ns = now - k->start_ns;
-		e->sock_create_ns = now - k->start_ns;
-		e->sock_map_fd_ns = 0;
-		e->probe = probe;
-		e->via = ST_VIA_KERNEL;
-		__builtin_memset(e->pad2, 0, sizeof(e->pad2));
-		e->failed_stage = ret < 0 ? ST_STAGE_SOCK_CREATE : ST_STAGE_UNKNOWN;
-		e->bits = ST_BIT_KERNEL | ST_BIT_HAS_STAGE_INFO | ST_BIT_HAS_STAGES |
-			  (e->inode ? ST_BIT_HAS_INODE : 0);
 		submit(e, sizeof(*e));
 	}
 out:
