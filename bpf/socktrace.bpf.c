@@ -45,6 +45,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * The one object, in pieces read one at a time. Order matters (C: defined
  * before used): each file uses only the ones above it.
  */
+#include "lib/layout.bpf.h"    /* _Static_assert: socktrace.h's record layout */
 #include "lib/config.bpf.h"    /* constants, cfg (.rodata), HAVE_TASK_BTF */
 #include "lib/maps.bpf.h"      /* every map and its value type; count_drop */
 #include "lib/task.bpf.h"      /* current tid, pid namespaces, ia32 syscall */

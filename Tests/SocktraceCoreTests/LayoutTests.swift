@@ -3,7 +3,8 @@ import Testing
 
 /// socktrace.h is compiled by clang -target bpf and by the host compiler; the
 /// records must have the same size on both sides. These sizes are what the
-/// header's explicit layout gives on x86-64 and on BPF.
+/// header's explicit layout gives on x86-64 and on BPF. The BPF compile checks
+/// the same sizes and offsets (`bpf/lib/layout.bpf.h`): keep the two lists equal.
 @Suite struct LayoutTests {
   @Test func recordSizesArePinned() {
     #expect(MemoryLayout<st_header>.size == 64)

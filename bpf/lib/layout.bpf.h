@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * layout.bpf.h - the record layout shared with user space, checked here.
+ *
+ * socktrace.h is compiled twice: by clang -target bpf for this object and by
+ * the host compiler for the Swift reader. Its records must be laid out the
+ * same on both sides; the host side is pinned by
+ * Tests/SocktraceCoreTests/LayoutTests.swift, and this side by these
+ * asserts, so a field that moves fails the BPF compile itself. Keep the two
+ * lists the same.
+ *
+ * Part of the one object: included by socktrace.bpf.c, after the files
+ * listed before it there, which it uses.
+ */
+#ifndef __ST_LAYOUT_BPF_H
+#define __ST_LAYOUT_BPF_H
+
+#define ST_ASSERT_SIZE(type, size) _Static_assert(sizeof(type) == (size), #type " is not " #size " bytes")
+#define ST_ASSERT_OFFSET(type, field, offset)                                                   \
+	_Static_assert(__builtin_offsetof(type, field) == (offset),                             \
+		       #type "." #field " is not at " #offset)
+
+ST_ASSERT_SIZE(struct st_header, 64);
+ST_ASSERT_SIZE(struct st_socket, 168);
+ST_ASSERT_SIZE(struct st_sockop, 112 + ST_ADDR_LEN);
+ST_ASSERT_SIZE(struct st_connected, 88);
+ST_ASSERT_SIZE(struct st_release, 80);
+ST_ASSERT_SIZE(struct st_fork, 72);
+ST_ASSERT_SIZE(struct st_exec, 64 + 8 + ST_PATH_LEN + ST_ARGS_LEN);
+ST_ASSERT_SIZE(struct st_exit, 72);
+ST_ASSERT_SIZE(struct st_config, 56);
+ST_ASSERT_SIZE(struct st_net_key, 24);
+ST_ASSERT_SIZE(struct st_path_key, ST_UNIX_PATH_LEN);
+
+ST_ASSERT_OFFSET(struct st_header, ts_ns, 8);
+ST_ASSERT_OFFSET(struct st_header, cgroup_id, 40);
+ST_ASSERT_OFFSET(struct st_header, comm, 48);
+ST_ASSERT_OFFSET(struct st_socket, inode, 96);
+ST_ASSERT_OFFSET(struct st_socket, probe, 136);
+ST_ASSERT_OFFSET(struct st_socket, fd, 140);
+ST_ASSERT_OFFSET(struct st_socket, peer_addr, 148);
+ST_ASSERT_OFFSET(struct st_sockop, addr, 112);
+
+#endif /* __ST_LAYOUT_BPF_H */
