@@ -66,8 +66,6 @@ public final class RecordPipeline {
     get { state.onRecord }
     set { state.onRecord = newValue }
   }
-  /// Bytes buffered and not yet written.
-  public var buffered: Int { state.buffer.count }
 
   /// Called before each read: whether the last one paused after a full batch.
   public func takePause() -> Bool {
