@@ -279,9 +279,5 @@ public final class OutputFile {
 
   private var displayPath: String { path == "-" ? "standard output" : path }
 
-  public func write(_ text: String) throws(TraceError) {
-    try write(Array(text.utf8))
-  }
-
   public func sync() { if owned && fd >= 0 { fsync(fd) } }
 }
