@@ -43,8 +43,6 @@ public final class TraceSession {
   private let reader: RingBufferReader
   private let drops: DropCounter
   private let tracedFD: Int32
-  /// Whether the session mounted tracefs itself.
-  public let mountedTracefs: Bool
   /// How full the ring buffer is, readable from any thread (--metrics); nil
   /// if the kernel refused the read-only mapping.
   public let ringBufferFill: RingBufferFill?
@@ -67,7 +65,7 @@ public final class TraceSession {
     }
     let cgroups = try options.selection.resolveCgroups(CgroupResolver())
     filters = options.selection.active(cgroups: cgroups, ports: options.ports, addresses: options.addresses)
-    mountedTracefs = try KernelProbes.ensureTracefs()
+    try KernelProbes.ensureTracefs()
     facts = KernelProbes.facts(for: options.rung)
     plan = try AttachPlan.decide(
       options.rung, facts: facts, lifecycle: options.lifecycle, ia32: options.ia32)
