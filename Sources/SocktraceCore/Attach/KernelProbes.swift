@@ -66,7 +66,6 @@ public enum KernelProbes {
     let constPointers = pointers.map { UnsafePointer($0) }
     guard st_btf_find_functions(constPointers, Int32(names.count), &ids) == 0 else { return [:] }
     return Dictionary(uniqueKeysWithValues: zip(names, ids).filter { $0.1 > 0 })
-    return Dictionary(uniqueKeysWithValues: zip(names, ids).filter { $0.1 > 0 })
   }
 
   /// io_uring's tracepoint signatures and the 32-bit ABI, from one walk over BTF.
