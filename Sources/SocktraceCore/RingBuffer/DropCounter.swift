@@ -2,8 +2,9 @@ import CLibBPF
 import CSocktrace
 import Glibc
 
-/// Why a record was not made or not written. The first six are counted in
-/// the kernel (enum st_loss_cause in socktrace.h), the rest by the tracer.
+/// Why a record was not made or not written. The first ten (through
+/// `pendingFull`, `kernelCauses`) are counted in the kernel (enum
+/// st_loss_cause in socktrace.h), the rest by the tracer.
 public enum LossCause: Int, CaseIterable, Sendable {
   /// The ring buffer was full: the reader is behind.
   case ringFull = 0
