@@ -8,7 +8,8 @@ public enum TableTime: String, CaseIterable, Sendable {
   case boot
 }
 
-/// The human view: one line per socket birth, columns like BCC's tools.
+/// The human view: one line per socket birth, bind, connect, listen,
+/// shutdown and non-blocking connect outcome, columns like BCC's tools.
 /// It fits the width it is given (the terminal's, or 80 when the output is
 /// no terminal): optional columns are dropped, lowest priority first, and
 /// names lose their `AF_`/`SOCK_`/`IPPROTO_` prefixes. `wide` shows every
