@@ -89,12 +89,14 @@ let package = Package(
       path: "Sources/PipelineBenchmark"),
     // Makes known socket calls and prints the truth, for the end-to-end tests.
     .executableTarget(name: "socktrace-workload", path: "Tests/Workload"),
-    .testTarget(name: "SocktraceCoreTests", dependencies: ["SocktraceCore", "CSocktrace"]),
+    // Test support: scripts/validate-schema.py run from Swift, for every test target.
+    .target(name: "SchemaValidation", path: "Tests/SchemaValidation"),
+    .testTarget(name: "SocktraceCoreTests", dependencies: ["SocktraceCore", "CSocktrace", "SchemaValidation"]),
     .testTarget(name: "socktraceTests", dependencies: ["socktrace"]),
     .testTarget(name: "SocktraceExportTests", dependencies: ["SocktraceExport", "SocktraceCore", "CSocktrace"]),
     .testTarget(
       name: "KernelTests",
-      dependencies: ["SocktraceCore", "socktrace", "socktrace-workload"]
+      dependencies: ["SocktraceCore", "socktrace", "socktrace-workload", "SchemaValidation"]
     ),
   ]
 )

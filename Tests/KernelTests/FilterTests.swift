@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SchemaValidation
 import SocktraceCore
 import Testing
 

@@ -1,27 +1,7 @@
 import Foundation
 import Glibc
+import SchemaValidation
 import Testing
-
-/// Runs scripts/validate-schema.py on a recording: every record against
-/// docs/schema.json. Returns (records passed, records failed, its output).
-func validateAgainstSchema(_ path: String) throws -> (passed: Int, failed: Int, output: String) {
-  let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-  let process = Process()
-  let pipe = Pipe()
-  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  process.arguments = ["python3", repository.appendingPathComponent("scripts/validate-schema.py").path, path]
-  process.standardOutput = pipe
-  process.standardError = pipe
-  try process.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  let output = String(decoding: data, as: UTF8.self)
-  let last = output.split(separator: "\n").last.map(String.init) ?? ""
-  let numbers = last.split(separator: " ").compactMap { Int($0) }
-  guard last.hasSuffix(" failed"), numbers.count == 2 else { return (0, 1, output) }
-  return (numbers[0], numbers[1], output)
-}
 
 extension KernelTests {
   /// Every record of real recordings — a running process traced with -p -f

@@ -1,5 +1,6 @@
 import CSocktrace
 import Foundation
+import SchemaValidation
 import Testing
 
 @testable import SocktraceCore
@@ -7,25 +8,6 @@ import Testing
 /// docs/schema.json against what the encoder writes, without a kernel: every
 /// kind of record, unknown values included, validates; a schema-1 line does not.
 @Suite struct SchemaTests {
-  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-
-  func validate(_ text: String) throws -> (status: Int32, output: String) {
-    let path = NSTemporaryDirectory() + "socktrace-schema-\(UUID().uuidString).jsonl"
-    defer { unlink(path) }
-    try text.write(toFile: path, atomically: false, encoding: .utf8)
-    let process = Process()
-    let pipe = Pipe()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", Self.repository.appendingPathComponent("scripts/validate-schema.py").path, path]
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-  }
-
   @Test func everyKindOfRecordValidates() throws {
     let encoder = JSONLinesEncoder(clock: BootClock(offsetNanoseconds: 1_795_000_000_000_000_000))
     var out = JSONBuffer()
@@ -74,7 +56,7 @@ import Testing
       into: &out)
     let text = String(decoding: out.bytes, as: UTF8.self)
     let lines = text.split(separator: "\n").count
-    let result = try validate(text)
+    let result = try validateAgainstSchema(text: text)
     #expect(result.status == 0, "\(result.output)")
     #expect(result.output.hasSuffix("\(lines) passed, 0 failed\n"), "\(result.output)")
   }
@@ -87,7 +69,7 @@ import Testing
     #"{"event":"frobnicate"}"#,
   ])
   func recordsOutsideTheSchemaFail(line: String) throws {
-    let result = try validate(line + "\n")
+    let result = try validateAgainstSchema(text: line + "\n")
     #expect(result.status == 1)
     #expect(result.output.hasSuffix("0 passed, 1 failed\n"), "\(result.output)")
   }
