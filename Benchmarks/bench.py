@@ -20,7 +20,7 @@ import sys
 import time
 
 import measure
-from report import Report
+from report import Report, run_meta, write_docs
 from run import Bench
 
 T0 = time.monotonic()
@@ -72,6 +72,9 @@ def options():
                     help="share of the budget the rounds may use")
     ap.add_argument("--keep", action="store_true", help="keep the JSON files")
     ap.add_argument("--outdir", default="/tmp/socktrace-bench")
+    ap.add_argument("--docs", metavar="FILE", default="",
+                    help="also rewrite FILE's benchmark section (between its markers), "
+                    "e.g. docs/performance.md")
     ap.add_argument("--skip", default="", help="comma list of: " + ",".join(PARTS))
     a = ap.parse_args()
     q = a.quick
@@ -116,13 +119,17 @@ def main():
         with open(a.report) as f:
             saved = json.load(f)
         for k, v in saved.get("args", {}).items():
-            if k not in ("report", "outdir"):
+            if k not in ("report", "outdir", "docs"):
                 setattr(a, k, v)
         print(tables(saved, a))
+        if a.docs:
+            write_docs(a.docs, Report(saved, a).docs())
+            print(f"wrote the benchmark section of {a.docs}")
         return 0
     if not (a.storm and a.counter):
         ap.error("--storm and --counter are required")
     b = Bench(a, START, PY_START)
+    b.results["meta"] = run_meta(a)
     skip = set(filter(None, a.skip.split(",")))
     measure.foreign_tracers()
     try:
@@ -180,6 +187,9 @@ def main():
         for where, msg in measure.violations:
             print(f"- {where}: {msg}")
     print(f"\nraw data: {a.outdir}/results.json")
+    if a.docs:
+        write_docs(a.docs, Report(b.results, a).docs())
+        print(f"wrote the benchmark section of {a.docs}")
     return 1 if measure.violations else 0
 
 

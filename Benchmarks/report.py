@@ -1,9 +1,13 @@
 """The tables, from results (what run.py collected, or a saved results.json):
   targets()   issue 8's rows: measured, target, met or missed;
   table()     every configuration and workload, ratios against untraced;
-  programs()  ns per call of each socktrace BPF program (the profile runs).
+  programs()  ns per call of each socktrace BPF program (the profile runs);
+  docs()      the section of docs/performance.md between its markers, which
+              write_docs() replaces (bench.py --docs FILE).
 """
+import os
 import statistics
+import time
 
 import configs
 
@@ -107,6 +111,10 @@ class Report:
             row("bpftrace only counting the same two tracepoints, P=1 / P=2",
                 f"{b1:.2f}× / {b2:.2f}×" if b2 else f"{b1:.2f}×", "beat it while exporting every record",
                 p1 < b1 and (p2 is None or b2 is None or p2 < b2))
+        f1, f2 = (self.ratio_median("floor", "storm", p) for p in (1, 2))
+        if f1 is not None:
+            row("the floor: bpftrace, empty programs on socktrace's 3 tracepoints, P=1 / P=2",
+                f"{f1:.2f}× / {f2:.2f}×" if f2 else f"{f1:.2f}×", "(reference)", None)
         by, bso = (self.ratio_median(c, "bystander", 1) for c in ("st-json", "st-so-json"))
         if by is not None:
             row("bystander: open()+close() of /dev/null, socktrace tracing the whole machine "
@@ -297,3 +305,83 @@ class Report:
             lines.append(f"| {r['config'].replace('+profile', '')} | {r['workload']} | **all programs** | | | "
                          f"**{total:.0f}** of {r['storm']['ns_per_call']:.0f} per traced call |")
         return "\n".join(lines)
+
+    # ------------------------------------------------------------ docs
+    def docs(self):
+        """docs/performance.md's generated section: when and where the run
+        was made, issue 8's table and the per-program costs."""
+        meta = self.r.get("meta", {})
+        when = meta.get("date", "an unrecorded date")
+        loads = [r["other_load"] for r in self.r["runs"] if "other_load" in r]
+        quiet = (f"other CPU load median {statistics.median(loads):.2f} CPUs, max {max(loads):.2f}"
+                 if loads else "other CPU load not measured")
+        out = [f"Run of {when} on {meta.get('host', 'an unrecorded host')} ({meta.get('cpus', '?')} CPUs, "
+               f"Linux {meta.get('kernel', '?')}), {'a quick' if meta.get('quick') else 'a full'} run of "
+               f"{self.r.get('seconds', 0):.0f} s, {self.a.rounds} interleaved rounds; {quiet}.",
+               f"Tracer: `{meta.get('tracer_version') or self.a.tracer or 'none'}`. Ratios are medians of "
+               "per-round ratios against untraced; the spreads are in `results.json` "
+               "(`python3 Benchmarks/bench.py --report results.json` prints every table).", ""]
+        targets = self.targets()
+        if targets:
+            out += [targets, ""]
+        programs = self.programs()
+        if programs:
+            out += ["Each BPF program's cost per call (`kernel.bpf_stats_enabled=1`, run counts and times "
+                    "from the tracer's program fds; P=1, separate runs; the stats add about two clock "
+                    "reads to each run):", "", programs, ""]
+        checked = [r for r in self.r["runs"] + self.r.get("nginx", []) if r.get("check")]
+        checked += [self.r[k] for k in ("rss", "rss_slow") if self.r.get(k) and self.r[k].get("check")]
+        bad = [r for r in checked if r["check"] not in FINE]
+        if checked:
+            out += ["Every socktrace run's records + reported losses equalled the workload's count "
+                    f"({len(checked)} runs checked)." if not bad else
+                    f"**{len(bad)} of {len(checked)} runs failed the loss check** "
+                    f"({', '.join(sorted(set(r['check'] for r in bad)))}).", ""]
+        problems = self.r.get("violations") or []
+        if problems:
+            out += [f"**{len(problems)} problem(s) in this run** (its output lists them): "
+                    + "; ".join(f"{where}: {msg}" for where, msg in problems[:5]), ""]
+        return "\n".join(out).rstrip() + "\n"
+
+
+DOCS_BEGIN = "<!-- benchmark tables: begin. Written by Benchmarks/bench.py --docs (run.sh does it on a full run); edit report.py, not these lines. -->"
+DOCS_END = "<!-- benchmark tables: end -->"
+
+
+def replace_section(document, section):
+    """The document with what lies between the markers replaced by section."""
+    begin = document.find(DOCS_BEGIN)
+    end = document.find(DOCS_END)
+    if begin < 0 or end < begin:
+        raise ValueError("the benchmark markers are missing or out of order")
+    return document[:begin + len(DOCS_BEGIN)] + "\n\n" + section.rstrip("\n") + "\n\n" + document[end:]
+
+
+def write_docs(path, section):
+    """Replaces the section between the markers in path, atomically."""
+    with open(path, encoding="utf-8") as f:
+        document = f.read()
+    try:
+        updated = replace_section(document, section)
+    except ValueError as e:
+        raise SystemExit(f"{path}: {e}")
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(updated)
+    os.replace(temporary, path)
+
+
+def run_meta(a):
+    """What docs() says about the run: recorded in results.json at the start."""
+    import subprocess
+    version = ""
+    if a.tracer:
+        try:
+            version = subprocess.run([a.tracer, "--version"], capture_output=True, text=True,
+                                     timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            version = ""
+    uname = os.uname()
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": uname.nodename,
+            "kernel": uname.release, "cpus": os.cpu_count(), "quick": bool(a.quick),
+            "tracer_version": f"socktrace {version}" if version else ""}

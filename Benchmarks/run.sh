@@ -16,6 +16,8 @@
 #   --soak MINUTES        then the soak (Benchmarks/soak.sh): MINUTES of mixed
 #                         load under -f, flat memory and exact accounting
 #   --fuzz SECONDS        then fuzz the recording reader (scripts/fuzz.sh) that long
+#   --no-docs             do not rewrite docs/performance.md's benchmark section
+#                         (a full run does; --quick never does)
 set -euo pipefail
 
 export SOCKTRACE_BENCH_START=${SOCKTRACE_BENCH_START:-$(date +%s.%N)}
@@ -27,6 +29,7 @@ build=1
 want_tracer=1
 soak=0
 fuzz=0
+docs=1
 pass=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -36,6 +39,8 @@ while [ $# -gt 0 ]; do
 	--no-tracer) want_tracer=0; shift ;;
 	--soak) soak=$2; shift 2 ;;
 	--fuzz) fuzz=$2; shift 2 ;;
+	--no-docs) docs=0; shift ;;
+	--quick) docs=0; pass+=("$1"); shift ;;
 	*) pass+=("$1"); shift ;;
 	esac
 done
@@ -127,6 +132,11 @@ if [ -n "$tracer" ] && [ "$build" = 1 ] && command -v swift >/dev/null &&
 	pipeline=$scratch/release/socktrace-pipeline-bench
 elif [ -x "$(dirname "$tracer")/socktrace-pipeline-bench" ]; then
 	pipeline=$(dirname "$tracer")/socktrace-pipeline-bench
+fi
+
+# A full run with a tracer rewrites the tables in docs/performance.md.
+if [ "$docs" = 1 ] && [ -n "$tracer" ] && [ -f "$repo/docs/performance.md" ]; then
+	pass+=(--docs "$repo/docs/performance.md")
 fi
 
 status=0
