@@ -8,6 +8,7 @@
 #   PREFIX/share/zsh/site-functions/_socktrace    (/usr: zsh/vendor-completions)
 #   PREFIX/share/fish/vendor_completions.d/socktrace.fish
 #   PREFIX/share/doc/socktrace/{README.md,schema.md,schema.json}
+#   PREFIX/share/doc/socktrace/docs/*.md, images/*.png   what README links to
 #   PREFIX/lib/systemd/system/socktrace.service   if packaging/socktrace.service exists
 # --destdir stages them under DIR (packaging/build-deb.sh does, with
 # --prefix /usr); --uninstall removes exactly these files; --binary installs
@@ -43,12 +44,17 @@ files=(
   share/doc/socktrace/schema.json
   lib/systemd/system/socktrace.service
 )
+# README's links: docs/*.md, docs/schema.json and the pictures, as in the tree.
+for doc in "$repo"/docs/*.md "$repo"/docs/schema.json "$repo"/docs/images/*.png "$repo"/docs/images/README.md; do
+  [ -e "$doc" ] && files+=("share/doc/socktrace/${doc#"$repo"/}")
+done
 
 if $uninstall; then
   for file in "${files[@]}"; do
     if [ -e "$root/$file" ]; then rm -f "$root/$file" && echo "removed $root/$file"; fi
   done
-  rmdir "$root/share/doc/socktrace" 2>/dev/null || true
+  rmdir "$root/share/doc/socktrace/docs/images" "$root/share/doc/socktrace/docs" \
+    "$root/share/doc/socktrace" 2>/dev/null || true
   exit 0
 fi
 
@@ -104,6 +110,9 @@ put 0644 "$work/completion.fish" share/fish/vendor_completions.d/socktrace.fish
 put 0644 "$repo/README.md" share/doc/socktrace/README.md
 put 0644 "$repo/docs/schema.md" share/doc/socktrace/schema.md
 put 0644 "$repo/docs/schema.json" share/doc/socktrace/schema.json
+for file in "${files[@]}"; do
+  case $file in share/doc/socktrace/docs/*) put 0644 "$repo/${file#share/doc/socktrace/}" "$file" ;; esac
+done
 if [ -f "$repo/packaging/socktrace.service" ]; then
   # The unit names the binary where this prefix puts it.
   sed "s|/usr/bin/socktrace|$prefix/bin/socktrace|g" "$repo/packaging/socktrace.service" >"$work/socktrace.service"
