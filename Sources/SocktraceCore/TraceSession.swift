@@ -24,7 +24,7 @@ public struct TraceOptions: Sendable {
   public var selection = SelectionFilters()
   /// Hook raw_syscalls for the 32-bit x86 syscalls (int $0x80) the syscall
   /// tracepoints skip: a program run on every syscall of every process, so
-  /// off unless asked for (README: what the ia32 hook costs); off, those paths
+  /// off unless asked for (docs/hooks.md: what the ia32 hook costs); off, those paths
   /// are blind spots, listed in the start record.
   public var ia32 = false
 

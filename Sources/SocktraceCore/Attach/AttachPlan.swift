@@ -8,7 +8,7 @@ public enum RungChoice: String, CaseIterable, Sendable {
   case auto, fentry, kprobe, tracepoint
 }
 
-/// A way user space gets a new socket from the kernel (README: "Every path
+/// A way user space gets a new socket from the kernel (docs/hooks.md: "Every path
 /// to a new socket"). `rawValue` is the name `doctor` and the `start`
 /// record's `blind_spots` use.
 public enum SocketPath: String, CaseIterable, Sendable {
