@@ -21,7 +21,7 @@
  * socketpair(2) and accept(2) are traced at their syscall tracepoints on every
  * rung, process lifecycle at the sched tracepoints (tp_btf).
  *
- * Other ways in (README "Every path to a new socket"):
+ * Other ways in (docs/hooks.md, "Every path to a new socket"):
  *   io_uring IORING_OP_SOCKET (__sys_socket_file) and IORING_OP_ACCEPT
  *     (do_accept): tp_btf io_uring_submit_* remembers the op by (ring,
  *     user_data), io_uring_complete turns its cqe into the record.

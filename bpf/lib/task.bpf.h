@@ -16,7 +16,7 @@
  * in the level-L namespace the task is in, so a task of a namespace nested in
  * the tracer's has a number in the tracer's too. A task with none there (the
  * host's, another container's) is invisible to the tracer: pid 0, and never
- * traced (README "PID namespaces").
+ * traced (docs/faults.md, "PID namespaces").
  *
  * cfg.pidns_inum is 0 when the tracer is in the init namespace: every branch
  * on it is pruned by the verifier, the pids are the helpers' own, for free.
