@@ -268,7 +268,7 @@ public final class OTLPExporter: @unchecked Sendable {
     var attempt = 1
     while true {
       counts.withLock { $0.requests += 1 }
-      switch client.post(body) {
+      switch client.post(body, deadline: { stopDeadline }) {
       case .accepted(let rejected):
         let refused = min(UInt64(rejected), count)
         counts.withLock {
@@ -292,12 +292,41 @@ public final class OTLPExporter: @unchecked Sendable {
           counts.withLock { $0.shutdown += count }
           return
         }
-        usleep(UInt32(pause) * 1000)
+        pauseUnlessStopped(milliseconds: pause)
+        if pastShutdownDeadline {
+          counts.withLock { $0.shutdown += count }
+          return
+        }
         backoff = min(backoff * 2, configuration.maxBackoffMilliseconds)
         attempt += 1
         counts.withLock { $0.retries += 1 }
       }
     }
+  }
+
+  /// The stop's deadline (CLOCK_MONOTONIC ns), or .max while not stopping:
+  /// a request in flight reads it, so a hung collector cannot hold the stop.
+  private var stopDeadline: UInt64 {
+    pthread_mutex_lock(&lock)
+    defer { pthread_mutex_unlock(&lock) }
+    return stopping ? shutdownDeadline : .max
+  }
+
+  /// Sleeps for a retry's back-off, woken early by finish() (which signals
+  /// `wake`) when the stop comes during it, so a stop never waits out a
+  /// back-off of up to 5 s.
+  private func pauseUnlessStopped(milliseconds: Int) {
+    var until = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &until)
+    let nanoseconds = Int(until.tv_nsec) + milliseconds * 1_000_000
+    until.tv_sec += nanoseconds / 1_000_000_000
+    until.tv_nsec = nanoseconds % 1_000_000_000
+    pthread_mutex_lock(&lock)
+    let alreadyStopping = stopping  // then the pause fits before the deadline: take it whole
+    while alreadyStopping || !stopping {
+      if pthread_cond_timedwait(&wake, &lock, &until) == ETIMEDOUT { break }
+    }
+    pthread_mutex_unlock(&lock)
   }
 
   private var stoppingNow: Bool {

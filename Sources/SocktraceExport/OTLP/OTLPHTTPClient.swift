@@ -5,7 +5,8 @@ import SwiftProtobuf
 /// One OTLP/HTTP POST at a time, blocking, on the exporter's own thread: a
 /// new connection per request (`Connection: close`), so a request either got
 /// its whole response or it did not, and a collector that went away is seen
-/// at connect. Every wait is bounded by `timeoutSeconds`.
+/// at connect. Every wait is bounded by `timeoutSeconds`, and by the
+/// exporter's stop deadline once it has one.
 struct OTLPHTTPClient {
   let endpoint: OTLPEndpoint
   var timeoutSeconds = 5
@@ -19,24 +20,37 @@ struct OTLPHTTPClient {
     case refused(String)
   }
 
-  func post(_ body: [UInt8]) -> Outcome {
-    let fd = socket(endpoint.address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+  /// POSTs `body`. Every wait (connect, send, receive) is bounded by
+  /// `timeoutSeconds` for the whole request and by `deadline()` (CLOCK_MONOTONIC
+  /// nanoseconds, read again at least every 100 ms, so a stop that comes while
+  /// the request waits on a hung collector still cuts it short at its deadline).
+  func post(_ body: [UInt8], deadline: () -> UInt64 = { .max }) -> Outcome {
+    let fd = socket(
+      endpoint.address.family,
+      Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
     guard fd >= 0 else { return .retryable("socket: \(errnoName(errno))") }
     defer { close(fd) }
-    var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))  // connect too
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let requestEnd = monotonicNanoseconds() + UInt64(max(timeoutSeconds, 0)) * 1_000_000_000
+    let waiter = Waiter(fd: fd, requestEnd: requestEnd)
     var address = endpoint.address
     let connected = withUnsafePointer(to: &address.storage) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, address.length) }
     }
-    guard connected == 0 else { return .retryable("connect: \(errnoName(errno))") }
+    if connected != 0 {
+      guard errno == EINPROGRESS || errno == EINTR else { return .retryable("connect: \(errnoName(errno))") }
+      if let failure = waiter.wait(Int16(POLLOUT), doing: "connect", deadline: deadline) { return failure }
+      var error: Int32 = 0
+      var length = socklen_t(MemoryLayout<Int32>.size)
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+      guard error == 0 else { return .retryable("connect: \(errnoName(error))") }
+    }
 
     let head =
       "POST \(endpoint.path) HTTP/1.1\r\nHost: \(endpoint.hostHeader)\r\n"
       + "Content-Type: application/x-protobuf\r\nContent-Length: \(body.count)\r\n"
       + "User-Agent: socktrace\r\nConnection: close\r\n\r\n"
-    guard sendAll(fd, Array(head.utf8)), sendAll(fd, body) else { return .retryable("send: \(errnoName(errno))") }
+    if let failure = sendAll(fd, Array(head.utf8), waiter, deadline) { return failure }
+    if let failure = sendAll(fd, body, waiter, deadline) { return failure }
 
     var response: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 16 << 10)
@@ -44,12 +58,37 @@ struct OTLPHTTPClient {
       let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
       if got < 0 {
         if errno == EINTR { continue }
+        if errno == EAGAIN || errno == EWOULDBLOCK {
+          if let failure = waiter.wait(Int16(POLLIN), doing: "receive", deadline: deadline) { return failure }
+          continue
+        }
         return .retryable("receive: \(errnoName(errno))")
       }
       if got == 0 { break }
       response += chunk.prefix(got)
     }
     return Self.parse(response)
+  }
+
+  /// Waits for a non-blocking socket, in slices of at most 100 ms, until the
+  /// request's own timeout or the caller's deadline, whichever comes first.
+  private struct Waiter {
+    let fd: Int32
+    let requestEnd: UInt64
+
+    /// nil once `events` are ready; else why the request is given up.
+    func wait(_ events: Int16, doing what: String, deadline: () -> UInt64) -> Outcome? {
+      while true {
+        let now = monotonicNanoseconds()
+        if now >= deadline() { return .retryable("\(what): stopped at the shutdown deadline") }
+        if now >= requestEnd { return .retryable("\(what): \(errnoName(ETIMEDOUT))") }
+        let slice = min(requestEnd - now, 100_000_000)
+        var poller = pollfd(fd: fd, events: events, revents: 0)
+        let ready = poll(&poller, 1, Int32((slice + 999_999) / 1_000_000))
+        if ready < 0 && errno != EINTR { return .retryable("\(what): \(errnoName(errno))") }
+        if ready > 0 { return nil }
+      }
+    }
   }
 
   /// The status line, and a 2xx protobuf body's partial success.
@@ -96,19 +135,24 @@ struct OTLPHTTPClient {
     return nil
   }
 
-  private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBytes { raw in
-      var offset = 0
-      while offset < raw.count {
-        let sent = send(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset, Int32(MSG_NOSIGNAL))
-        if sent < 0 {
-          if errno == EINTR { continue }
-          return false
-        }
-        offset += sent
+  /// nil once all of `bytes` is sent; else why not.
+  private func sendAll(_ fd: Int32, _ bytes: [UInt8], _ waiter: Waiter, _ deadline: () -> UInt64) -> Outcome? {
+    var offset = 0
+    while offset < bytes.count {
+      let sent = bytes.withUnsafeBytes { raw in
+        send(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset, Int32(MSG_NOSIGNAL))
       }
-      return true
+      if sent < 0 {
+        if errno == EINTR { continue }
+        if errno == EAGAIN || errno == EWOULDBLOCK {
+          if let failure = waiter.wait(Int16(POLLOUT), doing: "send", deadline: deadline) { return failure }
+          continue
+        }
+        return .retryable("send: \(errnoName(errno))")
+      }
+      offset += sent
     }
+    return nil
   }
 }
 
@@ -119,6 +163,13 @@ extension Substring {
     while text.last == " " || text.last == "\t" { text = text.dropLast() }
     return text
   }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the exporter's deadlines are on this clock).
+func monotonicNanoseconds() -> UInt64 {
+  var now = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &now)
+  return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
 func errnoName(_ number: Int32) -> String {
