@@ -10,6 +10,7 @@ usage: test_export.py SOCKTRACE WORKLOAD   (prints "N passed, N failed")
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -487,6 +488,59 @@ def test_rotation_with_sighup_loses_nothing():
     assert len(keys) == len(kernel), "a record appears twice"
     assert "reopened 1x" in summary, summary
     assert end["file"]["reopens"] == 1 and end["file"]["rotations"] >= 4, end
+
+
+def test_serve_rotation_gzips_rotated_files_and_loses_nothing():
+    import gzip
+    directory = os.path.join(WORK, "serve-rotate")
+    os.mkdir(directory)
+    path = os.path.join(directory, "events.jsonl")
+    storm = Storm("-p", "1", "-n", "4000", "-f", "0.05")
+    tracer = Tracer(["serve", "-o", path, "--rotate-size", "64K", "--rotate-keep", "1000",
+                     "-p", ",".join(map(str, storm.pids))])
+    try:
+        storm.go()
+        truth = storm.result()
+        time.sleep(0.3)
+        summary = tracer.stop(signal.SIGTERM)
+    finally:
+        if storm.proc.poll() is None:
+            storm.proc.kill()
+        tracer.stop()
+    assert tracer.proc.returncode == 0, summary
+    names = sorted(os.listdir(directory))
+    rotated = [n for n in names if n != "events.jsonl"]
+    # Every rotated file compressed, none left plain or half-written.
+    assert rotated and all(re.fullmatch(r"events\.jsonl\.\d+\.gz", n) for n in rotated), names
+    order = sorted(rotated, key=lambda n: -int(n.split(".")[2]))  # oldest first
+    assert [int(n.split(".")[2]) for n in order] == list(range(len(order), 0, -1)), names
+    everything = []
+    plain_bytes = packed_bytes = 0
+    for name in order + ["events.jsonl"]:
+        full = os.path.join(directory, name)
+        assert stat.S_IMODE(os.stat(full).st_mode) == 0o600, (name, oct(os.stat(full).st_mode))
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(full, "rb") as handle:
+            data = handle.read()
+        assert data.endswith(b"\n"), name
+        if name.endswith(".gz"):
+            assert len(data) <= 64 << 10, (name, len(data))
+            plain_bytes += len(data)
+            packed_bytes += os.path.getsize(full)
+        everything += [json.loads(line) for line in data.splitlines()]
+    end = end_record(everything)
+    assert end["file"]["rotations"] == len(rotated), (end, names)
+    kernel = [r for r in everything if r["event"] not in ("start", "end") and not r.get("from_proc")]
+    births = [r for r in kernel if r["event"] == "socket"]
+    assert end["lost"] == 0 and len(kernel) == end["events"], end
+    assert len(births) == truth["calls"], (len(births), truth)
+    # In order across files: oldest rotated first, the live file last.
+    stamps = [int(r["ts_ns"]) for r in kernel]
+    assert stamps == sorted(stamps), "records out of order across rotated files"
+    print("  %d rotated files, gzip %.1fx smaller" % (len(rotated), plain_bytes / packed_bytes))
+    assert plain_bytes / packed_bytes > 4, (plain_bytes, packed_bytes)
+    run = subprocess.run([SOCKTRACE, "serve", "--help"], capture_output=True, text=True)
+    assert "--rotate-size 64M --rotate-keep 60" in run.stdout and "--no-rotate-compress" in run.stdout, run.stdout
 
 
 def main():

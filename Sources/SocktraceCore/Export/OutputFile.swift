@@ -1,3 +1,4 @@
+import CLibBPF
 import Glibc
 
 /// Where records go: a file opened before anything is attached, or stdout.
@@ -18,17 +19,22 @@ import Glibc
 /// or the directory's owner is refused, as fs.protected_symlinks=1 would, and
 /// a plain file is opened O_NOFOLLOW so it cannot be swapped for one.
 public final class OutputFile {
-  /// Size-based rotation: Tetragon's defaults are 10 MB and 5 files.
+  /// Size-based rotation: Tetragon's defaults are 10 MB and 5 files. With
+  /// `compress`, a file rotated away is gzipped (FILE.1 -> FILE.1.gz, zlib
+  /// level 1) by a thread of its own, so the reader never waits for it
+  /// unless the next rotation comes before it is done.
   public struct Rotation: Sendable, Equatable {
     public var maxBytes: Int
     public var keep: Int
+    public var compress: Bool
 
     public static let defaultMaxBytes = 10_000_000
     public static let defaultKeep = 5
 
-    public init(maxBytes: Int = defaultMaxBytes, keep: Int = defaultKeep) {
+    public init(maxBytes: Int = defaultMaxBytes, keep: Int = defaultKeep, compress: Bool = false) {
       self.maxBytes = maxBytes
       self.keep = keep
+      self.compress = compress
     }
   }
 
@@ -100,7 +106,10 @@ public final class OutputFile {
     if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
   }
 
-  deinit { if owned && fd >= 0 { close(fd) } }
+  deinit {
+    if owned && fd >= 0 { close(fd) }
+    _ = finishCompressing()
+  }
 
   /// Opens `path` for writing, never truncating: a new file with O_EXCL
   /// (which follows no symlink), else the existing one, checked. Returns the
@@ -209,16 +218,23 @@ public final class OutputFile {
     size += bytes.count
   }
 
-  /// FILE.(keep-1) -> FILE.keep, …, FILE -> FILE.1, then a new FILE.
+  /// FILE.(keep-1) -> FILE.keep, …, FILE -> FILE.1, then a new FILE (and,
+  /// compressing, FILE.1 -> FILE.1.gz on the compressor's thread).
   private func rotate() throws(TraceError) {
     guard let rotation, owned else { return }
     close(fd)
     fd = -1
     if rotation.keep > 0 {
+      // The previous FILE.1 must be FILE.1.gz before the names move on (if
+      // it could not be, it stays uncompressed, counted in compressFailures).
+      finishCompressing()
       unlink("\(path).\(rotation.keep)")
+      unlink("\(path).\(rotation.keep).gz")
       var index = rotation.keep - 1
       while index >= 1 {
+        // Both names: a FILE.N left uncompressed by a run that was killed keeps its lines.
         rename("\(path).\(index)", "\(path).\(index + 1)")
+        rename("\(path).\(index).gz", "\(path).\(index + 1).gz")
         index -= 1
       }
       // ENOENT: someone (logrotate) moved FILE away already; it keeps its lines.
@@ -230,7 +246,57 @@ public final class OutputFile {
     _ = ftruncate(fd, 0)
     size = 0
     rotations += 1
+    if rotation.compress && rotation.keep > 0 { startCompressing("\(path).1") }
   }
+
+  /// The compressor thread of the last rotation, if one is running.
+  private var compressor: Compressor?
+
+  /// Gzips `source` to `source.gz` on a thread of its own (signals blocked:
+  /// they are the reader's), then removes `source`.
+  private func startCompressing(_ source: String) {
+    let job = Compressor(source: source, mode: mode)
+    let context = Unmanaged.passRetained(job).toOpaque()
+    var signals = sigset_t()
+    var previous = sigset_t()
+    sigfillset(&signals)
+    pthread_sigmask(SIG_SETMASK, &signals, &previous)
+    var thread = pthread_t()
+    let status = pthread_create(
+      &thread, nil,
+      { context in
+        guard let context else { return nil }
+        let job = Unmanaged<Compressor>.fromOpaque(context).takeRetainedValue()
+        job.run()
+        return nil
+      }, context)
+    pthread_sigmask(SIG_SETMASK, &previous, nil)
+    if status == 0 {
+      job.thread = thread
+      compressor = job
+    } else {
+      Unmanaged<Compressor>.fromOpaque(context).release()
+      job.run()  // no thread: compress here rather than not at all
+      if job.failure != 0 { compressFailures += 1 }
+    }
+  }
+
+  /// Waits for the compressor, if any: nil, or the errno it failed with
+  /// (the uncompressed file is then kept as it was).
+  @discardableResult
+  public func finishCompressing() -> Int32? {
+    guard let job = compressor else { return nil }
+    compressor = nil
+    if let thread = job.thread { pthread_join(thread, nil) }
+    if job.failure != 0 {
+      compressFailures += 1
+      return job.failure
+    }
+    return nil
+  }
+
+  /// Rotated files that could not be compressed (kept uncompressed).
+  public private(set) var compressFailures: UInt64 = 0
 
   /// Closes the file and opens its path again, appending (SIGHUP): after
   /// logrotate renamed it, new records go to a new file of the same name.
@@ -280,4 +346,63 @@ public final class OutputFile {
   private var displayPath: String { path == "-" ? "standard output" : path }
 
   public func sync() { if owned && fd >= 0 { fsync(fd) } }
+}
+
+/// One rotated file gzipped: SOURCE -> SOURCE.gz.tmp -> SOURCE.gz, then SOURCE
+/// removed; on any failure the temporary file goes and SOURCE stays.
+final class Compressor: @unchecked Sendable {
+  let source: String
+  let mode: mode_t
+  var thread: pthread_t?
+  /// 0, or the errno of the step that failed (set by the thread, read after join).
+  var failure: Int32 = 0
+
+  init(source: String, mode: mode_t) {
+    self.source = source
+    self.mode = mode
+  }
+
+  func run() {
+    let temporary = source + ".gz.tmp"
+    let input = open(source, O_RDONLY | O_CLOEXEC)
+    guard input >= 0 else {
+      failure = errno
+      return
+    }
+    defer { close(input) }
+    let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+    guard output >= 0 else {
+      failure = errno
+      return
+    }
+    // gzdopen takes the fd: gzclose closes it.
+    guard let gz = gzdopen(output, "wb1") else {
+      close(output)
+      unlink(temporary)
+      failure = ENOMEM
+      return
+    }
+    var buffer = [UInt8](repeating: 0, count: 256 << 10)
+    var status: Int32 = 0
+    while status == 0 {
+      let got = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+      if got < 0 {
+        if errno == EINTR { continue }
+        status = errno
+      } else if got == 0 {
+        break
+      } else {
+        let written = buffer.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32(got)) }
+        if written != Int32(got) { status = EIO }
+      }
+    }
+    if gzclose(gz) != Z_OK && status == 0 { status = EIO }
+    if status == 0 && rename(temporary, source + ".gz") != 0 { status = errno }
+    if status != 0 {
+      unlink(temporary)
+      failure = status
+      return
+    }
+    unlink(source)
+  }
 }
