@@ -135,8 +135,10 @@ public enum CgroupNames {
 /// Turns the cgroup ids records carry (`bpf_get_current_cgroup_id`: the
 /// inode number of the cgroup's directory in the v2 hierarchy) into v2 paths
 /// and container context, in user space. The hierarchy is walked once at
-/// start and again on a miss (a cgroup created since), at most once a second
-/// for ids still unknown, so a gone cgroup cannot make every record walk.
+/// start and again on a miss (a cgroup created since): at once for an id not
+/// seen before (a container that just started; walks at least 100 ms apart),
+/// at most once a second for an id that already missed, so a gone cgroup
+/// cannot make every record walk.
 public final class CgroupResolver {
   /// Where cgroup2 is mounted: /sys/fs/cgroup on unified hosts,
   /// /sys/fs/cgroup/unified on hybrid ones; nil without cgroup v2.
@@ -147,8 +149,15 @@ public final class CgroupResolver {
   private var lastID: UInt64 = .max
   private var lastFragment: [UInt8] = []
   private var lastWalk: UInt64 = 0
-  /// How often ids still unknown may cause a new walk.
+  /// How often an id still unknown may cause a new walk.
   static let missInterval: UInt64 = 1_000_000_000
+  /// The least time between two walks, whatever the ids (a storm of new cgroups).
+  static let walkGap: UInt64 = 100_000_000
+  /// Ids looked up and not found, and when they last caused a walk. One
+  /// global once-a-second limit made a container started within a second of
+  /// any other miss (or of the start) lose its identity if it lived less
+  /// than that second: every id has its own limit now.
+  private var misses: [UInt64: UInt64] = [:]
   /// Walks of the hierarchy so far (the start's included).
   public private(set) var walks = 0
 
@@ -197,9 +206,16 @@ public final class CgroupResolver {
   public func path(for id: UInt64) -> String? {
     if let path = paths[id] { return path }
     let now = BootClock.now(CLOCK_MONOTONIC)
-    guard now &- lastWalk >= Self.missInterval || walks == 0 else { return nil }
+    if let missed = misses[id], now &- missed < Self.missInterval { return nil }
+    guard now &- lastWalk >= Self.walkGap || walks == 0 else { return nil }
     refresh()
-    return paths[id]
+    if let path = paths[id] {
+      misses[id] = nil
+      return path
+    }
+    if misses.count >= 65_536 { misses.removeAll(keepingCapacity: true) }
+    misses[id] = now
+    return nil
   }
 
   /// The id of a v2 directory: its inode number.
