@@ -203,7 +203,10 @@ def build_workload_image():
     tarball = os.path.join(WORK, "workload.tar")
     subprocess.run(["tar", "--sort=name", "--owner=0", "--group=0", "--mtime=@0", "-C", root, "-cf", tarball, "."],
                    check=True)
+    previous = podman("image", "inspect", "--format", "{{.Id}}", WORKLOAD_IMAGE, check=False).stdout.strip()
     podman("import", "-q", tarball, WORKLOAD_IMAGE)
+    if previous and previous != inspect(WORKLOAD_IMAGE, "{{.Id}}"):
+        podman("rmi", previous, check=False)  # the last run's, now untagged
 
 
 def runtime_works():
@@ -321,6 +324,43 @@ def test_daemonset_records_another_containers_sockets_with_its_identity():
     host = [r for r in records if r.get("inode") == host_inode and r["event"] == "socket"]
     assert len(host) == 1 and host[0]["container_id"] is None and host[0]["pid"] == os.getpid(), host
     print("  %d records of container %s, e.g.: %s" % (len(mine), workload.id[:12], json.dumps(births[sorted(wanted)[0]])[:200]))
+
+
+def test_containers_started_within_a_second_keep_their_identity():
+    # Two short-lived "containers" (cgroups named as podman names them, a
+    # process making one socket in each) 0.3 s apart, while the image traces.
+    # A single once-a-second limit on rewalking the hierarchy used to leave
+    # the first with no cgroup_path and no container_id (it lived less than
+    # the second after the previous walk).
+    root = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    # podman's cgroupfs naming (libpod_parent/libpod-ID, as here) or its systemd one (libpod-ID.scope).
+    parent = os.path.join(root, "libpod_parent")
+    suffix = ""
+    if not os.path.isdir(parent):
+        parent, suffix = root, ".scope"
+    helper = os.path.join(WORK, "one-socket")
+    subprocess.run(["gcc", "-O2", "-static", "-o", helper, "-x", "c", "-"], check=True, text=True, input=(
+        "#include <sys/socket.h>\n#include <unistd.h>\n"
+        "int main(void) { close(socket(AF_INET, SOCK_DGRAM, 0)); return 0; }\n"))
+    tracer = Tracer("quick", extra=["--comm", "one-socket"])
+    made = []
+    try:
+        for _ in range(3):
+            container = os.urandom(32).hex()
+            directory = os.path.join(parent, "libpod-" + container + suffix)
+            os.mkdir(directory)
+            made.append((container, directory))
+            subprocess.run(["sh", "-c", 'echo $$ > %s/cgroup.procs && exec %s' % (directory, helper)], check=True)
+            time.sleep(0.3)
+        time.sleep(0.3)
+    finally:
+        records = tracer.stop()
+        for _, directory in made:
+            os.rmdir(directory)
+    births = [r for r in records if r["event"] == "socket"]
+    assert [r["container_id"] for r in births] == [c for c, _ in made], \
+        [(r["container_id"], r["cgroup_path"]) for r in births]
+    assert all(r["container_runtime"] == "podman" for r in births), births
 
 
 def test_container_filter_traces_only_that_container_and_stop_unloads_everything():
