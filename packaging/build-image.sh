@@ -70,6 +70,7 @@ tarball=$(mktemp --suffix=.tar)
 trap 'rm -rf "$root" "$tarball"' EXIT
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$root" -cf "$tarball" .
 
+previous=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 podman import --quiet \
   --change 'ENTRYPOINT ["/usr/bin/socktrace", "serve"]' \
   --change 'CMD ["--metrics", "0.0.0.0:9464"]' \
@@ -81,6 +82,12 @@ podman import --quiet \
   --change "LABEL org.opencontainers.image.description=eBPF socket-creation tracer (run with the privileges in docs/deploy.md)" \
   --message "socktrace $version (commit $commit): the release binary and its ldd closure" \
   "$tarball" "$image" >/dev/null
+
+# A rebuild leaves the previous image untagged: remove it (unless a container uses it).
+current=$(podman image inspect --format '{{.Id}}' "$image")
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+  podman rmi "$previous" >/dev/null 2>&1 || true
+fi
 
 mkdir -p "$out"
 archive="$out/socktrace-$version.oci.tar"

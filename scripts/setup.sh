@@ -35,6 +35,8 @@ test=(
   bash-completion                     # the installed bash completion is exercised
   python3-jsonschema                  # tests: every record against docs/schema.json
   prometheus                          # tests: a real server scraping --metrics
+  podman runc                         # the fleet stage: the image under a real runtime
+  python3-yaml                        # the fleet stage: reading the Kubernetes manifests
 )
 
 want=()
@@ -69,6 +71,34 @@ if $needs_test && ! python3 -c 'import opentelemetry.proto.collector.logs.v1.log
   echo "setup: pip installing opentelemetry-proto" >&2
   python3 -m pip install -q opentelemetry-proto 2>/dev/null ||
     python3 -m pip install -q --break-system-packages opentelemetry-proto
+fi
+# tests: ClickHouse's engine (chDB) loads a recording with docs/clickhouse.md's tables.
+if $needs_test && ! python3 -c 'import chdb' 2>/dev/null; then
+  echo "setup: pip installing chdb" >&2
+  python3 -m pip install -q chdb 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages chdb
+fi
+# tests: Debian's kubectl (kubernetes-client) validates the DaemonSet. Where
+# another package already owns /usr/bin/kubectl (Google Cloud SDK's), the
+# Debian package cannot be installed beside it: it is unpacked under
+# /var/cache/socktrace-test instead (Tests/fleet/run.sh looks there first).
+if $needs_test; then
+  kubectl_cache=/var/cache/socktrace-test/kubernetes-client
+  if ! dpkg-query -W -f='${Status}' kubernetes-client 2>/dev/null | grep -q "install ok installed" &&
+    [ ! -x "$kubectl_cache/usr/bin/kubectl" ]; then
+    if [ -e /usr/bin/kubectl ]; then
+      echo "setup: unpacking kubernetes-client into $kubectl_cache (/usr/bin/kubectl belongs to $(dpkg -S /usr/bin/kubectl 2>/dev/null | cut -d: -f1 || echo no package))" >&2
+      download=$(mktemp -d)
+      (cd "$download" && apt-get download -qq kubernetes-client 2>/dev/null ||
+        { apt-get update -qq && apt-get download -qq kubernetes-client; })
+      mkdir -p "$kubectl_cache"
+      dpkg-deb -x "$download"/kubernetes-client_*.deb "$kubectl_cache"
+      rm -rf "$download"
+    else
+      echo "setup: installing kubernetes-client" >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+    fi
+  fi
 fi
 $needs_swift || exit 0
 command -v swift >/dev/null || { echo "setup: no swift on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }

@@ -9,7 +9,10 @@
 #      7.2 kernels under qemu, on the fentry, kprobe and tracepoint rungs, and
 #      the BPF object built for arm64 in Debian's arm64 kernel;
 #   4. packaging/test-deb.sh: the .deb built, linted, installed with apt-get,
-#      run from /usr/bin (a recording, man, completion, setcap as nobody), purged.
+#      run from /usr/bin (a recording, man, completion, setcap as nobody), purged;
+#   5. Tests/fleet/run.sh: the OCI image built and run under podman + runc as
+#      a DaemonSet runs it, the Kubernetes manifest through kubectl, and a
+#      recording in ClickHouse (chDB) with docs/clickhouse.md's queries.
 # Ends on one line: "total: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,13 +57,22 @@ read -r package_passed package_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) 
 package_passed=${package_passed:-0}
 package_failed=${package_failed:-1}
 
+# Where fleets run it: the image (from the release binary test-deb.sh built),
+# podman + runc, kubectl, ClickHouse.
+bash Tests/fleet/run.sh .build/debug/socktrace .build/debug/socktrace-workload 2>&1 | tee "$logs/fleet.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+read -r fleet_passed fleet_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/fleet.log" | tail -n 1)
+fleet_passed=${fleet_passed:-0}
+fleet_failed=${fleet_failed:-1}
+
 echo
 echo "swift test: $swift_passed passed, $swift_failed failed, $swift_skipped skipped"
 echo "exports: $export_passed passed, $export_failed failed"
 echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 echo "kernel VMs: $vm_passed passed, $vm_failed failed"
 echo "package: $package_passed passed, $package_failed failed"
-((swift_failed + export_failed + fuzz_failed + vm_failed + package_failed == 0)) || status=1
-echo "total: $((swift_passed + export_passed + fuzz_passed + vm_passed + package_passed)) passed," \
-  "$((swift_failed + export_failed + fuzz_failed + vm_failed + package_failed)) failed"
+echo "fleet: $fleet_passed passed, $fleet_failed failed"
+((swift_failed + export_failed + fuzz_failed + vm_failed + package_failed + fleet_failed == 0)) || status=1
+echo "total: $((swift_passed + export_passed + fuzz_passed + vm_passed + package_passed + fleet_passed)) passed," \
+  "$((swift_failed + export_failed + fuzz_failed + vm_failed + package_failed + fleet_failed)) failed"
 exit "$status"
