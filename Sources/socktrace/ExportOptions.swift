@@ -28,11 +28,13 @@ struct ExportOptions: ParsableArguments {
 
   @Option(
     help: ArgumentHelp(
-      "Rotate the -o file before it passes this size (bytes, or with K, M, G: binary units). Default with rotation: 10M.",
+      "Rotate the -o file before it passes this size (bytes, or with K, M, G: binary units). Default with rotation: 10M (serve: 64M).",
       valueName: "size"))
   var rotateSize: ByteSize?
 
-  @Option(help: ArgumentHelp("Rotated files to keep: FILE.1 … FILE.N (default with rotation: 5).", valueName: "N"))
+  @Option(
+    help: ArgumentHelp(
+      "Rotated files to keep: FILE.1 … FILE.N (default with rotation: 5; serve: 60, gzipped).", valueName: "N"))
   var rotateKeep: Int?
 
   /// Rotation, if either rotation option was given (or `serve` writes a file).
