@@ -228,7 +228,7 @@ def runtime_works():
 
 def test_image_holds_the_binary_and_its_libraries_only():
     name = PREFIX + "files"
-    podman("create", "--name", name, IMAGE)
+    podman("create", "--network=none", "--name", name, IMAGE)
     try:
         listing = subprocess.run("podman export %s | tar -t" % name, shell=True, capture_output=True, text=True,
                                  check=True).stdout.split()
