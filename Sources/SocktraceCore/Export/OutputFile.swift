@@ -1,4 +1,4 @@
-import CLibBPF
+import CSocktrace
 import Glibc
 
 /// Where records go: a file opened before anything is attached, or stdout.
@@ -375,28 +375,8 @@ final class Compressor: @unchecked Sendable {
       failure = errno
       return
     }
-    // gzdopen takes the fd: gzclose closes it.
-    guard let gz = gzdopen(output, "wb1") else {
-      close(output)
-      unlink(temporary)
-      failure = ENOMEM
-      return
-    }
-    var buffer = [UInt8](repeating: 0, count: 256 << 10)
-    var status: Int32 = 0
-    while status == 0 {
-      let got = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-      if got < 0 {
-        if errno == EINTR { continue }
-        status = errno
-      } else if got == 0 {
-        break
-      } else {
-        let written = buffer.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32(got)) }
-        if written != Int32(got) { status = EIO }
-      }
-    }
-    if gzclose(gz) != Z_OK && status == 0 { status = EIO }
+    // st_gzip_fd takes the output fd (zlib's gzclose closes it).
+    var status = st_gzip_fd(input, output)
     if status == 0 && rename(temporary, source + ".gz") != 0 { status = errno }
     if status != 0 {
       unlink(temporary)
