@@ -77,7 +77,7 @@ public struct JSONParser {
     try parse(bytes, in: 0..<bytes.count)
   }
 
-  private init(bytes: [UInt8], range: Range<Int>) {
+  fileprivate init(bytes: [UInt8], range: Range<Int>) {
     self.bytes = bytes
     self.index = range.lowerBound
     self.end = range.upperBound
@@ -208,7 +208,7 @@ public struct JSONParser {
 
   /// The bytes a string decodes to. Escapes become UTF-8 (a lone surrogate
   /// becomes U+FFFD); raw bytes, valid UTF-8 or not, are kept as they are.
-  private mutating func parseString() throws(JSONSyntaxError) -> [UInt8] {
+  fileprivate mutating func parseString() throws(JSONSyntaxError) -> [UInt8] {
     index += 1  // opening quote
     var out: [UInt8] = []
     while index < end {
@@ -322,6 +322,295 @@ public struct JSONParser {
     if index == start {
       guard index < end else { throw endError("a number") }
       throw error("expected a digit, found \(describe(bytes[index]))")
+    }
+  }
+}
+
+/// A recording line's top-level object, read once: each member's key and
+/// where its value is. Strings and numbers stay undecoded until a field is
+/// asked for, so a line costs one pass and no allocation per member; nested
+/// arrays and objects (argv, stages, filters) are parsed as `JSONValue`.
+/// The line is checked exactly as `JSONParser.parse` checks it: the same
+/// errors at the same columns.
+struct FlatObject {
+  enum Value {
+    case null
+    case bool(Bool)
+    /// `bytes[range]` is a JSON number.
+    case number(Range<Int>)
+    /// `bytes[range]` is between the quotes; `escaped` when it holds a backslash.
+    case string(Range<Int>, escaped: Bool)
+    case composite(JSONValue)
+  }
+
+  struct Member {
+    /// Up to 7 key bytes and the length: compared before the bytes are.
+    var signature: UInt64
+    /// The key's bytes in the line, or decoded when it had escapes.
+    var key: Range<Int>
+    var decodedKey: [UInt8]?
+    var value: Value
+  }
+
+  let bytes: [UInt8]
+  var members: [Member]
+  /// Signature slot -> the member's index + 1; 0 for none, -1 for two
+  /// members (or more than 126) in one slot: then a linear search.
+  var slots = InlineArray<64, Int8>(repeating: 0)
+
+  init(bytes: [UInt8]) {
+    self.bytes = bytes
+    members = []
+    members.reserveCapacity(40)  // a record has about 30: one allocation per line
+  }
+
+  static func slot(_ signature: UInt64) -> Int { Int(truncatingIfNeeded: (signature &* 0x9e37_79b9_7f4a_7c15) >> 58) }
+
+  mutating func add(_ member: Member) {
+    let slot = Self.slot(member.signature)
+    if slots[slot] == 0 && members.count < 126 {
+      slots[slot] = Int8(members.count + 1)
+    } else {
+      slots[slot] = -1
+    }
+    members.append(member)
+  }
+
+  static func signature<Key: Collection>(_ key: Key) -> UInt64 where Key.Element == UInt8 {
+    var value = UInt64(truncatingIfNeeded: key.count) & 0xff
+    var shift: UInt64 = 8
+    for byte in key.prefix(7) {
+      value |= UInt64(byte) << shift
+      shift += 8
+    }
+    return value
+  }
+
+  /// The member's value (the last one, if a key repeats, as a dictionary would keep).
+  func value(_ key: String) -> Value? {
+    var key = key
+    return key.withUTF8 { wanted in
+      let signature = Self.signature(wanted)
+      let slot = slots[Self.slot(signature)]
+      if slot == 0 { return nil }
+      if slot > 0 {
+        let member = members[Int(slot) - 1]
+        guard member.signature == signature else { return nil }
+        if wanted.count <= 7 && member.decodedKey == nil { return member.value }
+        if let decoded = member.decodedKey { return decoded.elementsEqual(wanted) ? member.value : nil }
+        return bytes[member.key].elementsEqual(wanted) ? member.value : nil
+      }
+      for member in members.reversed() where member.signature == signature {
+        if wanted.count <= 7 && member.decodedKey == nil { return member.value }
+        if let decoded = member.decodedKey {
+          if decoded.elementsEqual(wanted) { return member.value }
+        } else if bytes[member.key].elementsEqual(wanted) {
+          return member.value
+        }
+      }
+      return nil
+    }
+  }
+
+  /// The bytes a string value decodes to.
+  func stringBytes(_ range: Range<Int>, escaped: Bool) -> [UInt8] {
+    guard escaped else { return Array(bytes[range]) }
+    // Checked when the line was read: decoding again cannot fail.
+    var parser = JSONParser(bytes: bytes, range: (range.lowerBound - 1)..<(range.upperBound + 1))
+    return (try? parser.parseString()) ?? []
+  }
+
+  /// A number value, exact when it is an integer.
+  func number(_ range: Range<Int>) -> JSONNumber? {
+    var negative = false
+    var index = range.lowerBound
+    if index < range.upperBound && bytes[index] == UInt8(ascii: "-") {
+      negative = true
+      index += 1
+    }
+    var magnitude: UInt64 = 0
+    var exact = index < range.upperBound
+    while index < range.upperBound {
+      let byte = bytes[index]
+      guard byte >= 0x30 && byte <= 0x39 else {
+        exact = false
+        break
+      }
+      let (times, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
+      let (sum, overflow2) = times.addingReportingOverflow(UInt64(byte - 0x30))
+      if overflow1 || overflow2 {
+        exact = false
+        break
+      }
+      magnitude = sum
+      index += 1
+    }
+    if exact {
+      if !negative {
+        if let value = Int64(exactly: magnitude) { return .integer(value) }
+        return .unsigned(magnitude)
+      }
+      if magnitude <= UInt64(Int64.max) { return .integer(-Int64(magnitude)) }
+      if magnitude == UInt64(Int64.max) + 1 { return .integer(Int64.min) }
+    }
+    return Double(String(decoding: bytes[range], as: UTF8.self)).map { .float($0) }
+  }
+
+  /// The value as a `JSONValue` (for nested objects and the generic paths).
+  func materialize(_ value: Value) -> JSONValue {
+    switch value {
+    case .null: return .null
+    case .bool(let flag): return .bool(flag)
+    case .number(let range): return number(range).map { .number($0) } ?? .null
+    case .string(let range, let escaped): return .string(stringBytes(range, escaped: escaped))
+    case .composite(let value): return value
+    }
+  }
+}
+
+extension JSONParser {
+  /// Reads `bytes[range]`, which must be one JSON object, into a `FlatObject`.
+  /// Throws what `parse` would; a value that is not an object is `nil`.
+  static func parseFlat(_ bytes: [UInt8], in range: Range<Int>) throws(JSONSyntaxError) -> FlatObject? {
+    var parser = JSONParser(bytes: bytes, range: range)
+    parser.skipWhitespace()
+    guard parser.index < parser.end, bytes[parser.index] == UInt8(ascii: "{") else {
+      _ = try parse(bytes, in: range)  // the same error, or a value that is no object
+      return nil
+    }
+    var object = FlatObject(bytes: bytes)
+    try parser.parseFlatObject(into: &object)
+    parser.skipWhitespace()
+    if parser.index < parser.end {
+      throw parser.error("unexpected \(parser.describe(parser.bytes[parser.index])) after the value")
+    }
+    return object
+  }
+
+  private mutating func parseFlatObject(into object: inout FlatObject) throws(JSONSyntaxError) {
+    index += 1  // {
+    skipWhitespace()
+    guard index < end else { throw endError("an object") }
+    if bytes[index] == UInt8(ascii: "}") {
+      index += 1
+      return
+    }
+    while true {
+      skipWhitespace()
+      guard index < end else { throw endError("an object") }
+      guard bytes[index] == UInt8(ascii: "\"") else {
+        throw error("expected a key, found \(describe(bytes[index]))")
+      }
+      let keyStart = index + 1
+      let keyEscaped = try skipString()
+      let keyRange = keyStart..<(index - 1)
+      var member = FlatObject.Member(signature: 0, key: keyRange, decodedKey: nil, value: .null)
+      if keyEscaped {
+        let decoded = object.stringBytes(keyRange, escaped: true)
+        member.decodedKey = decoded
+        member.signature = FlatObject.signature(decoded)
+      } else {
+        member.signature = FlatObject.signature(bytes[keyRange])
+      }
+      skipWhitespace()
+      guard index < end else { throw endError("an object") }
+      guard bytes[index] == UInt8(ascii: ":") else {
+        throw error("expected ':' after a key, found \(describe(bytes[index]))")
+      }
+      index += 1
+      skipWhitespace()
+      guard index < end else { throw endError("a value") }
+      switch bytes[index] {
+      case UInt8(ascii: "\""):
+        let start = index + 1
+        let escaped = try skipString()
+        member.value = .string(start..<(index - 1), escaped: escaped)
+      case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        let start = index
+        try skipNumber()
+        member.value = .number(start..<index)
+      default:
+        let value = try parseValue(depth: 1)
+        switch value {
+        case .null: member.value = .null
+        case .bool(let flag): member.value = .bool(flag)
+        default: member.value = .composite(value)
+        }
+      }
+      object.add(member)
+      skipWhitespace()
+      guard index < end else { throw endError("an object") }
+      switch bytes[index] {
+      case UInt8(ascii: ","): index += 1
+      case UInt8(ascii: "}"):
+        index += 1
+        return
+      default: throw error("expected ',' or '}', found \(describe(bytes[index]))")
+      }
+    }
+  }
+
+  /// Checks a string as `parseString` reads it, without keeping it; true
+  /// when it holds an escape.
+  private mutating func skipString() throws(JSONSyntaxError) -> Bool {
+    index += 1  // opening quote
+    var escaped = false
+    // The common case: plain bytes up to the closing quote.
+    let plainEnd = bytes.withUnsafeBufferPointer { buffer -> Int in
+      var at = index
+      while at < end {
+        let byte = buffer[at]
+        if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { break }
+        at += 1
+      }
+      return at
+    }
+    index = plainEnd
+    while index < end {
+      switch bytes[index] {
+      case UInt8(ascii: "\""):
+        index += 1
+        return escaped
+      case UInt8(ascii: "\\"):
+        escaped = true
+        index += 1
+        guard index < end else { throw endError("a string") }
+        let escape = bytes[index]
+        index += 1
+        switch escape {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+          UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+          break
+        case UInt8(ascii: "u"): _ = try parseUnicodeEscape()
+        default:
+          index -= 1
+          throw error("unknown escape \\\(describe(escape))")
+        }
+      default: index += 1
+      }
+    }
+    throw endError("a string")
+  }
+
+  /// Checks a number as `parseNumber` reads it.
+  private mutating func skipNumber() throws(JSONSyntaxError) {
+    if bytes[index] == UInt8(ascii: "-") { index += 1 }
+    let integerStart = index
+    try digits()
+    if index - integerStart > 1 && bytes[integerStart] == UInt8(ascii: "0") {
+      index = integerStart
+      throw error("a number has a leading zero")
+    }
+    if index < end && bytes[index] == UInt8(ascii: ".") {
+      index += 1
+      try digits()
+    }
+    if index < end && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
+      index += 1
+      if index < end && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) {
+        index += 1
+      }
+      try digits()
     }
   }
 }

@@ -9,7 +9,23 @@ struct FieldError: Error, Equatable {
 enum RecordDecoder {
   /// The kind named by `event`, or nil when it is not one the schema defines.
   static func decode(_ object: [String: JSONValue], line: Int) throws(FieldError) -> RecordedEvent? {
-    let fields = Fields(object: object)
+    try decode(Fields(object: object), line: line)
+  }
+
+  /// A recording line read by `JSONParser.parseFlat`.
+  static func decode(flat: FlatObject, line: Int) throws(FieldError) -> RecordedEvent? {
+    try decode(Fields(flat: flat), line: line)
+  }
+
+  /// Whether a line is a `lost` record (the tracer's live loss reports).
+  static func isLost(_ flat: FlatObject) -> Bool { Fields(flat: flat).isString("event", "lost") }
+
+  /// A `lost` record's count.
+  static func lostCount(_ flat: FlatObject) -> UInt64? { try? Fields(flat: flat).optionalUInt64("lost") }
+
+  static func kindName(_ flat: FlatObject) -> [UInt8]? { try? Fields(flat: flat).optionalBytes("event") }
+
+  private static func decode(_ fields: Fields, line: Int) throws(FieldError) -> RecordedEvent? {
     let kind = try fields.string("event")
     switch kind {
     case "start": return .start(try start(fields, line: line))
@@ -116,7 +132,7 @@ enum RecordDecoder {
 
   private static func start(_ fields: Fields, line: Int) throws(FieldError) -> RecordedStart {
     var pids: [UInt32] = []
-    if case .array(let values)? = fields.object["pids"] {
+    if let values = fields.optionalArray("pids") {
       for value in values {
         guard case .number(let number) = value, let pid = number.uint64, let pid32 = UInt32(exactly: pid) else {
           throw FieldError(reason: "\"pids\" holds something other than pids")
@@ -142,10 +158,34 @@ enum RecordDecoder {
   }
 }
 
-/// Typed access to an object's fields; errors name the field.
+/// Typed access to an object's fields; errors name the field. Reads a
+/// `FlatObject` (a recording line, decoded field by field as asked) or a
+/// parsed object (nested ones, and callers holding a `JSONValue`).
 private struct Fields {
-  let object: [String: JSONValue]
+  enum Storage {
+    case flat(FlatObject)
+    case dictionary([String: JSONValue])
+  }
+
+  /// A present, non-null value.
+  enum Raw {
+    case number(JSONNumber)
+    /// A string without escapes, still in the flat line.
+    case text(Range<Int>)
+    case value(JSONValue)
+  }
+
+  let storage: Storage
   var prefix = ""
+
+  init(object: [String: JSONValue], prefix: String = "") {
+    storage = .dictionary(object)
+    self.prefix = prefix
+  }
+
+  init(flat: FlatObject) {
+    storage = .flat(flat)
+  }
 
   private func missing(_ key: String) -> FieldError { FieldError(reason: "\"\(prefix)\(key)\" is missing") }
   private func wrong(_ key: String, _ expected: String) -> FieldError {
@@ -153,10 +193,59 @@ private struct Fields {
   }
 
   /// Present and not null.
-  private func value(_ key: String) -> JSONValue? {
-    switch object[key] {
-    case nil, .null?: return nil
-    case let value?: return value
+  private func value(_ key: String) -> Raw? {
+    switch storage {
+    case .dictionary(let object):
+      switch object[key] {
+      case nil, .null?: return nil
+      case .number(let number)?: return .number(number)
+      case let value?: return .value(value)
+      }
+    case .flat(let flat):
+      switch flat.value(key) {
+      case nil, .null?: return nil
+      case .bool(let flag)?: return .value(.bool(flag))
+      case .number(let range)?: return flat.number(range).map { .number($0) } ?? .value(.null)
+      case .string(let range, false)?: return .text(range)
+      case .string(let range, true)?: return .value(.string(flat.stringBytes(range, escaped: true)))
+      case .composite(let value)?: return .value(value)
+      }
+    }
+  }
+
+  /// The bytes of a string value.
+  private func bytes(_ raw: Raw) -> [UInt8]? {
+    switch raw {
+    case .text(let range):
+      if case .flat(let flat) = storage { return Array(flat.bytes[range]) }
+      return nil
+    case .value(.string(let bytes)): return bytes
+    default: return nil
+    }
+  }
+
+  /// A string value as text (names: family, error, how...).
+  private func text(_ raw: Raw) -> String? {
+    switch raw {
+    case .text(let range):
+      if case .flat(let flat) = storage { return String(decoding: flat.bytes[range], as: UTF8.self) }
+      return nil
+    case .value(.string(let bytes)): return String(decoding: bytes, as: UTF8.self)
+    default: return nil
+    }
+  }
+
+  /// Whether a string field holds exactly `name` (the record kind), without decoding it.
+  func isString(_ key: String, _ name: StaticString) -> Bool {
+    guard let raw = value(key) else { return false }
+    return name.withUTF8Buffer { expected in
+      switch raw {
+      case .text(let range):
+        if case .flat(let flat) = storage { return flat.bytes[range].elementsEqual(expected) }
+        return false
+      case .value(.string(let bytes)): return bytes.elementsEqual(expected)
+      default: return false
+      }
     }
   }
 
@@ -167,19 +256,31 @@ private struct Fields {
 
   /// A number, or (schema v2: `*_ns`, 64-bit ids) its decimal string.
   func optionalUInt64(_ key: String) throws(FieldError) -> UInt64? {
-    switch value(key) {
-    case nil: return nil
-    case .number(let number)?:
+    guard let raw = value(key) else { return nil }
+    switch raw {
+    case .number(let number):
       if let result = number.uint64 { return result }
-    case .string(let bytes)?:
-      if !bytes.isEmpty, bytes.count <= 20, bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-        let result = UInt64(String(decoding: bytes, as: UTF8.self))
-      {
-        return result
-      }
+    case .text(let range):
+      if case .flat(let flat) = storage, let result = Self.decimal(flat.bytes[range]) { return result }
+    case .value(.string(let bytes)):
+      if let result = Self.decimal(bytes[...]) { return result }
     default: break
     }
     throw wrong(key, "a non-negative integer")
+  }
+
+  /// 1 to 20 ASCII digits that fit 64 bits.
+  private static func decimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+    guard !digits.isEmpty, digits.count <= 20 else { return nil }
+    var result: UInt64 = 0
+    for byte in digits {
+      guard byte >= 0x30 && byte <= 0x39 else { return nil }
+      let (times, overflow1) = result.multipliedReportingOverflow(by: 10)
+      let (sum, overflow2) = times.addingReportingOverflow(UInt64(byte - 0x30))
+      if overflow1 || overflow2 { return nil }
+      result = sum
+    }
+    return result
   }
 
   func uint32(_ key: String) throws(FieldError) -> UInt32 {
@@ -194,14 +295,14 @@ private struct Fields {
   }
 
   func optionalInt64(_ key: String) throws(FieldError) -> Int64? {
-    guard let value = value(key) else { return nil }
-    guard case .number(let number) = value, let result = number.int64 else { throw wrong(key, "an integer") }
+    guard let raw = value(key) else { return nil }
+    guard case .number(let number) = raw, let result = number.int64 else { throw wrong(key, "an integer") }
     return result
   }
 
   func optionalBool(_ key: String) throws(FieldError) -> Bool? {
-    guard let value = value(key) else { return nil }
-    guard case .bool(let result) = value else { throw wrong(key, "true or false") }
+    guard let raw = value(key) else { return nil }
+    guard case .value(.bool(let result)) = raw else { throw wrong(key, "true or false") }
     return result
   }
 
@@ -211,8 +312,9 @@ private struct Fields {
   }
 
   func optionalString(_ key: String) throws(FieldError) -> String? {
-    guard let bytes = try optionalBytes(key) else { return nil }
-    return String(decoding: bytes, as: UTF8.self)
+    guard let raw = value(key) else { return nil }
+    guard let text = text(raw) else { throw wrong(key, "a string") }
+    return text
   }
 
   /// A name from a closed set (stage, probe, how); a name this version does
@@ -229,8 +331,8 @@ private struct Fields {
   }
 
   func optionalBytes(_ key: String) throws(FieldError) -> [UInt8]? {
-    guard let value = value(key) else { return nil }
-    guard case .string(let bytes) = value else { throw wrong(key, "a string") }
+    guard let raw = value(key) else { return nil }
+    guard let bytes = bytes(raw) else { throw wrong(key, "a string") }
     return bytes
   }
 
@@ -241,22 +343,21 @@ private struct Fields {
   }
 
   func optionalLabel(_ key: String) throws(FieldError) -> String? {
-    switch value(key) {
-    case nil: return nil
-    case .string(let bytes)?: return String(decoding: bytes, as: UTF8.self)
-    case .number(let number)?:
+    guard let raw = value(key) else { return nil }
+    if let text = text(raw) { return text }
+    if case .number(let number) = raw {
       switch number {
       case .integer(let value): return String(value)
       case .unsigned(let value): return String(value)
-      case .float: throw wrong(key, "a name or an integer")
+      case .float: break
       }
-    default: throw wrong(key, "a name or an integer")
     }
+    throw wrong(key, "a name or an integer")
   }
 
   func labels(_ key: String) throws(FieldError) -> [String] {
-    guard let value = value(key) else { return [] }
-    guard case .array(let elements) = value else { throw wrong(key, "an array") }
+    guard let raw = value(key) else { return [] }
+    guard case .value(.array(let elements)) = raw else { throw wrong(key, "an array") }
     var result: [String] = []
     for element in elements {
       switch element {
@@ -269,8 +370,8 @@ private struct Fields {
   }
 
   func byteStrings(_ key: String) throws(FieldError) -> [[UInt8]] {
-    guard let value = value(key) else { return [] }
-    guard case .array(let elements) = value else { throw wrong(key, "an array") }
+    guard let raw = value(key) else { return [] }
+    guard case .value(.array(let elements)) = raw else { throw wrong(key, "an array") }
     var result: [[UInt8]] = []
     for element in elements {
       guard case .string(let bytes) = element else { throw wrong(key, "an array of strings") }
@@ -279,9 +380,14 @@ private struct Fields {
     return result
   }
 
+  func optionalArray(_ key: String) -> [JSONValue]? {
+    guard case .value(.array(let elements))? = value(key) else { return nil }
+    return elements
+  }
+
   func optionalObject(_ key: String) throws(FieldError) -> [String: JSONValue]? {
-    guard let value = value(key) else { return nil }
-    guard case .object(let result) = value else { throw wrong(key, "an object") }
+    guard let raw = value(key) else { return nil }
+    guard case .value(.object(let result)) = raw else { throw wrong(key, "an object") }
     return result
   }
 }

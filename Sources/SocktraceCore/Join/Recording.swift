@@ -34,6 +34,9 @@ public enum RecordingWarning: Equatable, Sendable, CustomStringConvertible {
   case noEndRecord
   /// Records that appear more than once, byte for byte: kept once.
   case duplicates(Int)
+  /// Records that came after a record later than them had already left the
+  /// reorder window: placed where they were read, so their timelines may be off.
+  case outOfOrder(count: Int, byNanoseconds: UInt64)
 
   public struct UnknownKind: Equatable, Sendable {
     /// The `event` value as written (attacker-reachable bytes).
@@ -59,6 +62,12 @@ public enum RecordingWarning: Equatable, Sendable, CustomStringConvertible {
     case .duplicates(let count):
       return "\(count) record\(count == 1 ? "" : "s") appear\(count == 1 ? "s" : "") twice "
         + "(a recording concatenated with itself?); each kept once"
+    case .outOfOrder(let count, let nanoseconds):
+      return
+        "\(count) record\(count == 1 ? "" : "s") came up to \(TimelineText.duration(nanoseconds)) behind later ones, "
+        + "past the reorder window (\(ReorderLimits.standard.maxRecords) records or "
+        + "\(ReorderLimits.standard.maxNanoseconds / 1_000_000_000) s); "
+        + "placed where they were read, so their timelines may be off"
     case .noEndRecord:
       return "no end record: the tracer did not stop cleanly; sockets still open are shown as open at the last record"
     }
