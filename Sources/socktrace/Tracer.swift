@@ -270,15 +270,20 @@ final class Tracer {
     return session.tracedProcessesAlive()
   }
 
+  /// The timelines at stop: the run's copy of its records, read exactly as
+  /// `socktrace timeline FILE` reads a recording (`TimelineRendering`), to stderr.
   private func printTimelines(_ spill: TimelineSpill?) {
+    let options = TimelineRendering.Options()
+    let notes = { (lines: [String]) in for line in lines { printError(line) } }
+    let write = { (bytes: UnsafeRawBufferPointer) in printError(String(decoding: bytes, as: UTF8.self)) }
     do {
-      let recording: Recording
       if let spill {
-        recording = try spill.read(source: "this run")
+        _ = try TimelineRendering.render(
+          fd: try spill.rewound(), source: "this run", options: options, notes: notes, write: write)
       } else {
-        recording = try RecordingReader.parse(pipeline?.recordingBytes ?? [], source: "this run")
+        _ = try TimelineRendering.render(
+          bytes: pipeline?.recordingBytes ?? [], source: "this run", options: options, notes: notes, write: write)
       }
-      printError(TimelineText.render(TimelineBuilder.build(recording)))
     } catch {
       printError("socktrace: timeline: \(error)")
     }

@@ -742,6 +742,22 @@ static int run(const char *s) {
 			_exit(0);
 		}
 		if (child > 0) waitpid(child, NULL, 0);
+	} else if (!strcmp(s, "fork-inherited")) {
+		/* The parent makes a socket; only its child uses it: a connect
+		 * to a closed port (ECONNREFUSED), then exit. The parent closes it. */
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		pid_t child = fork();
+		if (child == 0) {
+			struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(1),
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+			int r = connect(fd, (struct sockaddr *)&in, sizeof(in));
+			printf("{\"op\":\"inherited-connect\",\"pid\":%d,\"ret\":%d,\"errno\":%d}\n", getpid(),
+			       r, r ? errno : 0);
+			fflush(stdout);
+			_exit(0);
+		}
+		if (child > 0) waitpid(child, NULL, 0);
+		if (fd >= 0) close(fd);
 	} else if (!strcmp(s, "unshare-net")) {
 		int r = unshare(CLONE_NEWNET);
 		printf("{\"op\":\"unshare\",\"pid\":%d,\"ret\":%d,\"errno\":%d}\n", getpid(), r,

@@ -12,48 +12,199 @@
 ///   `"id"` = inode) from birth to release, process exit, or the end.
 /// - forks and execs as thread instants, exits as process instants (`"ph":"i"`).
 ///
-/// `ts` and `dur` are microseconds since the recording's first event, written
+/// Events are written as the timeline builder completes them (a socket when
+/// its story ends), so a recording of any length streams through in bounded
+/// memory; the track metadata comes last, once the tree is known.
+///
+/// `ts` and `dur` are microseconds since the recording's first record, written
 /// exactly from nanoseconds (`12.345`). Every string from the recording goes
 /// through `JSONBuffer.appendString`: the output is valid JSON whatever bytes
 /// comm or exe hold.
 public enum ChromeTraceWriter {
+  /// A whole timeline, built already (its processes chosen already).
   public static func render(_ timeline: Timeline) -> [UInt8] {
-    var out = JSONBuffer(capacity: 256 + timeline.processes.count * 1024)
-    write(timeline, into: &out)
-    return out.bytes
+    var bytes: [UInt8] = []
+    let stream = ChromeTraceStream(all: true)
+    for index in timeline.processes.indices {
+      let process = timeline.processes[index]
+      stream.processStarted(index, pid: process.pid, parent: nil)
+      for event in process.events {
+        stream.event(event, process: index, pid: process.pid, origin: timeline.firstTimestamp)
+      }
+      if let exit = process.exit {
+        stream.exited(index, pid: process.pid, exit: exit, origin: timeline.firstTimestamp)
+      }
+    }
+    stream.finish(timeline)
+    stream.drain { bytes.append(contentsOf: $0) }
+    return bytes
+  }
+}
+
+/// The Chrome trace written as a `TimelineBuilder` hands it events: slices,
+/// spans and instants at once, the metadata (process and thread names, the
+/// tracks' order) at `finish`. The caller takes the bytes with `drain`
+/// whenever `bufferedBytes` grows past what it wants to hold.
+///
+/// Which processes it shows is decided as events come, as `socktrace
+/// timeline` decides for the text: `pid` (with `tree`, its descendants), and
+/// unless `all`, only processes that touched a socket and their ancestors.
+/// A process's forks, execs and exit wait (up to `maxPendingEvents` of them)
+/// until it or a descendant touches a socket; those of a process that never
+/// does are dropped at the end, as the text view hides it.
+public final class ChromeTraceStream: TimelineSink {
+  public static let maxPendingEvents = 1000
+
+  private var emitter: Emitter
+  private let pid: UInt32?
+  private let tree: Bool
+  private let all: Bool
+  private var parents: [Int?] = []
+  private var selected: [Bool] = []
+  private var shown: [Bool] = []
+  /// Instants of processes not shown yet, as written JSON.
+  private var pending: [Int: [UInt8]] = [:]
+  private var pendingCounts: [Int: Int] = [:]
+  /// Instants that did not fit in `pending`.
+  public private(set) var droppedInstants = 0
+
+  public init(pid: UInt32? = nil, tree: Bool = false, all: Bool = false) {
+    self.pid = pid
+    self.tree = tree
+    self.all = all
+    emitter = Emitter(out: JSONBuffer(capacity: 1 << 20 + 65_536))
+    emitter.out.appendRaw("{\"traceEvents\":[")
   }
 
-  public static func write(_ timeline: Timeline, into out: inout JSONBuffer) {
-    var emitter = Emitter(timeline: timeline, out: JSONBuffer(capacity: 0))
-    swap(&emitter.out, &out)  // the emitter writes into the caller's buffer
-    emitter.writeAll()
-    swap(&emitter.out, &out)
+  public func processStarted(_ index: Int, pid: UInt32, parent: Int?) {
+    while parents.count <= index {
+      parents.append(nil)
+      selected.append(false)
+      shown.append(all)
+    }
+    parents[index] = parent
+    selected[index] = self.pid == nil || self.pid == pid || (tree && parent.map { selected[$0] } == true)
+  }
+
+  public func linked(_ child: Int, to parent: Int) {
+    guard child < parents.count, parent < parents.count else { return }
+    parents[child] = parent
+    if tree && selected[parent] { selected[child] = true }
+    if shown[child] { markShown(parent) }
+  }
+
+  public func event(_ event: TimelineEvent, process index: Int, pid: UInt32, origin: UInt64) {
+    guard index < selected.count, selected[index] else { return }
+    emitter.origin = origin
+    switch event {
+    case .socket(let socket):
+      markShown(index)
+      emitter.writeSocket(socket)
+    case .call(let call):
+      markShown(index)
+      emitter.writeCall(call)
+    case .inheritedCall:
+      markShown(index)  // written with the socket it was made on
+    case .fork(let fork):
+      instant(of: index) { $0.writeFork(fork, pid: pid) }
+    case .exec(let exec):
+      instant(of: index) { $0.writeExec(exec, pid: pid) }
+    }
+  }
+
+  public func exited(_ index: Int, pid: UInt32, exit: ProcessExit, origin: UInt64) {
+    guard index < selected.count, selected[index] else { return }
+    emitter.origin = origin
+    instant(of: index) { $0.writeExit(exit, pid: pid) }
+  }
+
+  /// Writes the metadata of `timeline`'s processes (those shown: chosen
+  /// already by pid and hiding) and closes the JSON.
+  public func finish(_ timeline: Timeline) {
+    emitter.writeMetadata(timeline)
+    emitter.out.appendRaw("\n],\"displayTimeUnit\":\"ns\"}\n")
+  }
+
+  /// The bytes written and not taken yet.
+  public var bufferedBytes: Int { emitter.out.count }
+
+  /// Hands over the bytes written so far.
+  public func drain(_ body: (UnsafeRawBufferPointer) -> Void) {
+    emitter.out.withUnsafeBytes(body)
+    emitter.out.removeAll()
+  }
+
+  /// A process instant: at once for a process shown, else kept until it is.
+  private func instant(of index: Int, _ body: (inout Emitter) -> Void) {
+    if shown[index] {
+      body(&emitter)
+      return
+    }
+    guard pendingCounts[index, default: 0] < Self.maxPendingEvents else {
+      droppedInstants += 1
+      return
+    }
+    pendingCounts[index, default: 0] += 1
+    let mark = emitter.out.count
+    let wasFirst = emitter.first
+    emitter.first = false  // each kept instant starts with ",\n"
+    body(&emitter)
+    emitter.out.withUnsafeBytes { bytes in pending[index, default: []].append(contentsOf: bytes[mark...]) }
+    emitter.out.truncate(to: mark)
+    emitter.first = wasFirst
+  }
+
+  /// The process touched a socket: it and its ancestors are shown, their
+  /// waiting instants written.
+  private func markShown(_ index: Int) {
+    var walk: Int? = index
+    var steps = 0
+    while let at = walk, at < shown.count, !shown[at], steps <= shown.count {
+      shown[at] = true
+      if let bytes = pending.removeValue(forKey: at) {
+        // Each kept instant starts with ",\n": the first event of all has no comma.
+        let rest = emitter.first ? bytes.dropFirst() : bytes[...]
+        emitter.first = false
+        rest.withUnsafeBytes { emitter.out.append($0) }
+      }
+      pendingCounts[at] = nil
+      walk = parents[at]
+      steps += 1
+    }
   }
 }
 
 private struct Emitter: ~Copyable {
-  let timeline: Timeline
   var out: JSONBuffer
   var first = true
-  /// Nanoseconds at ts 0: no event may start before it.
-  let origin: UInt64
+  /// Nanoseconds at ts 0 (the recording's first record): anything earlier is clamped to it.
+  var origin: UInt64 = 0
 
-  init(timeline: Timeline, out: consuming JSONBuffer) {
-    self.timeline = timeline
+  init(out: consuming JSONBuffer) {
     self.out = out
-    var origin = timeline.firstTimestamp
-    for process in timeline.processes {
-      origin = min(origin, process.start)
-      for socket in process.sockets { origin = min(origin, socket.callStart) }
-    }
-    self.origin = origin
   }
 
-  mutating func writeAll() {
-    out.appendRaw("{\"traceEvents\":[")
-    writeMetadata()
-    for process in timeline.processes { writeProcess(process) }
-    out.appendRaw("\n],\"displayTimeUnit\":\"ns\"}\n")
+  mutating func writeFork(_ fork: TimelineFork, pid: UInt32) {
+    begin("i", name: Array("fork → pid \(fork.childPID)".utf8), pid: pid, tid: fork.tid)
+    appendTime("ts", fork.timestamp)
+    out.appendRaw(",\"s\":\"t\",\"cat\":\"process\"")
+    out.appendKey("args")
+    out.appendKey("child_pid", first: true)
+    out.appendUInt(UInt64(fork.childPID))
+    out.appendRaw("}}")
+  }
+
+  mutating func writeExit(_ exit: ProcessExit, pid: UInt32) {
+    let name = exit.signal != 0 ? "killed by " + TimelineText.signalName(exit.signal) : "exit \(exit.exitCode)"
+    begin("i", name: Array(name.utf8), pid: pid, tid: exit.tid)
+    appendTime("ts", exit.timestamp)
+    out.appendRaw(",\"s\":\"p\",\"cat\":\"process\"")
+    out.appendKey("args")
+    out.appendKey("exit_code", first: true)
+    out.appendInt(exit.exitCode)
+    out.appendKey("signal")
+    out.appendInt(exit.signal)
+    out.appendRaw("}}")
   }
 
   // MARK: events
@@ -74,7 +225,7 @@ private struct Emitter: ~Copyable {
     out.appendUInt(UInt64(tid))
   }
 
-  mutating func writeMetadata() {
+  mutating func writeMetadata(_ timeline: Timeline) {
     // Tree order (parents before children) for the process tracks.
     var order: [Int] = []
     var seen = Set<Int>()
@@ -130,37 +281,6 @@ private struct Emitter: ~Copyable {
     }
   }
 
-  mutating func writeProcess(_ process: ProcessTimeline) {
-    for event in process.events {
-      switch event {
-      case .socket(let socket): writeSocket(socket)
-      case .fork(let fork):
-        begin("i", name: Array("fork → pid \(fork.childPID)".utf8), pid: process.pid, tid: fork.tid)
-        appendTime("ts", fork.timestamp)
-        out.appendRaw(",\"s\":\"t\",\"cat\":\"process\"")
-        out.appendKey("args")
-        out.appendKey("child_pid", first: true)
-        out.appendUInt(UInt64(fork.childPID))
-        out.appendRaw("}}")
-      case .exec(let exec):
-        writeExec(exec, pid: process.pid)
-      case .call(let call): writeCall(call)
-      }
-    }
-    if let exit = process.exit {
-      let name = exit.signal != 0 ? "killed by " + TimelineText.signalName(exit.signal) : "exit \(exit.exitCode)"
-      begin("i", name: Array(name.utf8), pid: process.pid, tid: exit.tid)
-      appendTime("ts", exit.timestamp)
-      out.appendRaw(",\"s\":\"p\",\"cat\":\"process\"")
-      out.appendKey("args")
-      out.appendKey("exit_code", first: true)
-      out.appendInt(exit.exitCode)
-      out.appendKey("signal")
-      out.appendInt(exit.signal)
-      out.appendRaw("}}")
-    }
-  }
-
   mutating func writeExec(_ exec: RecordedExec, pid: UInt32) {
     begin("i", name: Array("exec ".utf8) + exec.exe, pid: pid, tid: exec.header.tid)
     appendTime("ts", exec.header.timestamp)
@@ -183,8 +303,8 @@ private struct Emitter: ~Copyable {
     } else {
       name += Array(" ".utf8) + Array(record.type.utf8)
     }
-    let start = socket.callStart
     let end = record.header.timestamp
+    let start = min(max(socket.callStart, origin), end)
     begin("X", name: name, pid: pid, tid: tid)
     out.appendRaw(",\"cat\":\"socket\"")
     appendTime("ts", start)
@@ -232,8 +352,9 @@ private struct Emitter: ~Copyable {
     } else {
       begin("X", name: name, pid: call.header.pid, tid: call.header.tid)
       out.appendRaw(",\"cat\":\"call\"")
-      appendTime("ts", end >= call.duration ? end - call.duration : 0)
-      appendDuration(call.duration)
+      let start = min(max(end >= call.duration ? end - call.duration : 0, origin), end)
+      appendTime("ts", start)
+      appendDuration(end - start)
       if !call.succeeded && call.error != "EINPROGRESS" { out.appendRaw(",\"cname\":\"terrible\"") }
     }
     out.appendKey("args")

@@ -77,8 +77,16 @@ public enum TimelineText {
         if let fd = call.fd { text += "  fd \(fd)" }
         if let inode = call.inode { text += "  inode \(inode)" }
         if call.bornBeforeTrace { text += "  (socket born before tracing)" }
+      case .inheritedCall(let call, let owner):
+        text += padRight(call.kind.rawValue, 10) + "  " + callText(call, named: false)
+        if let fd = call.fd { text += "  fd \(fd)" }
+        if let inode = call.inode { text += "  inode \(inode)" }
+        text += "  (socket of pid \(owner))"
       }
       text += "\n"
+    }
+    if process.hidden.total > 0 {
+      text += indent + "  " + padLeft("…", 11) + "  " + hiddenText(process.hidden) + "\n"
     }
     for child in process.children {
       renderProcess(child, depth: depth + 1, in: timeline, visited: &visited, into: &text)
@@ -143,7 +151,10 @@ public enum TimelineText {
     }
     if let peer = record.peerAddress { line += "  from " + printable(peer) }
     // The story: what the socket became, then how it ended.
-    for call in socket.calls { line += " → " + callText(call, named: true) }
+    for call in socket.calls {
+      line += " → " + callText(call, named: true)
+      if call.header.pid != process.pid { line += " by pid \(call.header.pid)" }
+    }
     if socket.accepted > 0 { line += " → \(socket.accepted) accepted" }
     if let lifetime = socket.lifetime {
       line += (socket.calls.isEmpty && socket.accepted == 0 ? "  " : " → ") + lifetimeText(lifetime, owner: process.pid)
@@ -155,6 +166,20 @@ public enum TimelineText {
       if let lifetime = socket.peerLifetime { line += " " + lifetimeText(lifetime, owner: process.pid) }
     }
     return line
+  }
+
+  /// `1499000 more events not shown (1498990 sockets, 3 failed; 10 forks)`.
+  static func hiddenText(_ hidden: HiddenEvents) -> String {
+    var parts: [String] = []
+    if hidden.sockets > 0 {
+      parts.append("\(hidden.sockets) socket\(hidden.sockets == 1 ? "" : "s"), \(hidden.failed) failed")
+    }
+    if hidden.calls > 0 { parts.append("\(hidden.calls) call\(hidden.calls == 1 ? "" : "s")") }
+    if hidden.forks > 0 { parts.append("\(hidden.forks) fork\(hidden.forks == 1 ? "" : "s")") }
+    if hidden.execs > 0 { parts.append("\(hidden.execs) exec\(hidden.execs == 1 ? "" : "s")") }
+    let total = hidden.total
+    return "\(total) more event\(total == 1 ? "" : "s") not shown (" + parts.joined(separator: "; ")
+      + "); socktrace timeline --max-events N shows more"
   }
 
   /// One call of a socket's story: `connect 127.0.0.1:8765 ok 0.31ms`,

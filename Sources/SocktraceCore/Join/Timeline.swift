@@ -31,9 +31,9 @@ public struct Timeline: Sendable {
     self.unmatchedReleases = unmatchedReleases
   }
 
-  /// Socket births in all processes, and how many of them failed.
-  public var socketCount: Int { processes.reduce(0) { $0 + $1.sockets.count } }
-  public var failedCount: Int { processes.reduce(0) { $0 + $1.sockets.count(where: { !$0.record.succeeded }) } }
+  /// Socket births in all processes (shown or not), and how many of them failed.
+  public var socketCount: Int { processes.reduce(0) { $0 + $1.socketCount } }
+  public var failedCount: Int { processes.reduce(0) { $0 + $1.failedCount } }
 
   /// Unix-epoch nanoseconds for a `ts_ns`, when the `start` record gave the offset.
   public func epochNanoseconds(_ timestamp: UInt64) -> UInt64? {
@@ -53,11 +53,13 @@ public struct Timeline: Sendable {
     return keeping(keep)
   }
 
-  /// Only the processes that made a socket, and their ancestors (so the tree
-  /// still reads): a shell's 40 shims that made none go. Returns how many went.
+  /// Only the processes that touched a socket (made one, or called bind,
+  /// connect, listen, shutdown on one, inherited sockets included), and
+  /// their ancestors (so the tree still reads): a shell's 40 shims that made
+  /// none go. Returns how many went.
   public func withoutSocketlessProcesses() -> (timeline: Timeline, hidden: Int) {
     var keep = Set<Int>()
-    for index in processes.indices where !processes[index].sockets.isEmpty {
+    for index in processes.indices where processes[index].touchesSockets {
       var walk: Int? = index
       while let at = walk, keep.insert(at).inserted { walk = processes[at].parent }
     }
@@ -111,8 +113,15 @@ public struct ProcessTimeline: Sendable {
   public var parent: Int?
   /// Indexes of child processes, by start time.
   public var children: [Int]
-  /// Sockets, forks and execs (the one that started the process included), in time order.
+  /// Sockets, forks, execs (the one that started the process included) and
+  /// calls, in time order: the first `TimelineBuilder.maxEventsPerProcess`.
   public var events: [TimelineEvent]
+  /// The events past the cap, counted by kind.
+  public var hidden = HiddenEvents()
+  /// Socket births (kept in `events` or not), the failed ones, and calls on sockets.
+  public var socketCount = 0
+  public var failedCount = 0
+  public var callCount = 0
   /// Each thread seen (the main thread included) with its latest comm, in first-seen order.
   public var threads: [ThreadName]
 
@@ -134,7 +143,10 @@ public struct ProcessTimeline: Sendable {
     return exec.header.timestamp == start
   }
 
-  /// The socket births, in order.
+  /// Whether it made a socket or called anything on one.
+  public var touchesSockets: Bool { socketCount > 0 || callCount > 0 }
+
+  /// The socket births kept in `events`, in order.
   public var sockets: [TimelineSocket] {
     events.compactMap { event in
       if case .socket(let socket) = event { return socket }
@@ -145,6 +157,30 @@ public struct ProcessTimeline: Sendable {
   /// Nanoseconds since the process started (negative for a record before it).
   public func offset(_ timestamp: UInt64) -> Int64 {
     timestamp >= start ? Int64(clamping: timestamp - start) : -Int64(clamping: start - timestamp)
+  }
+}
+
+/// Events a process had past the timeline's cap: counted, not kept.
+public struct HiddenEvents: Equatable, Sendable {
+  public var sockets = 0
+  public var failed = 0
+  public var calls = 0
+  public var forks = 0
+  public var execs = 0
+
+  public init() {}
+
+  public var total: Int { sockets + calls + forks + execs }
+
+  mutating func count(_ event: TimelineEvent) {
+    switch event {
+    case .socket(let socket):
+      sockets += 1
+      if !socket.record.succeeded { failed += 1 }
+    case .fork: forks += 1
+    case .exec: execs += 1
+    case .call, .inheritedCall: calls += 1
+    }
   }
 }
 
@@ -182,9 +218,13 @@ public enum TimelineEvent: Sendable {
   case exec(RecordedExec)
   /// A call on a socket whose birth is not in the recording (made before tracing).
   case call(RecordedCall)
+  /// A call on a socket another process made (`owner`): inherited across a
+  /// fork, or received. The call is in that socket's story too.
+  case inheritedCall(RecordedCall, owner: UInt32)
 
   public var timestamp: UInt64 {
     switch self {
+    case .inheritedCall(let call, _): return call.header.timestamp
     case .socket(let socket): return socket.record.header.timestamp
     case .fork(let fork): return fork.timestamp
     case .exec(let exec): return exec.header.timestamp

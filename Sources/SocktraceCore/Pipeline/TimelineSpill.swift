@@ -47,9 +47,15 @@ public final class TimelineSpill {
 
   /// Everything appended, read back as a recording.
   public func read(source: String) throws(RecordingError) -> Recording {
+    try RecordingReader.read(fd: try rewound(), source: source)
+  }
+
+  /// Everything appended is in the file; returns its fd at offset 0, to be
+  /// read (`TimelineRendering.render(fd:)`) as `socktrace timeline` reads a file.
+  public func rewound() throws(RecordingError) -> Int32 {
     flush()
     if failed != 0 { throw .unreadable(source: "the --timeline temp file", errno: failed) }
     lseek(fd, 0, SEEK_SET)
-    return try RecordingReader.read(fd: fd, source: source)
+    return fd
   }
 }
