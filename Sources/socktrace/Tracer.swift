@@ -353,10 +353,12 @@ final class Tracer {
   }
 }
 
-/// The table's width: the terminal's when it goes to one, else 80.
+/// The table's width: the terminal's when it goes to one, else `COLUMNS`, else 80.
 func tableWidth(_ outputPath: String) -> Int {
   var size = winsize()
-  guard outputPath == "-", isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+  guard outputPath == "-", isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else {
+    return TextTable.width(columns: getenv("COLUMNS").map { String(cString: $0) })
+  }
   return Int(size.ws_col)
 }
 

@@ -64,6 +64,13 @@ public struct TextTable {
     }
   }
 
+  /// The width when the output is no terminal: `COLUMNS` when it is a
+  /// number (as `ls` and `ps` read it), else 80.
+  public static func width(columns: String?) -> Int {
+    guard let columns, let value = Int(columns), value > 0 else { return 80 }
+    return min(value, 4096)
+  }
+
   static func width(_ column: Column, wide: Bool, time: TableTime) -> Int {
     switch column {
     case .time:
@@ -109,34 +116,96 @@ public struct TextTable {
 
   public var header: String { row(Self.title) }
 
-  /// Cells padded to their columns; in the default layout each is cut to its
-  /// width (an escaped hostile comm is up to four times its bytes) and the line
-  /// to the limit, so nothing wraps. `cell` is asked only for the columns
-  /// shown. Cells are ASCII (names, numbers, `printable` bytes): widths are
-  /// counted in UTF-8 bytes, and a cut that splits anything else still
-  /// decodes to valid text.
-  func row(_ cell: (Column) -> String) -> String {
+  /// Cells padded to their columns. In the default layout a line fits the
+  /// limit by giving up, in this order, only what names and alignment are
+  /// worth, never what the record says happened:
+  ///
+  /// 1. COMM is cut to its column (`~` marks the cut: an escaped hostile
+  ///    comm is up to four times its bytes); no other cell is ever cut: one
+  ///    longer than its column pushes the rest right;
+  /// 2. then COMM shrinks further, down to 4 characters and the `~`;
+  /// 3. then the padding of the other columns goes, rightmost first, as
+  ///    much as needed (this line loses some alignment);
+  /// 4. then a path in RESULT (a unix socket's) loses its middle
+  ///    (`shortenResult`, given how many bytes RESULT may take);
+  /// 5. and if that is still too long, the line is: the outcome, the errno
+  ///    name, the address and its port are never cut away.
+  ///
+  /// `cell` is asked only for the columns shown. Cells are ASCII (names,
+  /// numbers, `printable` bytes): widths are counted in UTF-8 bytes.
+  func row(_ cell: (Column) -> String, shortenResult: ((Int) -> String?)? = nil) -> String {
+    var cells = columns.map { Array(cell($0).utf8) }
+    var widths = columns.map { Self.width($0, wide: wide, time: time) }
+    let commIndex = columns.firstIndex(of: .comm)
+    let resultIndex = columns.firstIndex(of: .result)
+    /// What COMM shows at `width`: cut with `~` when longer.
+    func comm(_ bytes: [UInt8], _ width: Int) -> [UInt8] {
+      bytes.count > width ? Array(bytes.prefix(max(width - 1, 0))) + [UInt8(ascii: "~")] : bytes
+    }
+    let fullComm = commIndex.map { cells[$0] } ?? []
+    if let commIndex, limit != nil { cells[commIndex] = comm(fullComm, widths[commIndex]) }
+
+    func length() -> Int {
+      var total = 0
+      for index in cells.indices {
+        if index == resultIndex || widths[index] == 0 {
+          total += cells[index].count
+        } else {
+          total += max(cells[index].count, widths[index]) + 1
+        }
+      }
+      return total
+    }
+
+    if let limit, length() > limit {
+      // 2. COMM down to 4 characters and its `~`.
+      if let commIndex {
+        let excess = length() - limit
+        let narrower = max(5, widths[commIndex] - excess)
+        if narrower < widths[commIndex] {
+          widths[commIndex] = narrower
+          cells[commIndex] = comm(fullComm, narrower)
+        }
+      }
+      // 3. Padding goes, from the rightmost column on, only as much as needed.
+      for index in widths.indices.reversed() where index != resultIndex && widths[index] > 0 {
+        let excess = length() - limit
+        if excess <= 0 { break }
+        let slack = widths[index] - cells[index].count
+        if slack > 0 { widths[index] -= min(slack, excess) }
+      }
+      // 4. A path in RESULT loses its middle.
+      if length() > limit, let resultIndex, let shortenResult {
+        let room = cells[resultIndex].count - (length() - limit)
+        if let shorter = shortenResult(room) { cells[resultIndex] = Array(shorter.utf8) }
+      }
+    }
+
     var line: [UInt8] = []
     line.reserveCapacity(limit ?? 160)
-    for column in columns {
-      var text = cell(column).utf8[...]
-      let width = Self.width(column, wide: wide, time: time)
-      let cut = limit != nil && width > 0 && text.count > width
-      if cut { text = text.prefix(width - 1) }
-      line.append(contentsOf: text)
-      if cut { line.append(UInt8(ascii: "~")) }
-      if width > 0 {
-        let used = cut ? width : text.count
-        line.append(contentsOf: repeatElement(UInt8(ascii: " "), count: max(1, width - used + 1)))
+    for index in cells.indices {
+      line.append(contentsOf: cells[index])
+      if widths[index] > 0 && index != resultIndex {
+        line.append(contentsOf: repeatElement(UInt8(ascii: " "), count: max(1, widths[index] - cells[index].count + 1)))
       }
     }
     while let last = line.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { line.removeLast() }
-    if let limit, line.count > limit {
-      line.removeLast(line.count - (limit - 1))
-      line.append(UInt8(ascii: "~"))
-    }
     line.append(UInt8(ascii: "\n"))
     return String(decoding: line, as: UTF8.self)
+  }
+
+  /// `prefix + path + suffix` in at most `room` bytes, the path losing its
+  /// middle (`/run/us~/app.sock`): its start and its file name stay. Nil
+  /// when even that does not fit.
+  static func shortened(path: String, prefix: String, suffix: String, room: Int) -> String? {
+    let bytes = Array(path.utf8)
+    let budget = room - prefix.utf8.count - suffix.utf8.count
+    guard bytes.count > budget else { return prefix + path + suffix }
+    guard budget >= 8 else { return nil }
+    let tail = (budget - 1) * 2 / 3
+    let head = budget - 1 - tail
+    let text = Array(bytes.prefix(head)) + [UInt8(ascii: "~")] + Array(bytes.suffix(tail))
+    return prefix + String(decoding: text, as: UTF8.self) + suffix
   }
 
   /// A known name without its prefix in the default layout: `INET6`,
@@ -176,30 +245,40 @@ public struct TextTable {
   private func callLine(_ call: SocketCallEvent) -> String {
     let header = call.header
     var what: String
+    var path: String?
     switch call.call {
-    case .bind, .connect: what = call.address.map { Self.printable($0.text) } ?? "(unnamed)"
+    case .bind, .connect:
+      what = call.address.map { Self.printable($0.text) } ?? "(unnamed)"
+      // A unix path or abstract name is a name: it may lose its middle. An IP and its port may not.
+      if let first = what.utf8.first, first == UInt8(ascii: "/") || first == UInt8(ascii: "@") { path = what }
     case .listen: what = "backlog \(call.raw.arg)"
     case .shutdown:
       what = [0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"][call.raw.arg] ?? "how \(call.raw.arg)"
     }
-    what += call.succeeded ? " ok" : " " + (ErrnoNames.name(call.errno) ?? "errno \(call.errno)")
-    if !wide { what = "fd \(call.fd) " + what }
-    return row { column in
-      switch column {
-      case .event: return call.call.eventName
-      case .family:
-        return call.family.map { short(SocketNames.familyLabel($0), "AF_", known: SocketNames.family($0) != nil) }
-          ?? "-"
-      case .type:
-        return call.type.map { short(SocketNames.typeLabel($0), "SOCK_", known: SocketNames.type($0) != nil) } ?? "-"
-      case .proto, .flags: return "-"
-      case .fd: return "\(call.fd)"
-      case .inode: return call.inode.map { "\($0)" } ?? "-"
-      case .latency: return microseconds(call.durationNanoseconds)
-      case .result: return what
-      default: return headerCell(column, header)
-      }
+    let outcome = call.succeeded ? " ok" : " " + (ErrnoNames.name(call.errno) ?? "errno \(call.errno)")
+    what += outcome
+    let prefix = wide ? "" : "fd \(call.fd) "
+    what = prefix + what
+    let shorten = path.map { path in
+      { (room: Int) in Self.shortened(path: path, prefix: prefix, suffix: outcome, room: room) }
     }
+    return row(
+      { column in
+        switch column {
+        case .event: return call.call.eventName
+        case .family:
+          return call.family.map { short(SocketNames.familyLabel($0), "AF_", known: SocketNames.family($0) != nil) }
+            ?? "-"
+        case .type:
+          return call.type.map { short(SocketNames.typeLabel($0), "SOCK_", known: SocketNames.type($0) != nil) } ?? "-"
+        case .proto, .flags: return "-"
+        case .fd: return "\(call.fd)"
+        case .inode: return call.inode.map { "\($0)" } ?? "-"
+        case .latency: return microseconds(call.durationNanoseconds)
+        case .result: return what
+        default: return headerCell(column, header)
+        }
+      }, shortenResult: shorten)
   }
 
   private func microseconds(_ nanoseconds: UInt64) -> String {
