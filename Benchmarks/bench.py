@@ -27,7 +27,7 @@ T0 = time.monotonic()
 # Wall-clock start of the whole benchmark, build included (run.sh exports it).
 START = float(os.environ.get("SOCKTRACE_BENCH_START", time.time()))
 PY_START = time.time()
-PARTS = ("rounds", "mixed", "loss", "nginx", "profile", "startup", "memory", "slow", "pipeline")
+PARTS = ("rounds", "mixed", "loss", "nginx", "profile", "startup", "memory", "slow", "pipeline", "timeline")
 
 
 def options():
@@ -57,6 +57,9 @@ def options():
     ap.add_argument("--startup-trials", type=int)
     ap.add_argument("--loss-rounds", type=int, help="starved runs that overflow the ring (0 skips)")
     ap.add_argument("--rss-events", type=int, help="records for the memory run (0 skips it)")
+    ap.add_argument("--timeline-sockets", type=int,
+                    help="socket()+close() pairs recorded for the `socktrace timeline` run "
+                         "(2 records each; 0 skips it)")
     ap.add_argument("--slow-events", type=int,
                     help="records for the slow-consumer memory run (0 skips it)")
     ap.add_argument("--rss-interval", type=float, default=0.25)
@@ -92,6 +95,7 @@ def options():
         "budget": 90 if q else 570,
         "rss_events": 1_000_000 if q else 10_000_000,
         "slow_events": 0 if q else 2_000_000,
+        "timeline_sockets": 100_000 if q else 1_500_000,
     }
     for k, v in defaults.items():
         if getattr(a, k) is None:

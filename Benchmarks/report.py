@@ -148,6 +148,14 @@ class Report:
                 f"{'+' if (flat or 0) >= 0 else ''}{mb(flat)} MB over the 2nd half)",
                 "≤ 40 MB, flat", rss["rss_max_kib"] is not None and rss["rss_max_kib"] <= 40 * 1024
                 and (flat is None or flat <= 1024))
+        tl = self.r.get("timeline")
+        for fmt in ("text", "chrome"):
+            if tl and tl.get(fmt):
+                m = tl[fmt]
+                row(f"`socktrace timeline{' --format chrome' if fmt == 'chrome' else ''}` of a "
+                    f"{tl['records'] / 1e6:.1f} M-record recording ({tl['bytes'] / 1e9:.2f} GB)",
+                    f"{m['seconds']:.1f} s ({m['cpu_seconds']:.1f} s CPU), {mb(m['rss_max_kib'])} MB peak RSS",
+                    "≤ 10 s, ≤ 300 MB", m["seconds"] <= 10 and m["rss_max_kib"] <= 300 * 1024)
         pl = self.r.get("pipeline")
         if pl:
             row("Swift pipeline, records/s per core, on the shipped loop (RecordPipeline)",

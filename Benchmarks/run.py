@@ -718,6 +718,41 @@ http {{
                                     "decode_per_s": float(d.group(1)) * 1e6 if d else None}
 
 
+    # ================================================================ timeline
+    def timeline(self):
+        """`socktrace timeline FILE` of a real recording of N socket()+close()
+        pairs (2N records, one process), text then `--format chrome`: elapsed
+        seconds and peak RSS (getrusage of the child), and the records read."""
+        n = self.a.timeline_sockets
+        if not self.a.tracer or not n:
+            return
+        log(f"== timeline of a {2 * n / 1e6:.1f} M-record recording")
+        with tempfile.TemporaryDirectory(prefix="socktrace-timeline-") as tmp:
+            path = os.path.join(tmp, "storm.jsonl")
+            r = subprocess.run([self.a.tracer, "--json", "-o", path, "--", self.a.storm, "-p", "1", "-n", str(n)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if r.returncode != 0 or not os.path.exists(path):
+                loud("timeline", f"recording failed: {r.stderr[-300:]}")
+                return
+            records = sum(1 for _ in open(path, "rb"))
+            out = {"sockets": n, "records": records, "bytes": os.path.getsize(path)}
+            for fmt in ("text", "chrome"):
+                t = time.monotonic()
+                child = subprocess.Popen([self.a.tracer, "timeline", "--format", fmt, path],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                _, status, usage = os.wait4(child.pid, 0)
+                child.stderr.close()
+                secs = time.monotonic() - t
+                if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                    loud("timeline", f"socktrace timeline --format {fmt} failed (status {status})")
+                    continue
+                out[fmt] = {"seconds": secs, "rss_max_kib": usage.ru_maxrss,
+                            "cpu_seconds": usage.ru_utime + usage.ru_stime}
+                log(f"   {fmt}: {secs:.1f} s, {usage.ru_maxrss / 1024:.0f} MB peak RSS, "
+                    f"{usage.ru_utime + usage.ru_stime:.1f} s CPU")
+            self.results["timeline"] = out
+
+
 class FileTail:
     """Reads a growing JSON-lines file from where it last stopped."""
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # socktrace benchmarks: overhead per socket()+close() against untraced, the
 # bystander, nginx under wrk, per-program BPF cost, start-up and lone-event
-# latency, steady memory, the Swift pipeline; every run checked for loss.
+# latency, steady memory, the Swift pipeline, `socktrace timeline` of a 3 M-record
+# recording (seconds, peak RSS; text and chrome); every run checked for loss.
 # See Benchmarks/README.md.
 #
 #   sudo Benchmarks/run.sh            # full run, < 10 minutes
