@@ -98,7 +98,10 @@ public struct JSONParser {
     return "byte 0x" + (hex.count == 1 ? "0" : "") + hex
   }
 
+  @inline(__always)
   private mutating func skipWhitespace() {
+    // Recordings have none between tokens: one compare.
+    if index < end && bytes[index] > 0x20 { return }
     while index < end {
       switch bytes[index] {
       case 0x20, 0x09, 0x0a, 0x0d: index += 1
@@ -343,17 +346,30 @@ struct FlatObject {
     case composite(JSONValue)
   }
 
+  /// A value as held: plain data (no reference), so members copy as bytes.
+  enum Stored {
+    case null
+    case bool(Bool)
+    case number(Range<Int>)
+    case string(Range<Int>, escaped: Bool)
+    /// Index in `composites`.
+    case composite(Int)
+  }
+
   struct Member {
     /// Up to 7 key bytes and the length: compared before the bytes are.
     var signature: UInt64
-    /// The key's bytes in the line, or decoded when it had escapes.
+    /// The key's bytes in the line.
     var key: Range<Int>
-    var decodedKey: [UInt8]?
-    var value: Value
+    /// When the key had escapes: its decoded bytes' index in `decodedKeys`, else -1.
+    var decodedKey: Int
+    var value: Stored
   }
 
   let bytes: [UInt8]
   var members: [Member]
+  var composites: [JSONValue] = []
+  var decodedKeys: [[UInt8]] = []
   /// Signature slot -> the member's index + 1; 0 for none, -1 for two
   /// members (or more than 126) in one slot: then a linear search.
   var slots = InlineArray<64, Int8>(repeating: 0)
@@ -386,27 +402,34 @@ struct FlatObject {
     return value
   }
 
+  /// Whether `member`'s key is `wanted` (whose signature it has).
+  private func matches(_ member: Member, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
+    if member.decodedKey >= 0 { return decodedKeys[member.decodedKey].elementsEqual(wanted) }
+    return wanted.count <= 7 || bytes[member.key].elementsEqual(wanted)
+  }
+
+  private func value(of member: Member) -> Value {
+    switch member.value {
+    case .null: return .null
+    case .bool(let flag): return .bool(flag)
+    case .number(let range): return .number(range)
+    case .string(let range, let escaped): return .string(range, escaped: escaped)
+    case .composite(let index): return .composite(composites[index])
+    }
+  }
+
   /// The member's value (the last one, if a key repeats, as a dictionary would keep).
-  func value(_ key: String) -> Value? {
-    var key = key
-    return key.withUTF8 { wanted in
+  func value(_ key: StaticString) -> Value? {
+    key.withUTF8Buffer { wanted in
       let signature = Self.signature(wanted)
       let slot = slots[Self.slot(signature)]
       if slot == 0 { return nil }
       if slot > 0 {
         let member = members[Int(slot) - 1]
-        guard member.signature == signature else { return nil }
-        if wanted.count <= 7 && member.decodedKey == nil { return member.value }
-        if let decoded = member.decodedKey { return decoded.elementsEqual(wanted) ? member.value : nil }
-        return bytes[member.key].elementsEqual(wanted) ? member.value : nil
+        return member.signature == signature && matches(member, wanted) ? value(of: member) : nil
       }
-      for member in members.reversed() where member.signature == signature {
-        if wanted.count <= 7 && member.decodedKey == nil { return member.value }
-        if let decoded = member.decodedKey {
-          if decoded.elementsEqual(wanted) { return member.value }
-        } else if bytes[member.key].elementsEqual(wanted) {
-          return member.value
-        }
+      for member in members.reversed() where member.signature == signature && matches(member, wanted) {
+        return value(of: member)
       }
       return nil
     }
@@ -504,10 +527,11 @@ extension JSONParser {
       let keyStart = index + 1
       let keyEscaped = try skipString()
       let keyRange = keyStart..<(index - 1)
-      var member = FlatObject.Member(signature: 0, key: keyRange, decodedKey: nil, value: .null)
+      var member = FlatObject.Member(signature: 0, key: keyRange, decodedKey: -1, value: .null)
       if keyEscaped {
         let decoded = object.stringBytes(keyRange, escaped: true)
-        member.decodedKey = decoded
+        member.decodedKey = object.decodedKeys.count
+        object.decodedKeys.append(decoded)
         member.signature = FlatObject.signature(decoded)
       } else {
         member.signature = FlatObject.signature(bytes[keyRange])
@@ -534,7 +558,9 @@ extension JSONParser {
         switch value {
         case .null: member.value = .null
         case .bool(let flag): member.value = .bool(flag)
-        default: member.value = .composite(value)
+        default:
+          member.value = .composite(object.composites.count)
+          object.composites.append(value)
         }
       }
       object.add(member)

@@ -187,16 +187,18 @@ private struct Fields {
     storage = .flat(flat)
   }
 
-  private func missing(_ key: String) -> FieldError { FieldError(reason: "\"\(prefix)\(key)\" is missing") }
-  private func wrong(_ key: String, _ expected: String) -> FieldError {
+  private func missing(_ key: StaticString) -> FieldError {
+    FieldError(reason: "\"\(prefix)\(key)\" is missing")
+  }
+  private func wrong(_ key: StaticString, _ expected: String) -> FieldError {
     FieldError(reason: "\"\(prefix)\(key)\" is not \(expected)")
   }
 
   /// Present and not null.
-  private func value(_ key: String) -> Raw? {
+  private func value(_ key: StaticString) -> Raw? {
     switch storage {
     case .dictionary(let object):
-      switch object[key] {
+      switch object[key.description] {
       case nil, .null?: return nil
       case .number(let number)?: return .number(number)
       case let value?: return .value(value)
@@ -236,7 +238,7 @@ private struct Fields {
   }
 
   /// Whether a string field holds exactly `name` (the record kind), without decoding it.
-  func isString(_ key: String, _ name: StaticString) -> Bool {
+  func isString(_ key: StaticString, _ name: StaticString) -> Bool {
     guard let raw = value(key) else { return false }
     return name.withUTF8Buffer { expected in
       switch raw {
@@ -249,13 +251,13 @@ private struct Fields {
     }
   }
 
-  func uint64(_ key: String) throws(FieldError) -> UInt64 {
+  func uint64(_ key: StaticString) throws(FieldError) -> UInt64 {
     guard let value = try optionalUInt64(key) else { throw missing(key) }
     return value
   }
 
   /// A number, or (schema v2: `*_ns`, 64-bit ids) its decimal string.
-  func optionalUInt64(_ key: String) throws(FieldError) -> UInt64? {
+  func optionalUInt64(_ key: StaticString) throws(FieldError) -> UInt64? {
     guard let raw = value(key) else { return nil }
     switch raw {
     case .number(let number):
@@ -283,35 +285,35 @@ private struct Fields {
     return result
   }
 
-  func uint32(_ key: String) throws(FieldError) -> UInt32 {
+  func uint32(_ key: StaticString) throws(FieldError) -> UInt32 {
     guard let value = try optionalUInt32(key) else { throw missing(key) }
     return value
   }
 
-  func optionalUInt32(_ key: String) throws(FieldError) -> UInt32? {
+  func optionalUInt32(_ key: StaticString) throws(FieldError) -> UInt32? {
     guard let value = try optionalUInt64(key) else { return nil }
     guard let result = UInt32(exactly: value) else { throw wrong(key, "a 32-bit id") }
     return result
   }
 
-  func optionalInt64(_ key: String) throws(FieldError) -> Int64? {
+  func optionalInt64(_ key: StaticString) throws(FieldError) -> Int64? {
     guard let raw = value(key) else { return nil }
     guard case .number(let number) = raw, let result = number.int64 else { throw wrong(key, "an integer") }
     return result
   }
 
-  func optionalBool(_ key: String) throws(FieldError) -> Bool? {
+  func optionalBool(_ key: StaticString) throws(FieldError) -> Bool? {
     guard let raw = value(key) else { return nil }
     guard case .value(.bool(let result)) = raw else { throw wrong(key, "true or false") }
     return result
   }
 
-  func string(_ key: String) throws(FieldError) -> String {
+  func string(_ key: StaticString) throws(FieldError) -> String {
     guard let value = try optionalString(key) else { throw missing(key) }
     return value
   }
 
-  func optionalString(_ key: String) throws(FieldError) -> String? {
+  func optionalString(_ key: StaticString) throws(FieldError) -> String? {
     guard let raw = value(key) else { return nil }
     guard let text = text(raw) else { throw wrong(key, "a string") }
     return text
@@ -319,7 +321,7 @@ private struct Fields {
 
   /// A name from a closed set (stage, probe, how); a name this version does
   /// not know is an error that says so.
-  func optionalEnum<Name: RawRepresentable & CaseIterable>(_ key: String, _ type: Name.Type) throws(FieldError)
+  func optionalEnum<Name: RawRepresentable & CaseIterable>(_ key: StaticString, _ type: Name.Type) throws(FieldError)
     -> Name?
   where Name.RawValue == String {
     guard let text = try optionalString(key) else { return nil }
@@ -330,19 +332,19 @@ private struct Fields {
     return result
   }
 
-  func optionalBytes(_ key: String) throws(FieldError) -> [UInt8]? {
+  func optionalBytes(_ key: StaticString) throws(FieldError) -> [UInt8]? {
     guard let raw = value(key) else { return nil }
     guard let bytes = bytes(raw) else { throw wrong(key, "a string") }
     return bytes
   }
 
   /// A number that has a name: the name, or the number as text.
-  func label(_ key: String) throws(FieldError) -> String {
+  func label(_ key: StaticString) throws(FieldError) -> String {
     guard let value = try optionalLabel(key) else { throw missing(key) }
     return value
   }
 
-  func optionalLabel(_ key: String) throws(FieldError) -> String? {
+  func optionalLabel(_ key: StaticString) throws(FieldError) -> String? {
     guard let raw = value(key) else { return nil }
     if let text = text(raw) { return text }
     if case .number(let number) = raw {
@@ -355,7 +357,7 @@ private struct Fields {
     throw wrong(key, "a name or an integer")
   }
 
-  func labels(_ key: String) throws(FieldError) -> [String] {
+  func labels(_ key: StaticString) throws(FieldError) -> [String] {
     guard let raw = value(key) else { return [] }
     guard case .value(.array(let elements)) = raw else { throw wrong(key, "an array") }
     var result: [String] = []
@@ -369,7 +371,7 @@ private struct Fields {
     return result
   }
 
-  func byteStrings(_ key: String) throws(FieldError) -> [[UInt8]] {
+  func byteStrings(_ key: StaticString) throws(FieldError) -> [[UInt8]] {
     guard let raw = value(key) else { return [] }
     guard case .value(.array(let elements)) = raw else { throw wrong(key, "an array") }
     var result: [[UInt8]] = []
@@ -380,12 +382,12 @@ private struct Fields {
     return result
   }
 
-  func optionalArray(_ key: String) -> [JSONValue]? {
+  func optionalArray(_ key: StaticString) -> [JSONValue]? {
     guard case .value(.array(let elements))? = value(key) else { return nil }
     return elements
   }
 
-  func optionalObject(_ key: String) throws(FieldError) -> [String: JSONValue]? {
+  func optionalObject(_ key: StaticString) throws(FieldError) -> [String: JSONValue]? {
     guard let raw = value(key) else { return nil }
     guard case .value(.object(let result)) = raw else { throw wrong(key, "an object") }
     return result

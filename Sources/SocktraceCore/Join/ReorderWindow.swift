@@ -113,8 +113,7 @@ public struct ReorderWindow<Element> {
   }
 
   private mutating func emitOldest(_ emit: (Element) throws -> Void) rethrows {
-    let entry = ring[head]
-    ring[head] = nil
+    let entry = ring[head].take()  // moved out, not copied
     head = head + 1 == ring.count ? 0 : head + 1
     count -= 1
     guard let entry else { return }
