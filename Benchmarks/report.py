@@ -152,8 +152,8 @@ class Report:
         for fmt in ("text", "chrome"):
             if tl and tl.get(fmt):
                 m = tl[fmt]
-                row(f"`socktrace timeline{' --format chrome' if fmt == 'chrome' else ''}` of a "
-                    f"{tl['records'] / 1e6:.1f} M-record recording ({tl['bytes'] / 1e9:.2f} GB)",
+                row(f"`socktrace timeline{' --format chrome' if fmt == 'chrome' else ''}` of a recording of "
+                    f"{tl['records']:,} records ({tl['bytes'] / 1e9:.2f} GB)",
                     f"{m['seconds']:.1f} s ({m['cpu_seconds']:.1f} s CPU), {mb(m['rss_max_kib'])} MB peak RSS",
                     "≤ 10 s, ≤ 300 MB", m["seconds"] <= 10 and m["rss_max_kib"] <= 300 * 1024)
         pl = self.r.get("pipeline")

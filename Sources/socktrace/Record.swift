@@ -51,7 +51,11 @@ struct Record: ParsableCommand {
       valueName: "clock"))
   var time: TableTime = .wall
 
-  @Flag(help: "When tracing stops, print per-process socket timelines to standard error.")
+  @Flag(
+    help: """
+      When tracing stops, print per-process socket timelines to standard error: \
+      what `socktrace timeline` prints for this run's recording (docs/timeline.md).
+      """)
   var timeline = false
 
   @Option(

@@ -11,14 +11,13 @@
 /// goes through `TextTable.printable`, so a hostile name cannot move the
 /// cursor or forge a line.
 public enum TimelineText {
-  /// Renders in-memory JSON lines — what the live tracer wrote — as the
-  /// `socktrace timeline` text view. The live tracer's `--timeline` calls
-  /// this at stop with the bytes of its JSON lines (start to end record).
+  /// Renders in-memory JSON lines as the text view, every process shown
+  /// and no cap hit (tests). `socktrace timeline` and the live `--timeline`
+  /// go through `TimelineRendering`, which streams and hides socketless
+  /// processes.
   ///
   /// Throws `RecordingError` if a line is not a record; a cut-off last line
-  /// and unknown kinds are skipped. Their warnings are not in the text: call
-  /// `RecordingReader.parse` then `TimelineBuilder.build` and `render(_:)` to
-  /// get them.
+  /// and unknown kinds are skipped.
   public static func render(recording bytes: [UInt8], source: String = "recording") throws(RecordingError)
     -> String
   {
