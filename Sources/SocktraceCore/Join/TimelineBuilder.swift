@@ -27,6 +27,9 @@
 public struct TimelineBuilder {
   /// Events kept per process for the text view; `socktrace timeline --max-events` changes it.
   public static let defaultMaxEvents = 1000
+  /// Thread names kept per process (the Chrome trace's thread tracks); a
+  /// thread past them still has its events, on a track named by its tid.
+  public static let maxThreadsPerProcess = 4096
 
   public let maxEventsPerProcess: Int
   public var sink: (any TimelineSink)?
@@ -136,7 +139,7 @@ public struct TimelineBuilder {
     let key = ThreadKey(process: index, tid: tid)
     if let thread = threadSlots[key] {
       if processes[index].threads[thread].comm != comm { processes[index].threads[thread].comm = comm }
-    } else {
+    } else if processes[index].threads.count < Self.maxThreadsPerProcess {
       threadSlots[key] = processes[index].threads.count
       processes[index].threads.append(ThreadName(tid: tid, comm: comm))
     }
