@@ -12,5 +12,13 @@ public func fuzzRecordingReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CI
   _ = TimelineText.render(timeline)
   _ = ChromeTraceWriter.render(timeline)
   for warning in recording.warnings { _ = warning.description }
+  // The shipped path (socktrace timeline, --timeline): streamed through a
+  // small reorder window, so late records and the cap are reached too.
+  let options = TimelineRendering.Options(maxEvents: 3, window: ReorderLimits(maxRecords: 4, maxNanoseconds: 1_000_000))
+  for format in TimelineRendering.Format.allCases {
+    var chrome = options
+    chrome.format = format
+    _ = try? TimelineRendering.render(bytes: bytes, source: "fuzz", options: chrome, notes: { _ in }, write: { _ in })
+  }
   return 0
 }

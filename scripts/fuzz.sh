@@ -36,7 +36,7 @@ clang -O1 -fPIC -c -I Sources/CSocktrace/include Sources/CSocktrace/probes.c -o 
 sources=(
   Fuzz/RecordingReaderFuzz.swift Fuzz/Shims.swift
   Sources/SocktraceCore/Join/*.swift
-  Sources/SocktraceCore/Export/{TimelineText,ChromeTraceWriter,TextTable,JSONBuffer}.swift
+  Sources/SocktraceCore/Export/{TimelineText,TimelineRendering,ChromeTraceWriter,TextTable,JSONBuffer}.swift
   Sources/SocktraceCore/Decode/{TraceEvent,Cgroups,ErrnoNames,SocketNames,BootClock,SocketAddress}.swift
   Sources/SocktraceCore/Attach/{AttachPlan,KernelProbes}.swift
   Sources/SocktraceCore/Load/{TraceError,Privileges}.swift
