@@ -115,7 +115,8 @@ struct TimelineCommand: ParsableCommand {
 }
 
 /// Where `socktrace timeline` writes: standard output as it goes, or a temp
-/// file beside `-o FILE` renamed over it once the whole view is written.
+/// file beside `-o FILE` renamed over it once the whole view is written
+/// (a device, FIFO or symlink given as FILE is written in place).
 final class TimelineOutput {
   private let path: String?
   private var temporary: String?
@@ -126,6 +127,14 @@ final class TimelineOutput {
     guard let path, path != "-" else {
       self.path = nil
       file = try OutputFile(path: "-")
+      return
+    }
+    var info = stat()
+    if lstat(path, &info) == 0 && info.st_mode & S_IFMT != S_IFREG {
+      // A device, a FIFO, a symlink (/dev/stdout): written in place, never replaced.
+      self.path = nil
+      file = try OutputFile(path: path)
+      try file.begin()
       return
     }
     self.path = path
