@@ -1,6 +1,6 @@
 /// One line of a JSON Lines recording (docs/schema.md), typed. The offline
 /// counterpart of `TraceEvent`: what the tracer wrote, read back.
-public enum RecordedEvent: Equatable, Sendable {
+public indirect enum RecordedEvent: Equatable, Sendable {
   case start(RecordedStart)
   case socket(RecordedSocket)
   case release(RecordedRelease)

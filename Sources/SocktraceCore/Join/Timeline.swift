@@ -210,7 +210,7 @@ public struct ThreadName: Equatable, Sendable {
 }
 
 /// Something that happened in a process, in time order.
-public enum TimelineEvent: Sendable {
+public indirect enum TimelineEvent: Sendable {
   case socket(TimelineSocket)
   case fork(TimelineFork)
   /// An exec: the one that started the process (`startedBy == .exec`, at
