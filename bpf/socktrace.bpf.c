@@ -51,7 +51,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "lib/task.bpf.h"      /* current tid, pid namespaces, ia32 syscall */
 #include "lib/fdtable.bpf.h"   /* fd -> file -> socket, inode, peer */
 #include "lib/filters.bpf.h"   /* process, socket and address filters */
-#include "lib/owners.bpf.h"    /* births and owners: who gets a release record */
+#include "lib/births.bpf.h"    /* sockets born under tracing: who gets a release record */
 #include "lib/record.bpf.h"    /* reserve/submit, header, fill_socket, emit_call */
 #include "lib/inflight.bpf.h"  /* a thread's call slot: start_call, finish_call */
 
@@ -60,5 +60,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "hooks/lifecycle.bpf.h"        /* bind, connect, listen, shutdown, inet state */
 #include "hooks/io_uring.bpf.h"         /* IORING_OP_SOCKET, IORING_OP_ACCEPT */
 #include "hooks/ia32.bpf.h"             /* 32-bit x86 syscalls (x86 only) */
-#include "hooks/release.bpf.h"          /* __sock_release, close(2) */
+#include "hooks/release.bpf.h"          /* __sock_release; close(2), dup2/dup3 */
+#include "hooks/release_walk.bpf.h"     /* close_range, execve, exit: fd-table walks */
 #include "hooks/process.bpf.h"          /* fork, exec, exit */

@@ -112,13 +112,33 @@ struct file {
 	void *private_data;
 };
 
+typedef struct {
+	long long counter;
+} atomic64_t;
+
+/* A file's reference count: file_ref_t f_ref since 6.13 (0 is one reference,
+ * negative once released), atomic_long_t f_count before (0 once released). */
+typedef struct {
+	atomic64_t refcnt;
+} file_ref_t;
+
+struct file___ref {
+	file_ref_t f_ref;
+};
+
+struct file___count {
+	atomic64_t f_count;
+};
+
 struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
 	unsigned long *close_on_exec;
+	unsigned long *open_fds;
 };
 
 struct files_struct {
+	atomic_t count;
 	struct fdtable *fdt;
 };
 

@@ -79,6 +79,7 @@ public final class TraceSession {
     config.filter_pids = options.pids.isEmpty ? 0 : 1
     config.follow = options.follow ? 1 : 0
     config.lifecycle = options.lifecycle ? 1 : 0
+    config.release_by_refs = plan.releasesByReference ? 1 : 0
     config.wake_every_record = options.wakeEveryRecord ? 1 : 0
     config.filter_ports = options.ports.isEmpty ? 0 : 1
     config.filter_nets = options.addresses.contains { $0.netKey != nil } ? 1 : 0
@@ -124,12 +125,14 @@ public final class TraceSession {
 
   /// The hash maps this run's settings never use: without --port/--address
   /// the held births and matched sockets (11 MB preallocated otherwise);
-  /// without lifecycle records the births, owners, call and connect slots;
+  /// without lifecycle records the births, call and connect slots; exec's
+  /// closing sockets off the tracepoint rung;
   /// kernel-socket slots on the tracepoint rung; io_uring ops without io_uring.
   static func unusedMaps(options: TraceOptions, plan: AttachPlan) -> [String] {
     var unused: [String] = []
     if options.ports.isEmpty && options.addresses.isEmpty { unused += ["held", "matched"] }
-    if !options.lifecycle { unused += ["births", "owners", "opflight", "pending_connects"] }
+    if !options.lifecycle { unused += ["births", "opflight", "pending_connects"] }
+    if !plan.releasesByReference { unused.append("exec_closing") }
     if plan.rung == .tracepoint { unused.append("kcreate") }
     if plan.ioUring == nil { unused.append("uring_ops") }
     return unused

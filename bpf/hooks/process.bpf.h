@@ -13,7 +13,7 @@
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
-	u32 ptgid = BPF_CORE_READ(parent, tgid); /* init namespace: `owners` */
+	u32 ptgid = BPF_CORE_READ(parent, tgid);
 	u32 ctgid = BPF_CORE_READ(child, tgid);
 	u32 ctid, seen;
 	struct st_fork *e;
@@ -27,9 +27,6 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		count_drop(ST_LOSS_TRACED_FULL, ST_KIND_FORK); /* a child not followed */
 	if (!cfg.lifecycle)
 		return 0;
-	/* The child holds copies of the parent's sockets: its closes count too. */
-	if (maybe_owner(ptgid))
-		remember_owner(ctgid);
 	e = reserve(ST_KIND_FORK, sizeof(*e));
 	if (!e)
 		return 0;
@@ -48,6 +45,8 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	struct st_exec *e;
 	unsigned long start, end, len;
 
+	if (cfg.release_by_refs)
+		release_at_exec();
 	if (!cfg.lifecycle || !current_traced())
 		return 0;
 	e = reserve(ST_KIND_EXEC, sizeof(*e));
@@ -74,7 +73,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
-	u32 tgid = BPF_CORE_READ(task, tgid); /* init namespace: `owners` */
+	u32 tgid = BPF_CORE_READ(task, tgid);
 	u32 tid = BPF_CORE_READ(task, pid);   /* init namespace: the call slots' key */
 	u32 seen;
 	struct st_exit *e;
@@ -86,7 +85,6 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	/* One record per thread group: signal->live reached 0 before this tracepoint. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	forget_owner(tgid); /* traced now or not: a comm filter may have changed its mind */
 	seen = task_tgid_seen(task, tgid);
 	if (!tgid_traced(seen))
 		return 0;

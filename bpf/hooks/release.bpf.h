@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * release.bpf.h - a socket born under tracing goes away: release or close.
+ * release.bpf.h - a socket born under tracing goes away: one release record,
+ * by whoever dropped its last reference.
  *
  * Part of the one object: included by socktrace.bpf.c, after the files
  * listed before it there, which it uses.
@@ -58,23 +59,111 @@ int BPF_KPROBE(kprobe_sock_release, struct socket *sock)
 }
 
 /*
- * Tracepoint rung: no hook sees the socket die, so close(2) of an fd holding a
- * socket born under tracing stands for it (labelled "close", not "release").
- * Emitted at entry: close(2) gives up the fd whatever it returns, so there is
- * nothing to wait for at exit.
+ * ---- tracepoint rung: the last reference leaving its last fd table ---------
+ *
+ * No hook sees __sock_release here, and close(2) of one fd is not the end of
+ * a socket that fork, dup or SCM_RIGHTS shared: the socket dies when its
+ * file's last reference goes (sock_close, from __fput). Each way an fd table
+ * drops a file is hooked, and the file's reference count says whether that
+ * entry was the last one:
+ *
+ *   close(2)                      sys_enter_close       file_close_fd -> filp_close -> fput
+ *   dup2/dup3 over an open fd     sys_enter_dup2/dup3   do_dup2 -> filp_close(tofree)
+ *   close_range(2)                sys_enter_close_range __range_close          } fd-table walks:
+ *   execve, close-on-exec fds     sys_enter_execve(at)  begin_new_exec ->      } release_walk.bpf.h
+ *                                 + sched_process_exec  do_close_on_exec       } (bpf_loop, 5.17+)
+ *   exit                          sched_process_exit    do_exit -> exit_files  }
+ *
+ * fput queues the real release (__fput) as task work, run on the way back to
+ * user space, so the count read at these points is exact for the caller;
+ * what drops a last reference elsewhere (another thread's syscall still
+ * holding the file, an SCM_RIGHTS message discarded in flight, io_uring's
+ * close) is a blind spot of this rung (AttachPlan, `release_elsewhere`).
  */
+
+/* References to an open file: 0 once the last one went away. */
+static __always_inline long file_refs(struct file *file)
+{
+	struct file___ref *ref = (void *)file;
+	struct file___count *count = (void *)file;
+
+	if (bpf_core_field_exists(ref->f_ref)) {
+		/* file_ref_t (6.13+): 0 is one reference, negative released or dead */
+		long long refs = BPF_CORE_READ(ref, f_ref.refcnt.counter);
+
+		return refs < 0 ? 0 : refs + 1;
+	}
+	return BPF_CORE_READ(count, f_count.counter);
+}
+
+/*
+ * A file leaves an fd table of this process: a socket born under tracing
+ * whose only reference that entry held is released now, by this process.
+ * A global function: verified once, whatever walk calls it.
+ */
+__attribute__((noinline)) int release_file_if_last(u64 file_ptr, u32 how)
+{
+	struct file *file = (struct file *)file_ptr;
+	struct socket *sock = file_socket(file);
+
+	if (!sock || file_refs(file) != 1)
+		return 0; /* no socket, or another fd, process or message holds it */
+	emit_release(socket_inode(sock), how);
+	return 1;
+}
+
 SEC("tracepoint/syscalls/sys_enter_close")
 int tp_enter_close(struct syscall_enter_ctx *ctx)
 {
-	u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct socket *sock;
+	struct file *file = fd_file(ctx->args[0]);
 
-	if (!maybe_owner(tgid))
-		return 0; /* holds no socket born under tracing: nothing to release */
-	sock = fd_socket(ctx->args[0]);
-	if (sock)
-		emit_release(socket_inode(sock), ST_RELEASE_CLOSE);
+	if (file)
+		release_file_if_last((u64)file, ST_RELEASE_CLOSE);
 	return 0;
+}
+
+/* dup2/dup3(old, new): an open `new` is closed, once `old` is known good. */
+static __always_inline void dup_over(int oldfd, int newfd)
+{
+	struct file *file;
+
+	if (oldfd == newfd || !fd_file(oldfd))
+		return;
+	file = fd_file(newfd);
+	if (file)
+		release_file_if_last((u64)file, ST_RELEASE_DUP);
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int tp_enter_dup2(struct syscall_enter_ctx *ctx)
+{
+	dup_over(ctx->args[0], ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int tp_enter_dup3(struct syscall_enter_ctx *ctx)
+{
+	dup_over(ctx->args[0], ctx->args[1]);
+	return 0;
+}
+
+/*
+ * An exec went through (sched_process_exec): the close-on-exec sockets its
+ * call noted (release_walk.bpf.h) whose count fell to 0 were released by it.
+ */
+static __always_inline void release_at_exec(void)
+{
+	u64 key = bpf_get_current_task();
+	struct exec_closing *note = bpf_map_lookup_elem(&exec_closing, &key);
+
+	if (!note)
+		return;
+	for (u32 i = 0; i < ST_EXEC_SLOTS && i < note->count; i++) {
+		if (file_refs((struct file *)note->file[i]) == 0)
+			emit_release(note->inode[i], ST_RELEASE_EXEC);
+	}
+	bpf_map_delete_elem(&exec_closing, &key);
 }
 
 #endif /* __ST_RELEASE_BPF_H */

@@ -81,44 +81,41 @@ struct {
 } kcreate SEC(".maps");
 
 /*
- * Sockets born under tracing (inode -> family): only these get release records.
+ * Sockets born under tracing (inode -> family): only these get release records,
+ * and an entry lives exactly as long as its socket (freed by the release,
+ * whatever made it: the bookkeeping of a week-long service stays bounded).
  * A plain hash, not an LRU: an LRU would evict silently, a full hash refuses
  * the insert and the release it would have made is counted (ST_LOSS_BIRTHS_FULL).
+ * Not preallocated: a busy host's live sockets cost memory only while they live.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, u64);
 	__type(value, int);
 } births SEC(".maps");
 
 /*
- * Thread groups holding sockets born under tracing (tgid -> 1), children of
- * such a fork included: on the tracepoint rung close(2) of every other process
- * on the machine costs this one lookup, not a walk of its fd table. Keyed by
- * init-namespace tgids (the helper's, unique machine-wide, never translated):
- * only the kernel side fills and reads it.
+ * Tracepoint rung: the close-on-exec sockets a thread's execve will close, by
+ * task (the task_struct survives de_thread, unlike its tid): read at the
+ * call, checked at sched_process_exec (the files are then released, their
+ * last fput queued until the return to user space), freed at its exit.
  */
+#define ST_EXEC_SLOTS 16
+struct exec_closing {
+	u32 count;
+	u32 pad;
+	u64 file[ST_EXEC_SLOTS];
+	u64 inode[ST_EXEC_SLOTS];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, u32);
-	__type(value, u8);
-} owners SEC(".maps");
-
-/*
- * How many `owners` tgids share each value of a tgid's low 16 bits. Zero
- * proves a process owns nothing: an array lookup the verifier inlines, no
- * hashing, so close(2) of a process that never made a traced socket costs a
- * few instructions. Non-zero sends it to `owners`.
- */
-#define ST_OWNER_HINTS 65536
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ST_OWNER_HINTS);
-	__type(key, u32);
-	__type(value, u32);
-} owner_hints SEC(".maps");
+	__uint(max_entries, 4096);
+	__type(key, u64);
+	__type(value, struct exec_closing);
+} exec_closing SEC(".maps");
 
 /* --comm (16-byte comms), --uid, --netns (inodes): filled before attach. */
 struct {

@@ -47,7 +47,7 @@ enum st_loss_cause {
 	ST_LOSS_INFLIGHT_FULL = 3,    /* a call could not be tracked: no record for it */
 	ST_LOSS_KCREATE_FULL = 4,     /* a kernel __sock_create could not be tracked */
 	ST_LOSS_UNRECORDED_BIRTH = 5, /* the release of a socket whose birth was lost */
-	ST_LOSS_OWNERS_FULL = 6,      /* a socket owner not remembered: its closes unseen */
+	ST_LOSS_WALK_FULL = 6,        /* an exec closed more traced sockets than its note holds */
 	ST_LOSS_FILTER_FULL = 7,      /* --port/--address maps (matched, held) full */
 	ST_LOSS_OPFLIGHT_FULL = 8,    /* a bind/connect/listen/shutdown could not be tracked */
 	ST_LOSS_PENDING_FULL = 9,     /* a non-blocking connect's outcome cannot be followed */
@@ -100,8 +100,13 @@ enum st_stage {
 
 /* How a socket's end was seen (st_release.how). */
 enum st_release_how {
-	ST_RELEASE_SOCK = 1,  /* __sock_release: the kernel freed the socket */
-	ST_RELEASE_CLOSE = 2, /* close(2) of an fd that held it (tracepoint rung) */
+	ST_RELEASE_SOCK = 1,        /* __sock_release: the kernel freed the socket */
+	/* Tracepoint rung: how the last reference left its last fd table. */
+	ST_RELEASE_CLOSE = 2,       /* close(2) */
+	ST_RELEASE_DUP = 3,         /* dup2/dup3 over the fd */
+	ST_RELEASE_CLOSE_RANGE = 4, /* close_range(2) */
+	ST_RELEASE_EXEC = 5,        /* execve: the fd was close-on-exec */
+	ST_RELEASE_EXIT = 6,        /* the process exited holding it */
 };
 
 /* st_sockop.bits */
@@ -226,7 +231,7 @@ struct st_config {
 	unsigned char filter_pids;      /* only tgids in the `traced` map */
 	unsigned char follow;           /* add children of traced tgids to `traced` */
 	unsigned char lifecycle;        /* emit fork/exec/exit and release records */
-	unsigned char pad;
+	unsigned char release_by_refs;  /* tracepoint rung: a release is the last fd reference going */
 	unsigned long long wake_every_record; /* 1: wake the reader per record, 0: when the ring was empty */
 	/* --port / --address: only sockets whose address matched (see `matched`) */
 	unsigned char filter_ports;     /* ports in `filter_ports` */

@@ -27,6 +27,10 @@ public enum SocketPath: String, CaseIterable, Sendable {
   case sctpPeeloff = "sctp_peeloff"
   /// ioctl(SIOCKCMCLONE) on an AF_KCM socket: kcm_clone.
   case kcmClone = "kcm_clone"
+  /// Not a way in but a way out: on the tracepoint rung a socket's last
+  /// reference dropped other than by close, dup2/dup3, close_range, exec or
+  /// exit gives no release record.
+  case releaseElsewhere = "release_elsewhere"
 }
 
 /// A path the plan cannot see on this kernel, and why: never silent.
@@ -91,6 +95,9 @@ public struct ProbeFacts: Equatable, Sendable {
   public var ioUringSocketOp = false
   /// Whether the kernel runs 32-bit x86 syscalls (__ia32_sys_socketcall in BTF).
   public var ia32 = false
+  /// Whether tracepoint programs may call bpf_loop (5.17+): the fd-table
+  /// walks of the tracepoint rung's releases need it.
+  public var bpfLoop = false
 
   public init(
     fentry: [String: Int32] = [:], kprobesSupported: Bool = false, kallsyms: Set<String> = [],
@@ -164,6 +171,18 @@ public struct AttachPlan: Equatable, Sendable {
     "tp_enter_bind", "tp_exit_bind", "tp_enter_connect", "tp_exit_connect", "tp_enter_listen",
     "tp_exit_listen", "tp_enter_shutdown", "tp_exit_shutdown", "handle_inet_state",
   ]
+
+  /// The tracepoint rung's releases: every way an fd table drops a file.
+  static let releaseByReferencePrograms: Set<String> = ["tp_enter_close", "tp_enter_dup2", "tp_enter_dup3"]
+  /// Those that walk an fd table (close_range, execve, exit): with bpf_loop (5.17+).
+  static let releaseWalkPrograms: Set<String> = [
+    "tp_enter_close_range", "tp_enter_execve", "tp_enter_execveat", "tp_exit_execve", "tp_exit_execveat",
+    "exit_release_walk",
+  ]
+
+  /// Whether a release is the last fd reference going (the tracepoint rung's
+  /// way), rather than the kernel's own __sock_release.
+  public var releasesByReference: Bool { programs.contains("tp_enter_close") }
 
   /// Why `rung` cannot trace the socket path with these facts, or nil if it can.
   public static func unavailability(of rung: Rung, facts: ProbeFacts) -> String? {
@@ -289,14 +308,28 @@ public struct AttachPlan: Equatable, Sendable {
         programs.insert(rung == .fentry ? "fentry_sock_release" : "kprobe_sock_release")
         hooks.append(Hook(name: releaseFunction, rung: rung, how: "socket release"))
       } else {
-        programs.insert("tp_enter_close")
+        programs.formUnion(releaseByReferencePrograms)
+        if facts.bpfLoop { programs.formUnion(releaseWalkPrograms) }
         hooks.append(
-          Hook(name: releaseFunction, rung: .tracepoint, how: "close(2) of the socket's fd stands for it"))
+          Hook(
+            name: releaseFunction, rung: .tracepoint,
+            how: "the file's last reference leaving an fd table: close, dup2/dup3"
+              + (facts.bpfLoop ? ", close_range, execve (close-on-exec), exit" : "")))
       }
     }
     hooks.append(
       Hook(name: "process", rung: .tracepoint, how: "tp_btf sched_process_fork/exec/exit"))
-    return AttachPlan(rung: rung, hooks: hooks, passedOver: passedOver, programs: programs)
+    var plan = AttachPlan(rung: rung, hooks: hooks, passedOver: passedOver, programs: programs)
+    if plan.releasesByReference {
+      plan.blindSpots.append(
+        BlindSpot(
+          path: .releaseElsewhere,
+          reason: "no hook sees __sock_release: a last reference dropped by another thread's syscall still "
+            + "using the socket, an SCM_RIGHTS message discarded in flight or io_uring's close"
+            + (facts.bpfLoop ? "" : ", or by close_range, an exec's close-on-exec or an exit (no bpf_loop before 5.17)")
+            + " gives no release"))
+    }
+    return plan
   }
 }
 

@@ -121,14 +121,25 @@ public enum Stage: String, Sendable, CaseIterable {
 public enum ReleaseKind: String, Sendable, CaseIterable {
   /// `__sock_release`: the kernel freed the socket (fentry, kprobe rungs).
   case release
-  /// close(2) of an fd that held it (tracepoint rung): if the fd was
-  /// duplicated the socket may live on.
+  /// Tracepoint rung: the last reference left its last fd table by close(2),
   case close
+  /// dup2/dup3 over the fd,
+  case dup
+  /// close_range(2),
+  case closeRange = "close_range"
+  /// execve closing a close-on-exec fd,
+  case exec
+  /// or the exit of the process holding it.
+  case exit
 
   public init?(number: UInt32) {
     switch number {
     case ST_RELEASE_SOCK.rawValue: self = .release
     case ST_RELEASE_CLOSE.rawValue: self = .close
+    case ST_RELEASE_DUP.rawValue: self = .dup
+    case ST_RELEASE_CLOSE_RANGE.rawValue: self = .closeRange
+    case ST_RELEASE_EXEC.rawValue: self = .exec
+    case ST_RELEASE_EXIT.rawValue: self = .exit
     default: return nil
     }
   }

@@ -428,7 +428,7 @@ private struct Emitter: ~Copyable {
     out.appendKey("end", first: true)
     switch lifetime.ending {
     case .released(let how, let byPID):
-      out.appendString(Array((how == .close ? "closed" : "released").utf8))
+      out.appendString(Array((how == .release ? "released" : "released at \(how.rawValue)").utf8))
       out.appendKey("by_pid")
       out.appendUInt(UInt64(byPID))
     case .processExit: out.appendRaw("\"process exit (no release seen)\"")

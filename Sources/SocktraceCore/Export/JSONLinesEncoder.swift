@@ -40,10 +40,10 @@ public struct JSONLinesEncoder {
       out.appendUIntString(release.inode)
       appendOptionalFamily(release.family, into: &out)
       out.appendRaw(",\"how\":")
-      switch release.how {
-      case .release: out.appendRaw("\"release\"")
-      case .close: out.appendRaw("\"close\"")
-      case nil: out.appendUnnamed("how_", Int32(bitPattern: release.raw.how))
+      if let how = release.how {
+        out.appendString(Array(how.rawValue.utf8))
+      } else {
+        out.appendUnnamed("how_", Int32(bitPattern: release.raw.how))
       }
     case .fork(let fork):
       encodeHeader("fork", fork.raw.h, into: &out)

@@ -201,7 +201,7 @@ public enum TimelineText {
     let length = duration(lifetime.duration)
     switch lifetime.ending {
     case .released(let how, let pid):
-      let verb = how == .close ? "closed" : "released"
+      let verb = how == .release ? "released" : "released at \(how.rawValue)"
       return "lived \(length) (\(verb)" + (pid == owner ? ")" : " by pid \(pid))")
     case .processExit: return "lived \(length) (until process exit; no release seen)"
     case .inodeReused: return "lived at most \(length) (inode reused; no release seen)"

@@ -20,9 +20,10 @@ public enum LossCause: Int, CaseIterable, Sendable {
   case kcreateFull = 4
   /// The release of a socket whose birth record was lost.
   case unrecordedBirth = 5
-  /// A socket-owning process could not be remembered in `owners`: its
-  /// closes are not seen (tracepoint rung), counted once as a release.
-  case ownersFull = 6
+  /// Tracepoint rung: an exec closed more close-on-exec sockets born under
+  /// tracing than its note holds (16), or 4,096 execs were in flight: the
+  /// releases past that are not made (counted once per exec, as a release).
+  case walkFull = 6
   /// The --port/--address maps (`matched`, `held`) were full.
   case filterFull = 7
   /// A bind/connect/listen/shutdown could not be tracked in `opflight`.
@@ -45,7 +46,7 @@ public enum LossCause: Int, CaseIterable, Sendable {
     case .inflightFull: return "inflight_full"
     case .kcreateFull: return "kcreate_full"
     case .unrecordedBirth: return "release_of_lost_birth"
-    case .ownersFull: return "owners_full"
+    case .walkFull: return "walk_full"
     case .filterFull: return "filter_full"
     case .opflightFull: return "opflight_full"
     case .pendingFull: return "pending_full"
