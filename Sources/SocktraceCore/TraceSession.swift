@@ -27,6 +27,10 @@ public struct TraceOptions: Sendable {
   /// off unless asked for (docs/hooks.md: what the ia32 hook costs); off, those paths
   /// are blind spots, listed in the start record.
   public var ia32 = false
+  /// How many live sockets born under tracing the kernel follows to their
+  /// release (`births`, not preallocated: memory only for those alive).
+  /// Past it a release is counted lost (births_full).
+  public var maxSockets: UInt32 = 1 << 20
 
   public init() {}
 }
@@ -96,6 +100,7 @@ public final class TraceSession {
     config.io_uring_complete = plan.ioUring?.complete.rawValue ?? 0
     try object.setConfig(config)
     try object.setRingBufferSize(options.ringBufferBytes)
+    try object.setMaxEntries("births", options.maxSockets)
     try object.shrinkUnused(Self.unusedMaps(options: options, plan: plan))
     try object.load()
     if !pidNamespace.isInitial {
@@ -130,7 +135,7 @@ public final class TraceSession {
   /// kernel-socket slots on the tracepoint rung; io_uring ops without io_uring.
   static func unusedMaps(options: TraceOptions, plan: AttachPlan) -> [String] {
     var unused: [String] = []
-    if options.ports.isEmpty && options.addresses.isEmpty { unused += ["held", "matched"] }
+    if options.ports.isEmpty && options.addresses.isEmpty { unused += ["held", "matched", "matched_procs"] }
     if !options.lifecycle { unused += ["births", "opflight", "pending_connects"] }
     if !plan.releasesByReference { unused.append("exec_closing") }
     if plan.rung == .tracepoint { unused.append("kcreate") }

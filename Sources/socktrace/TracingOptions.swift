@@ -27,6 +27,13 @@ struct TracingOptions: ParsableArguments {
         + "fork, exec or exit records."))
   var socketsOnly = false
 
+  @Option(
+    help: ArgumentHelp(
+      "How many live sockets born under tracing are followed to their release (kernel memory only "
+        + "for those alive); past it a release is counted lost (births_full).",
+      valueName: "count"))
+  var maxSockets: UInt32 = 1 << 20
+
   @Flag(name: [.short, .long], help: "Show libbpf's own log.")
   var verbose = false
 }
@@ -46,6 +53,7 @@ enum TraceOptionsBuilder {
     if tracing.socketsOnly && (!filter.ports.isEmpty || !filter.addresses.isEmpty) {
       throw ValidationError("--port and --address follow what sockets become: not with --births-only")
     }
+    if tracing.maxSockets == 0 { throw ValidationError("--max-sockets must be at least 1") }
     if let ring = tracing.ringBuffer, ring == 0 || ring & (ring - 1) != 0 || ring > 1024 {
       throw ValidationError("--ring-buffer must be a power of two from 1 to 1024 MiB")
     }
@@ -65,6 +73,7 @@ enum TraceOptionsBuilder {
     options.lifecycle = !tracing.socketsOnly
     options.verbose = tracing.verbose
     options.ia32 = tracing.ia32 == .on
+    options.maxSockets = tracing.maxSockets
     return options
   }
 

@@ -167,12 +167,13 @@ extension KernelTests {
       #expect(childSockets + notFollowed + (lost["ring_full"]?["socket"] ?? 0) == forked, "\(lost)")
     }
 
-    /// More open traced sockets than the `births` map holds (65,536).
+    /// More open traced sockets than the `births` map holds (--max-sockets 65536).
     @Test func moreOpenSocketsThanTheBirthsMapAreCounted() throws {
       let output = temporaryPath("sockets")
       defer { unlink(output) }
       let result = try runSocktraceFully([
-        "--json", "-o", output, "--ring-buffer", "64", "--", Binaries.workload, "hold-sockets=66000",
+        "--json", "-o", output, "--ring-buffer", "64", "--max-sockets", "65536", "--", Binaries.workload,
+        "hold-sockets=66000",
       ])
       #expect(result.status == 0, "\(result.stderr)")
       let truth = try jsonLines(result.stdout)

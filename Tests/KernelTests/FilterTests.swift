@@ -32,18 +32,36 @@ extension KernelTests {
       }
     }
 
-    /// Starts the tracer with `arguments`, lets both workloads go at once.
+    /// Starts the tracer with `arguments`, and beside it `socktrace serve`
+    /// with the same filters, lets both workloads go at once. Both see the
+    /// same calls: every filter must mean the same in both modes, so the
+    /// service's recording of the two workloads is the record mode's.
     func trace(_ arguments: [String], want: Workload, skip: Workload) throws -> Run {
       let tracer = try Tracer(arguments)
+      let service = try Tracer(arguments, serve: true)
       want.go()
       skip.go()
       let wantTruth = try want.finish()
       let skipTruth = try skip.finish()
       let (status, stderr, records) = try tracer.stop()
       #expect(status == 0, "tracer: \(stderr)")
+      let (serviceStatus, serviceStderr, serviceRecords) = try service.stop(signal: SIGTERM)
+      #expect(serviceStatus == 0, "serve: \(serviceStderr)")
       let start = try #require(records.first)
       let result = try validateAgainstSchema(tracer.outputPath)
       #expect(result.failed == 0, "\(result.output)")
+      let serviceStart = try #require(serviceRecords.first)
+      #expect(
+        String(describing: serviceStart["filters"] ?? "none") == String(describing: start["filters"] ?? "none"),
+        "serve's start.filters differ from record mode's")
+      let pids = Set((wantTruth + skipTruth).compactMap { $0["pid"] as? Int })
+      func calls(_ records: [[String: Any]]) -> [String] {
+        records.filter { pids.contains($0["pid"] as? Int ?? -1) }.map { record in
+          ["event", "pid", "tid", "inode", "child_pid", "ret", "how"].map { "\(record[$0] ?? "-")" }
+            .joined(separator: " ")
+        }.sorted()
+      }
+      #expect(calls(serviceRecords) == calls(records), "serve recorded other calls than record mode")
       return Run(records: records, want: wantTruth, skip: skipTruth, start: start)
     }
 
@@ -158,6 +176,11 @@ extension KernelTests {
         #expect(
           !matching.isEmpty && births.count == matching.count, "\(births.count) births for \(matching.count) calls")
         #expect(births.allSatisfy { values.contains($0[field] as? Int ?? -1) })
+        // Nothing of an excluded socket: no bind, connect, listen or release of
+        // one, and nothing of a kept one said to be born before tracing.
+        let ofSockets = run.records(of: truth).filter { $0[field] is Int }
+        #expect(ofSockets.allSatisfy { values.contains($0[field] as? Int ?? -1) }, "\(ofSockets.map { $0["event"] ?? "" })")
+        #expect(run.records(of: truth).allSatisfy { $0["born_before_trace"] as? Bool != true })
         // Releases only for sockets whose birth was recorded.
         let inodes = Set(births.flatMap { [$0.u64("inode"), $0.u64("peer_inode")].compactMap { $0 } })
         let releases = run.records(of: truth).filter { $0["event"] as? String == "release" }
@@ -174,6 +197,9 @@ extension KernelTests {
       #expect(failed.count >= 3 && births.count == failed.count, "\(births.count) births, \(failed.count) failed")
       #expect(births.allSatisfy { ($0["errno"] as? Int ?? 0) != 0 && $0["error"] is String })
       #expect(run.births(of: run.skip).isEmpty)
+      // Every socket that exists was born fine: none of its calls or its end is kept.
+      let ofSockets = ["bind", "connect", "listen", "shutdown", "connect_result", "release"]
+      #expect(run.records(of: run.want).allSatisfy { !ofSockets.contains($0["event"] as? String ?? "") })
     }
 
     /// AND across kinds: the right name and the right family.

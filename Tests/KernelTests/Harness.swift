@@ -59,11 +59,12 @@ final class Tracer {
   let outputPath: String
   var stderr = Data()
 
-  /// Starts `socktrace --json -o TMP ARGS` and waits for its `Tracing` line.
-  init(_ arguments: [String]) throws {
+  /// Starts `socktrace --json -o TMP ARGS` (`serve`: `socktrace serve -o
+  /// TMP ARGS`, the service) and waits for its `Tracing` line.
+  init(_ arguments: [String], serve: Bool = false) throws {
     outputPath = NSTemporaryDirectory() + "socktrace-test-\(UUID().uuidString).jsonl"
     process.executableURL = URL(fileURLWithPath: Binaries.socktrace)
-    process.arguments = ["--json", "-o", outputPath] + arguments
+    process.arguments = (serve ? ["serve", "-o", outputPath] : ["--json", "-o", outputPath]) + arguments
     process.standardError = stderrPipe
     process.standardOutput = FileHandle.nullDevice
     try process.run()

@@ -43,7 +43,7 @@ import Testing
     let plan = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .known(submit: .request, complete: .cqePointer)),
       ia32: true)
-    #expect(plan.blindSpots.map(\.path) == [.kernel] + Self.clones)
+    #expect(plan.blindSpots.map(\.path) == [.releaseElsewhere, .kernel] + Self.clones)
     #expect(
       plan.programs.isSuperset(of: [
         "tp_io_uring_submit_req", "tp_io_uring_complete", "raw_ia32_enter", "raw_ia32_exit",
@@ -64,7 +64,9 @@ import Testing
   @Test func ia32OffListsThe32BitPathsWithAReason() throws {
     let tracepoint = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .absent), ia32: false)
-    #expect(tracepoint.blindSpots.map(\.path) == [.kernel, .ia32Socket, .ia32Socketpair, .ia32Accept] + Self.clones)
+    #expect(
+      tracepoint.blindSpots.map(\.path)
+        == [.releaseElsewhere, .kernel, .ia32Socket, .ia32Socketpair, .ia32Accept] + Self.clones)
     #expect(!tracepoint.programs.contains("raw_ia32_enter"))
     #expect(tracepoint.blindSpots.allSatisfy { !$0.reason.isEmpty })
     // __sys_socket sees a 32-bit socket() on a function rung: only socketpair and accept are blind.
@@ -75,7 +77,7 @@ import Testing
   @Test func unreadableIoUringSignaturesAreBlindSpots() throws {
     let plan = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .unrecognised("odd signature")), ia32: true)
-    #expect(plan.blindSpots.map(\.path) == [.kernel, .ioUringSocket, .ioUringAccept] + Self.clones)
+    #expect(plan.blindSpots.map(\.path) == [.releaseElsewhere, .kernel, .ioUringSocket, .ioUringAccept] + Self.clones)
     #expect(plan.blindSpots.first { $0.path == .ioUringAccept }?.reason == "odd signature")
     #expect(!plan.programs.contains("tp_io_uring_complete"))
   }
@@ -83,7 +85,23 @@ import Testing
   @Test func noIA32OnTheKernelIsNoBlindSpot() throws {
     let plan = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .absent, ia32: false), ia32: true)
-    #expect(plan.blindSpots.map(\.path) == [.kernel] + Self.clones)
+    #expect(plan.blindSpots.map(\.path) == [.releaseElsewhere, .kernel] + Self.clones)
     #expect(!plan.ia32)
+  }
+
+  /// The tracepoint rung's releases: close and dup2/dup3 everywhere; the
+  /// fd-table walks (close_range, exec, exit) where bpf_loop is, else said.
+  @Test(arguments: [false, true])
+  func releasesByReferenceWalkWhereBPFLoopIs(bpfLoop: Bool) throws {
+    var facts = Self.facts(rung: .tracepoint, ioUring: .absent)
+    facts.bpfLoop = bpfLoop
+    let plan = try AttachPlan.decide(.tracepoint, facts: facts, ia32: false)
+    #expect(plan.releasesByReference)
+    #expect(plan.programs.isSuperset(of: ["tp_enter_close", "tp_enter_dup2", "tp_enter_dup3"]))
+    #expect(plan.programs.contains("exit_release_walk") == bpfLoop)
+    let reason = try #require(plan.blindSpots.first { $0.path == .releaseElsewhere }?.reason)
+    #expect(reason.contains("an exit") != bpfLoop)
+    let fentry = try AttachPlan.decide(.fentry, facts: Self.facts(rung: .fentry, ioUring: .absent), ia32: false)
+    #expect(!fentry.releasesByReference && !fentry.programs.contains("tp_enter_close"))
   }
 }

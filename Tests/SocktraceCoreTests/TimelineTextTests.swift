@@ -162,7 +162,7 @@ enum HostileRecording {
     let recording = try RecordingReader.parse(bytes)
     #expect(recording.warnings == [.cutOffLastLine(line: 4)])
     let text = TimelineText.render(TimelineBuilder.build(recording))
-    #expect(text.contains("inode 11  took 17.473us (sock_create 9.000us, sock_map_fd 6.000us)  lived 1.000ms (closed)"))
+    #expect(text.contains("inode 11  took 17.473us (sock_create 9.000us, sock_map_fd 6.000us)  lived 1.000ms (released at close)"))
     #expect(!text.contains("inode 12"))
   }
 
@@ -224,7 +224,7 @@ enum HostileRecording {
     #expect(
       story.hasSuffix(
         #"→ connect /tmp/\x1b[2Jx EINPROGRESS → failed ECONNREFUSED after 6.000us → shutdown SHUT_WR ok 0.500us"#
-          + " → lived 11.000us (closed)"), "\(story)")
+          + " → lived 11.000us (released at close)"), "\(story)")
     #expect(!text.utf8.contains(0x1b), "a raw escape reached the terminal")
     let orphan = try #require(text.split(separator: "\n").first { $0.contains("inode 99") })
     #expect(orphan.contains("bind        127.0.0.1:80 ok 10.000us  fd 9  inode 99  (socket born before tracing)"))

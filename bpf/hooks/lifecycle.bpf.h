@@ -68,6 +68,8 @@ static __always_inline void watch_connect(int fd, u64 start_ns)
 	family = BPF_CORE_READ((struct sock *)sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return;
+	if (socket_selection() && !socket_wanted(family, SOCK_STREAM, 0))
+		return; /* its outcome would be a record of an excluded socket */
 	p.start_ns = start_ns;
 	p.inode = socket_inode(sock);
 	if (bpf_map_update_elem(&pending_connects, &sk, &p, BPF_ANY) != 0)
@@ -110,6 +112,10 @@ static __always_inline void op_exit(int kind, long ret)
 		sk = (u64)BPF_CORE_READ(sock, sk);
 		p = bpf_map_lookup_elem(&pending_connects, &sk);
 	}
+	/* --family/--type/--failed hold for every record of a socket, not only its birth. */
+	if (socket_selection() &&
+	    (!sock || !socket_wanted(BPF_CORE_READ(sock, sk, __sk_common.skc_family), BPF_CORE_READ(sock, type), 0)))
+		goto out;
 	if (address_filter() && sock) {
 		inode = socket_inode(sock);
 
@@ -119,6 +125,7 @@ static __always_inline void op_exit(int kind, long ret)
 			mark_matched(inode);
 		if (!socket_matched(inode))
 			goto out;
+		remember_matched_process(); /* it holds a matching socket: its fork/exec/exit too */
 	} else if (address_filter()) {
 		goto out;
 	}

@@ -27,6 +27,11 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		count_drop(ST_LOSS_TRACED_FULL, ST_KIND_FORK); /* a child not followed */
 	if (!cfg.lifecycle)
 		return 0;
+	if (address_filter()) {
+		if (!process_matched(ptgid))
+			return 0; /* holds no matching socket: no process records */
+		add_matched_process(ctgid); /* the child holds copies of them */
+	}
 	e = reserve(ST_KIND_FORK, sizeof(*e));
 	if (!e)
 		return 0;
@@ -48,6 +53,8 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (cfg.release_by_refs)
 		release_at_exec();
 	if (!cfg.lifecycle || !current_traced())
+		return 0;
+	if (address_filter() && !process_matched(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	e = reserve(ST_KIND_EXEC, sizeof(*e));
 	if (!e)
@@ -76,6 +83,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	u32 tgid = BPF_CORE_READ(task, tgid);
 	u32 tid = BPF_CORE_READ(task, pid);   /* init namespace: the call slots' key */
 	u32 seen;
+	bool matched;
 	struct st_exit *e;
 
 	/* Every exiting thread frees its call slots (a lookup when it has none). */
@@ -85,10 +93,13 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	/* One record per thread group: signal->live reached 0 before this tracepoint. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
+	matched = address_filter() && process_matched(tgid);
+	if (matched)
+		bpf_map_delete_elem(&matched_procs, &tgid); /* traced or not: the tgid may be reused */
 	seen = task_tgid_seen(task, tgid);
 	if (!tgid_traced(seen))
 		return 0;
-	if (cfg.lifecycle) {
+	if (cfg.lifecycle && (!address_filter() || matched)) {
 		e = reserve(ST_KIND_EXIT, sizeof(*e));
 		if (e) {
 			fill_header(&e->h, ST_KIND_EXIT, sizeof(*e));

@@ -67,7 +67,11 @@ static __always_inline bool tgid_traced(u32 tgid)
 	return process_wanted();
 }
 
-/* --family, --type, --failed: whether a socket birth is recorded. No map. */
+/*
+ * --family, --type, --failed: whether a socket is recorded, its birth and
+ * everything it does (ret >= 0 for a socket that exists: none with --failed).
+ * No map.
+ */
 static __always_inline bool socket_wanted(int family, int type, long ret)
 {
 	if (cfg.only_failed && ret >= 0)
@@ -77,6 +81,12 @@ static __always_inline bool socket_wanted(int family, int type, long ret)
 	if (cfg.types && !(cfg.types & (1u << (type & 0xf))))
 		return false;
 	return true;
+}
+
+/* Whether --family, --type or --failed is on. */
+static __always_inline bool socket_selection(void)
+{
+	return cfg.only_failed || cfg.families || cfg.types;
 }
 
 static __always_inline bool current_traced(void)
@@ -94,6 +104,31 @@ static __always_inline bool address_filter(void)
 static __always_inline bool socket_matched(u64 inode)
 {
 	return inode && bpf_map_lookup_elem(&matched, &inode);
+}
+
+/*
+ * With --port/--address, the processes holding a matching socket (init
+ * namespace tgid -> 1): they alone get fork, exec and exit records, so a
+ * machine-wide filter does not record every process on the machine. A
+ * process joins when it makes, accepts or uses a matching socket, or is
+ * forked by one that holds some; it leaves at exit.
+ */
+static __always_inline bool process_matched(u32 tgid)
+{
+	return bpf_map_lookup_elem(&matched_procs, &tgid) != NULL;
+}
+
+static __always_inline void add_matched_process(u32 tgid)
+{
+	u8 one = 1;
+
+	if (!process_matched(tgid) && bpf_map_update_elem(&matched_procs, &tgid, &one, BPF_ANY) != 0)
+		count_drop(ST_LOSS_FILTER_FULL, 0); /* its process records cannot be kept */
+}
+
+static __always_inline void remember_matched_process(void)
+{
+	add_matched_process(bpf_get_current_pid_tgid() >> 32);
 }
 
 static __always_inline bool port_matches(u16 port)
@@ -120,6 +155,20 @@ static __always_inline bool net_matches(u16 family, const u8 *addr)
 	return bpf_map_lookup_elem(&filter_nets, &key) != NULL;
 }
 
+/*
+ * An inet endpoint against --port and --address: every kind given must match
+ * (AND across kinds, OR within one), as for the process filters. A unix-only
+ * --address matches no inet endpoint.
+ */
+static __always_inline bool inet_matches(u16 family, u16 port, const u8 *addr)
+{
+	if (cfg.filter_ports && !port_matches(port))
+		return false;
+	if (cfg.filter_nets)
+		return net_matches(family, addr);
+	return cfg.filter_ports && !cfg.filter_paths;
+}
+
 /* A sockaddr as passed to bind/connect, against --port and --address. */
 static __always_inline bool sockaddr_matches(const u8 *addr, u32 len)
 {
@@ -127,12 +176,11 @@ static __always_inline bool sockaddr_matches(const u8 *addr, u32 len)
 
 	if (len < 2)
 		return false;
-	if (family == AF_INET || family == AF_INET6) {
-		if (port_matches(bpf_ntohs(*(const u16 *)(addr + 2))))
-			return true;
-		return net_matches(family, family == AF_INET ? addr + 4 : addr + 8);
-	}
-	if (family == AF_UNIX && cfg.filter_paths) {
+	if (family == AF_INET || family == AF_INET6)
+		return inet_matches(family, bpf_ntohs(*(const u16 *)(addr + 2)),
+				    family == AF_INET ? addr + 4 : addr + 8);
+	/* A unix name has no port: with --port it cannot match (kinds AND). */
+	if (family == AF_UNIX && cfg.filter_paths && !cfg.filter_ports) {
 		struct st_path_key key = {};
 		bool abstract = addr[2] == 0;
 

@@ -179,6 +179,15 @@ struct {
 	__type(value, u8);
 } matched SEC(".maps");
 
+/* Processes holding a socket whose address matched (tgid -> 1): filters.bpf.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, u32);
+	__type(value, u8);
+} matched_procs SEC(".maps");
+
 /* Births held back until their socket's address matches (inode -> record). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

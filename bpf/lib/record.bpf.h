@@ -87,7 +87,10 @@ static __always_inline void mark_matched(u64 inode)
 	struct st_socket *birth, *e;
 	u8 one = 1;
 
-	if (!inode || bpf_map_lookup_elem(&matched, &inode))
+	if (!inode)
+		return;
+	remember_matched_process();
+	if (bpf_map_lookup_elem(&matched, &inode))
 		return;
 	if (bpf_map_update_elem(&matched, &inode, &one, BPF_ANY) != 0)
 		count_drop(ST_LOSS_FILTER_FULL, 0); /* its later records cannot be kept */
@@ -173,9 +176,9 @@ static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u
 	if (ret < 0)
 		return false; /* no socket, so never an address */
 	if (kind == ST_KIND_ACCEPT)
-		return socket_matched(f->inode2) || port_matches(f->peer_port) ||
+		return socket_matched(f->inode2) ||
 		       ((f->peer_family == AF_INET || f->peer_family == AF_INET6) &&
-			net_matches(f->peer_family, f->peer_addr));
+			inet_matches(f->peer_family, f->peer_port, f->peer_addr));
 	fill_socket(&rec, kind, f, ret, probe, stages, now);
 	if (bpf_map_update_elem(&held, &f->inode, &rec, BPF_ANY) != 0)
 		count_drop(ST_LOSS_FILTER_FULL, kind); /* the birth is lost if its socket matches later */

@@ -85,6 +85,12 @@ public final class BPFObject {
     }
   }
 
+  /// `max_entries` of a hash map (how many live sockets `births` follows).
+  func setMaxEntries(_ name: String, _ entries: UInt32) throws(TraceError) {
+    let status = bpf_map__set_max_entries(try map(named: name), entries)
+    if status < 0 { throw .libbpf(step: "sizing", object: "map \(name)", errno: -status, detail: "") }
+  }
+
   /// One entry for each map a run never touches (its programs' code for it is
   /// pruned by the verifier): no megabytes preallocated for nothing.
   func shrinkUnused(_ names: [String]) throws(TraceError) {
