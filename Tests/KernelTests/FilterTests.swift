@@ -52,7 +52,7 @@ extension KernelTests {
       #expect(result.failed == 0, "\(result.output)")
       let serviceStart = try #require(serviceRecords.first)
       #expect(
-        String(describing: serviceStart["filters"] ?? "none") == String(describing: start["filters"] ?? "none"),
+        (serviceStart["filters"] as? NSDictionary) == (start["filters"] as? NSDictionary),
         "serve's start.filters differ from record mode's")
       let pids = Set((wantTruth + skipTruth).compactMap { $0["pid"] as? Int })
       func calls(_ records: [[String: Any]]) -> [String] {

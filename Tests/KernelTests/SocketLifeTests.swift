@@ -144,3 +144,51 @@ extension KernelTests {
     }
   }
 }
+
+extension KernelTests {
+  /// The output's file system fills: the file ends on a whole line, and
+  /// every birth is either in it or counted lost (written + lost = made,
+  /// the program's own count).
+  @Suite(.timeLimit(.minutes(3)))
+  struct FullDiskTests {
+    @Test func aFullFileSystemLeavesWholeLinesAndCountsTheRest() throws {
+      let directory = NSTemporaryDirectory() + "socktrace-full-\(UUID().uuidString.prefix(8))"
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(atPath: directory) }
+      #expect(mount("tmpfs", directory, "tmpfs", 0, "size=256k") == 0, "mount: \(String(cString: strerror(errno)))")
+      defer { umount(directory) }
+      // Counts only whole socket()+close() pairs: SIGTERM (the tracer's stop) waits between them.
+      let program = """
+        import signal, socket, sys
+        made = 0
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+        signal.signal(signal.SIGTERM, lambda *a: (print(made, flush=True), sys.exit(0)))
+        for _ in range(100000):
+            s = socket.socket(); s.close(); made += 1
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+        print(made, flush=True)
+        """
+      let output = directory + "/events.jsonl"
+      let result = try runSocktraceFully(
+        ["--json", "-o", output, "--births-only", "--", "/usr/bin/python3", "-c", program])
+      #expect(result.status == 1, "a failed output is a failure: \(result.stderr)")
+      let made = try #require(Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result.stdout)")
+      let bytes = try Data(contentsOf: URL(fileURLWithPath: output))
+      #expect(bytes.last == UInt8(ascii: "\n"), "the file ends in half a line")
+      var written = 0
+      for line in bytes.split(separator: UInt8(ascii: "\n")) {
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+        if record["event"] as? String == "socket" && record["comm"] as? String == "python3" { written += 1 }
+      }
+      // The summary on standard error: "lost: output_failed: socket N, ...".
+      let lost = result.stderr.split(separator: "\n").first { $0.hasPrefix("lost:") }.flatMap { line in
+        line.split(separator: ";").first { $0.contains("output_failed") }?.split(separator: ",").first {
+          $0.contains("socket ")
+        }?.split(separator: " ").last.flatMap { Int($0) }
+      }
+      #expect(written > 0 && made > written)
+      #expect(written + (lost ?? 0) == made, "written \(written) + lost \(lost ?? 0) != made \(made)")
+    }
+  }
+}
