@@ -52,9 +52,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "lib/fdtable.bpf.h"   /* fd -> file -> socket, inode, peer */
 #include "lib/filters.bpf.h"   /* process, socket and address filters */
 #include "lib/births.bpf.h"    /* sockets born under tracing: who gets a release record */
+#include "lib/cause.bpf.h"     /* why a call failed: the kernel's side (issue 22) */
 #include "lib/record.bpf.h"    /* reserve/submit, header, fill_socket, emit_call */
 #include "lib/inflight.bpf.h"  /* a thread's call slot: start_call, finish_call */
 
+#include "hooks/cause.bpf.h"            /* module_request, security_socket_create: why it failed */
 #include "hooks/socket_functions.bpf.h" /* fentry/kprobe: __sys_socket, __sock_create */
 #include "hooks/syscalls.bpf.h"         /* tracepoints: socket, socketpair, accept */
 #include "hooks/lifecycle.bpf.h"        /* bind, connect, listen, shutdown, inet state */

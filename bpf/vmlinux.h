@@ -48,9 +48,10 @@ enum { BPF_RB_NO_WAKEUP = 1, BPF_RB_FORCE_WAKEUP = 2 };
 enum { BPF_RB_AVAIL_DATA = 0 };
 /* Only to ask, through CO-RE, whether the running kernel has a helper
  * (bpf_core_enum_value_exists): bpf_get_current_task_btf is 5.11+,
- * bpf_get_func_arg 5.17+. */
+ * bpf_task_pt_regs 5.15+, bpf_get_func_arg 5.17+. */
 enum bpf_func_id {
 	BPF_FUNC_get_current_task_btf = 158,
+	BPF_FUNC_task_pt_regs = 175,
 	BPF_FUNC_get_func_arg = 183,
 };
 
@@ -93,8 +94,11 @@ struct ns_common {
 	unsigned int inum;
 };
 
+struct user_namespace; /* compared, never followed */
+
 struct net {
 	struct ns_common ns;
+	struct user_namespace *user_ns; /* owns the netns: ns_capable() asks here */
 };
 
 struct nsproxy {
@@ -134,7 +138,7 @@ struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
 	unsigned long *close_on_exec;
-	unsigned long *open_fds;
+	unsigned long *open_fds; /* the fds alloc_fd counts as taken */
 };
 
 struct files_struct {
@@ -142,8 +146,29 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+struct rlimit {
+	unsigned long rlim_cur;
+	unsigned long rlim_max;
+};
+
 struct signal_struct {
 	atomic_t live;
+	struct rlimit rlim[16]; /* RLIM_NLIMITS */
+};
+
+/* u32[2] before 6.3, one u64 since: 8 bytes either way, read by offset. */
+typedef struct {
+	u64 val;
+} kernel_cap_t;
+
+struct cred {
+	kernel_cap_t cap_effective;
+	struct user_namespace *user_ns;
+};
+
+/* CONFIG_SECCOMP: mode 2 is SECCOMP_MODE_FILTER. */
+struct seccomp {
+	int mode;
 };
 
 /* A pid namespace, compared by its ns.inum (/proc/PID/ns/pid). */
@@ -186,6 +211,8 @@ struct task_struct {
 	struct nsproxy *nsproxy;
 	struct signal_struct *signal;
 	struct mm_struct *mm;
+	struct cred *cred; /* const in the kernel: read only */
+	struct seccomp seccomp;
 };
 
 typedef struct {

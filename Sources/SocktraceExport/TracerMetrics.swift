@@ -49,6 +49,11 @@ public final class TracerMetrics: @unchecked Sendable {
   /// accept(2) on a non-blocking listener with nothing to accept: EAGAIN is
   /// the call working as meant, not a socket that failed to be born.
   private let acceptWouldBlock: Counter
+  /// Failed births by source and cause (FailureCause: a closed set), made at
+  /// the first failure of each pair.
+  private var failures: [[Counter?]] = SocketSource.allSources.map { _ in
+    FailureCause.allCases.map { _ in nil }
+  }
   private let written: Counter
   private let decodeErrors: Counter
   private var lost: [String: Counter] = [:]
@@ -173,6 +178,7 @@ public final class TracerMetrics: @unchecked Sendable {
     let type = (0..<16).contains(socket.type) ? socket.type : -1
     let key = BirthKey(family: family, type: type, errno: errno, comm: comm)
     births[key, default: Tally()].count &+= 1
+    if let failure = socket.failure { failureCounter(source, failure.cause).increment() }
 
     durations[source.index][DurationStage.total.rawValue]?.record(Double(socket.durationNanoseconds) / 1e9)
     // accept's whole call includes its wait for a connection; stages exist only for socket().
@@ -180,6 +186,19 @@ public final class TracerMetrics: @unchecked Sendable {
       stage(.sockCreate, of: source).record(Double(stages.sockCreate) / 1e9)
       stage(.sockMapFD, of: source).record(Double(stages.sockMapFD) / 1e9)
     }
+  }
+
+  private func failureCounter(_ source: SocketSource, _ cause: FailureCause) -> Counter {
+    let index = FailureCause.allCases.firstIndex(of: cause) ?? 0
+    if let counter = failures[source.index][index] { return counter }
+    let counter = registry.makeCounter(
+      descriptor: .socktrace(
+        "socket_failures", "total",
+        "Sockets that could not be made, by event and cause: the kernel check that refused them "
+          + "(unknown: the probe could not tell)."),
+      labels: [("event", source.eventName), ("cause", cause.name)])
+    failures[source.index][index] = counter
+    return counter
   }
 
   /// Family numbers below this keep their own label.

@@ -70,8 +70,8 @@ struct Doctor: ParsableCommand {
       for hook in plan.hooks {
         lines.append("  \(hook.name.padded(18)) \((hook.rung?.rawValue ?? "-").padded(11)) \(hook.how)")
       }
-      lines.append("blind spots:" + (plan.blindSpots.isEmpty ? " none" : ""))
-      for spot in plan.blindSpots {
+      lines.append("blind spots:" + (plan.allBlindSpots.isEmpty ? " none" : ""))
+      for spot in plan.allBlindSpots {
         lines.append("  \(spot.path.rawValue.padded(18)) \(spot.reason)")
       }
     } catch {

@@ -316,7 +316,7 @@ final class Tracer {
     var start = StartRecord(
       epochNanoseconds: BootClock.now(CLOCK_REALTIME), bootNanoseconds: BootClock.now(CLOCK_BOOTTIME),
       version: Socktrace.version, kernel: KernelProbes.kernelRelease, host: KernelProbes.hostName,
-      rung: session.plan.rung, hooks: session.plan.hooks, blindSpots: session.plan.blindSpots,
+      rung: session.plan.rung, hooks: session.plan.hooks, blindSpots: session.plan.allBlindSpots,
       pids: options.pids, follow: options.follow,
       command: commandLine)
     start.filters = session.filters

@@ -8,7 +8,7 @@ import Testing
 @Suite struct LayoutTests {
   @Test func recordSizesArePinned() {
     #expect(MemoryLayout<st_header>.size == 64)
-    #expect(MemoryLayout<st_socket>.size == 168)
+    #expect(MemoryLayout<st_socket>.size == 224)
     #expect(MemoryLayout<st_sockop>.size == 112 + Int(ST_ADDR_LEN))
     #expect(MemoryLayout<st_connected>.size == 88)
     #expect(MemoryLayout<st_release>.size == 80)
@@ -28,6 +28,12 @@ import Testing
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.probe) == 136)
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.fd) == 140)
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.peer_addr) == 148)
+    // failure cause (issue 22): appended after via/pad2
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.cap_effective) == 168)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.fd_limit) == 176)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.cause_bits) == 184)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.lsm) == 186)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.module) == 192)
     #expect(MemoryLayout<st_sockop>.offset(of: \st_sockop.addr) == 112)
   }
 }

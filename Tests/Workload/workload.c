@@ -31,6 +31,15 @@
 //                hold-sockets=N (N sockets open at once, over as many child
 //                  processes as RLIMIT_NOFILE needs, then all closed by
 //                  close(2); one line: how many were opened)
+//                causes (issue 22: one failing call per failure cause, each
+//                  line with "cause" the expected cause: bad flags, type 12,
+//                  family 200, family 19 (AF_ECONET: in range, gone from
+//                  every kernel since 3.5), UDP on a stream socket, EMFILE
+//                  under RLIMIT_NOFILE 16 (with fd_limit and open_fds), a
+//                  raw socket (EPERM "permission" when CAP_NET_RAW is not
+//                  held: run under setpriv --bounding-set=-net_raw), then a
+//                  thread that installs a seccomp filter answering socket()
+//                  and socketpair() with EPERM and calls both)
 //   --pre-socket  make an AF_INET datagram socket before the gate
 // Every record says "via" (syscall, io_uring, ia32, socketcall). A path this
 // kernel lacks prints {"op":"unsupported","scenario":...,"errno":N} instead.
@@ -38,6 +47,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/io_uring.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
@@ -47,6 +57,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -707,6 +719,94 @@ static void hold_sockets(long n) {
 	fflush(stdout);
 }
 
+/* ---- causes: why a socket could not be made (issue 22) ------------------ */
+
+static void cause_line(const char *cause, int family, int type, int protocol, int ret, int err,
+		       const char *extra) {
+	printf("{\"op\":\"socket\",\"scenario\":\"causes\",\"cause\":\"%s\",\"via\":\"syscall\","
+	       "\"pid\":%d,\"tid\":%ld,\"family\":%d,\"type\":%d,\"protocol\":%d,\"ret\":%d,"
+	       "\"errno\":%d,\"inode\":0%s}\n",
+	       cause, getpid(), gettid_(), family, type, protocol, ret, err, extra);
+	fflush(stdout);
+}
+
+static void cause_socket(const char *cause, int family, int type, int protocol) {
+	errno = 0;
+	int fd = socket(family, type, protocol);
+	int err = fd < 0 ? errno : 0;
+	if (fd >= 0) {
+		close(fd);
+		fd = -1; /* this kernel allowed it: reported with errno 0, no cause */
+		cause = "";
+	}
+	cause_line(cause, family, type, protocol, fd, err, "");
+}
+
+/* EMFILE with RLIMIT_NOFILE 16: fds 0..15 all open, then socket(). */
+static void cause_emfile(void) {
+	struct rlimit old, low = {16, 0};
+	int opened[16], n = 0, open_fds = 0;
+	char extra[64];
+	getrlimit(RLIMIT_NOFILE, &old);
+	low.rlim_max = old.rlim_max;
+	for (int fd = 0; fd < 16; fd++)
+		if (fcntl(fd, F_GETFD) < 0) {
+			int d = open("/dev/null", O_RDONLY);
+			if (d >= 0) opened[n++] = d;
+		}
+	if (setrlimit(RLIMIT_NOFILE, &low)) return;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0) open_fds++;
+	errno = 0;
+	int r = socket(AF_INET, SOCK_DGRAM, 0);
+	int err = r < 0 ? errno : 0;
+	if (r >= 0) close(r);
+	setrlimit(RLIMIT_NOFILE, &old);
+	for (int k = 0; k < n; k++) close(opened[k]);
+	snprintf(extra, sizeof(extra), ",\"fd_limit\":16,\"open_fds\":%d", open_fds);
+	cause_line("fd_limit", AF_INET, SOCK_DGRAM, 0, r, err, extra);
+}
+
+/* On its own thread (a filter binds only the thread that installs it
+ * without TSYNC): socket() and socketpair() answered EPERM by seccomp. */
+static void *cause_seccomp_thread(void *unused) {
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socketpair, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(code) / sizeof(code[0]), code};
+	int sv[2];
+	(void)unused;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+		unsupported("causes-seccomp", errno);
+		return NULL;
+	}
+	cause_socket("seccomp", AF_INET, SOCK_DGRAM, 0);
+	errno = 0;
+	int r = socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	printf("{\"op\":\"socketpair\",\"scenario\":\"causes\",\"cause\":\"seccomp\",\"via\":\"syscall\","
+	       "\"pid\":%d,\"tid\":%ld,\"family\":%d,\"type\":%d,\"protocol\":0,\"ret\":%d,\"errno\":%d,"
+	       "\"fd\":-1,\"inode\":0,\"fd2\":-1,\"inode2\":0}\n",
+	       getpid(), gettid_(), AF_UNIX, SOCK_STREAM, r, r < 0 ? errno : 0);
+	fflush(stdout);
+	return NULL;
+}
+
+static void causes(void) {
+	pthread_t t;
+	cause_socket("bad_flags", AF_INET, SOCK_STREAM | 0x4000000, 0);
+	cause_socket("bad_type", AF_INET, 12, 0);
+	cause_socket("family_out_of_range", 200, SOCK_STREAM, 0);
+	cause_socket("family_unavailable", 19, SOCK_STREAM, 0);
+	cause_socket("protocol_unsupported", AF_INET, SOCK_STREAM, IPPROTO_UDP);
+	cause_emfile();
+	cause_socket("permission", AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	if (pthread_create(&t, NULL, cause_seccomp_thread, NULL) == 0) pthread_join(t, NULL);
+}
+
 static int run(const char *s) {
 	if (!strcmp(s, "inet-stream")) one_socket(AF_INET, SOCK_STREAM, 0);
 	else if (!strcmp(s, "inet6-dgram")) one_socket(AF_INET6, SOCK_DGRAM, 0);
@@ -718,6 +818,7 @@ static int run(const char *s) {
 	else if (!strcmp(s, "bad-flags")) one_socket(AF_INET, SOCK_STREAM | 0x4000000, 0);
 	else if (!strcmp(s, "bad-protocol")) one_socket(AF_INET, SOCK_STREAM, IPPROTO_UDP);
 	else if (!strcmp(s, "emfile")) emfile();
+	else if (!strcmp(s, "causes")) causes();
 	else if (!strcmp(s, "socketpair")) pair();
 	else if (!strcmp(s, "accept")) accept_one();
 	else if (!strcmp(s, "lifecycle")) lifecycle(0);

@@ -19,17 +19,67 @@ int tp_enter_socket(struct syscall_enter_ctx *ctx)
 	return 0;
 }
 
+/*
+ * A call whose sys_exit fired without its sys_enter: seccomp answered it.
+ * syscall_trace_enter runs the seccomp filters before trace_sys_enter; a
+ * filter's SECCOMP_RET_ERRNO (or a USER_NOTIF supervisor's error) skips the
+ * call and the enter tracepoint, but syscall_exit_work still fires sys_exit.
+ * Only failures of a task under a seccomp filter count (a ptracer skipping
+ * the call at its entry stop looks the same, and a call entered before the
+ * tracer attached has no entry either: the filter test rules most of those
+ * out). The arguments come from the task's saved user registers
+ * (bpf_task_pt_regs, 5.15+); before that they are unknown (-1,
+ * ST_CAUSE_NO_ARGS). Returns the slot to finish, or NULL.
+ */
+static __always_inline struct inflight *start_unentered(int kind, long ret)
+{
+	long args[4] = {-1, -1, -1, -1};
+	struct inflight *f;
+	u16 bits = ST_CAUSE_SECCOMP;
+
+	if (ret >= 0 || !current_seccomp_filtered())
+		return NULL;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+		args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	} else {
+		bits |= ST_CAUSE_NO_ARGS;
+	}
+	if (kind == ST_KIND_ACCEPT) {
+		f = start_call(ST_KIND_ACCEPT, -1, -1, -1);
+		if (f)
+			f->fd2 = (int)args[0];
+	} else {
+		f = start_call(kind, (int)args[0], (int)args[1], (int)args[2]);
+	}
+	if (f)
+		f->cause_bits |= bits;
+	return f;
+}
+
 /* sock_map_fd has installed the file by now: read the socket from the fd table. */
 static __always_inline void socket_exit(long ret)
 {
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (!f || f->kind != ST_KIND_SOCKET)
+	if (f && f->kind != ST_KIND_SOCKET && f->finished == ST_KIND_SOCKET) {
+		f->finished = 0; /* a function rung's fexit emitted this call */
 		return;
+	}
+	if (!f || f->kind != ST_KIND_SOCKET) {
+		f = start_unentered(ST_KIND_SOCKET, ret);
+		if (!f)
+			return;
+	}
 	if (ret >= 0)
 		read_socket(f, fd_socket(ret));
 	finish_call(ST_KIND_SOCKET, f, ret, ST_PROBE_TRACEPOINT, false);
+	f->finished = 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_socket")
@@ -58,8 +108,11 @@ static __always_inline void socketpair_exit(long ret)
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 	int fds[2] = {-1, -1};
 
-	if (!f || f->kind != ST_KIND_SOCKETPAIR)
-		return;
+	if (!f || f->kind != ST_KIND_SOCKETPAIR) {
+		f = start_unentered(ST_KIND_SOCKETPAIR, ret);
+		if (!f)
+			return;
+	}
 	if (ret == 0 && bpf_probe_read_user(fds, sizeof(fds), (void *)f->uptr) == 0) {
 		struct socket *second = fd_socket(fds[1]);
 
@@ -69,6 +122,7 @@ static __always_inline void socketpair_exit(long ret)
 		f->fd2 = fds[1];
 	}
 	finish_call(ST_KIND_SOCKETPAIR, f, ret, ST_PROBE_TRACEPOINT, false);
+	f->finished = 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_socketpair")
@@ -102,8 +156,11 @@ static __always_inline void accept_exit(long ret)
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (!f || f->kind != ST_KIND_ACCEPT)
-		return;
+	if (!f || f->kind != ST_KIND_ACCEPT) {
+		f = start_unentered(ST_KIND_ACCEPT, ret);
+		if (!f)
+			return;
+	}
 	if (ret >= 0) {
 		struct socket *sock = fd_socket(ret);
 
@@ -111,6 +168,7 @@ static __always_inline void accept_exit(long ret)
 		read_peer(f, sock);
 	}
 	finish_call(ST_KIND_ACCEPT, f, ret, ST_PROBE_TRACEPOINT, false);
+	f->finished = 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")

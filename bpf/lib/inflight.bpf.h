@@ -57,6 +57,7 @@ static __always_inline struct inflight *start_call(int kind, int family, int typ
 	__builtin_memset(f->peer_addr, 0, sizeof(f->peer_addr));
 	f->via = current_ia32() ? ST_VIA_IA32 : ST_VIA_SYSCALL;
 	f->direct = 0;
+	start_cause(f);
 	return f;
 }
 
@@ -65,6 +66,7 @@ static __always_inline void finish_call(int kind, struct inflight *f, long ret, 
 					bool stages)
 {
 	emit_call(kind, f, ret, probe, stages);
+	f->finished = f->kind; /* the sys_exit that follows knows the call was entered */
 	f->kind = 0; /* done: the slot waits for the thread's next call */
 }
 

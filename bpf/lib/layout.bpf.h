@@ -21,7 +21,7 @@
 		       #type "." #field " is not at " #offset)
 
 ST_ASSERT_SIZE(struct st_header, 64);
-ST_ASSERT_SIZE(struct st_socket, 168);
+ST_ASSERT_SIZE(struct st_socket, 224);
 ST_ASSERT_SIZE(struct st_sockop, 112 + ST_ADDR_LEN);
 ST_ASSERT_SIZE(struct st_connected, 88);
 ST_ASSERT_SIZE(struct st_release, 80);
@@ -39,6 +39,12 @@ ST_ASSERT_OFFSET(struct st_socket, inode, 96);
 ST_ASSERT_OFFSET(struct st_socket, probe, 136);
 ST_ASSERT_OFFSET(struct st_socket, fd, 140);
 ST_ASSERT_OFFSET(struct st_socket, peer_addr, 148);
+/* failure cause (issue 22) */
+ST_ASSERT_OFFSET(struct st_socket, cap_effective, 168);
+ST_ASSERT_OFFSET(struct st_socket, fd_limit, 176);
+ST_ASSERT_OFFSET(struct st_socket, cause_bits, 184);
+ST_ASSERT_OFFSET(struct st_socket, lsm, 186);
+ST_ASSERT_OFFSET(struct st_socket, module, 192);
 ST_ASSERT_OFFSET(struct st_sockop, addr, 112);
 
 #endif /* __ST_LAYOUT_BPF_H */

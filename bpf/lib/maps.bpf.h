@@ -58,6 +58,13 @@ struct inflight {
 	u8 peer_addr[16];
 	u8 via;              /* enum st_via */
 	u8 direct;           /* io_uring direct descriptor: ret is a slot, not an fd */
+	/* failure cause (issue 22): lib/cause.bpf.h */
+	u8 lsm;              /* enum st_lsm: the first module hook that refused */
+	u8 finished;         /* the kind a function-rung exit emitted (seccomp test at sys_exit) */
+	u16 cause_bits;      /* ST_CAUSE_* */
+	int fd_limit, open_fds;
+	u64 cap_effective;
+	char module[ST_MODULE_LEN]; /* request_module() during the call */
 };
 
 struct {
@@ -195,6 +202,14 @@ struct {
 	__type(key, u64);
 	__type(value, struct st_socket);
 } held SEC(".maps");
+
+/* birth_kept's record being built, per CPU (too large for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct st_socket);
+} held_scratch SEC(".maps");
 
 /* ---- bind, connect, listen, shutdown (hooks/lifecycle.bpf.h) -------------- */
 

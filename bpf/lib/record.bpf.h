@@ -141,6 +141,7 @@ static __always_inline void fill_socket(struct st_socket *e, int kind, struct in
 	__builtin_memcpy(e->peer_addr, f->peer_addr, sizeof(e->peer_addr));
 	e->sock_create_ns = 0;
 	e->sock_map_fd_ns = 0;
+	fill_cause(e, f, ret);
 	e->failed_stage = ST_STAGE_UNKNOWN;
 	if (stages) {
 		e->bits |= ST_BIT_HAS_STAGE_INFO;
@@ -169,7 +170,8 @@ static __always_inline void fill_socket(struct st_socket *e, int kind, struct in
 static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u8 probe, bool stages,
 				       u64 now)
 {
-	struct st_socket rec = {};
+	u32 zero = 0;
+	struct st_socket *rec;
 
 	if (!address_filter())
 		return true;
@@ -179,11 +181,16 @@ static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u
 		return socket_matched(f->inode2) ||
 		       ((f->peer_family == AF_INET || f->peer_family == AF_INET6) &&
 			inet_matches(f->peer_family, f->peer_port, f->peer_addr));
-	fill_socket(&rec, kind, f, ret, probe, stages, now);
-	if (bpf_map_update_elem(&held, &f->inode, &rec, BPF_ANY) != 0)
+	/* A scratch record, not the stack: with io_uring's copy of the slot a
+	 * whole st_socket on the stack passes BPF's 512 bytes. */
+	rec = bpf_map_lookup_elem(&held_scratch, &zero);
+	if (!rec)
+		return false;
+	fill_socket(rec, kind, f, ret, probe, stages, now);
+	if (bpf_map_update_elem(&held, &f->inode, rec, BPF_ANY) != 0)
 		count_drop(ST_LOSS_FILTER_FULL, kind); /* the birth is lost if its socket matches later */
 	if (kind == ST_KIND_SOCKETPAIR && f->inode2)
-		bpf_map_update_elem(&held, &f->inode2, &rec, BPF_ANY);
+		bpf_map_update_elem(&held, &f->inode2, rec, BPF_ANY);
 	return false;
 }
 
@@ -209,6 +216,7 @@ static __always_inline void emit_call(int kind, struct inflight *f, long ret, u8
 
 	if (!socket_wanted(f->family, f->type, ret))
 		return;
+	note_cause(f, ret); /* before the reservation: the kernel's side of why it failed */
 	if (!birth_kept(kind, f, ret, probe, stages, now)) {
 		remember_births(kind, f, ret, false); /* held: its release is decided by the filter */
 		return;

@@ -98,6 +98,28 @@ enum st_stage {
 	ST_STAGE_SOCK_MAP_FD = 3, /* sock_map_fd: fd allocation or file, socket released */
 };
 
+/* st_socket.cause_bits (failure cause, issue 22) */
+#define ST_CAUSE_SECCOMP (1u << 0)     /* sys_exit without sys_enter in a task with a seccomp filter */
+#define ST_CAUSE_NO_ARGS (1u << 1)     /* seccomp: family/type/protocol could not be read (no bpf_task_pt_regs) */
+#define ST_CAUSE_LSM_SEEN (1u << 2)    /* the rung watched security_socket_create/post_create return */
+#define ST_CAUSE_LSM_REFUSED (1u << 3) /* one of them returned an error */
+#define ST_CAUSE_HAS_CAPS (1u << 4)    /* cap_effective was read */
+#define ST_CAUSE_CAPS_NET_NS (1u << 5) /* ... and they are the caps in the user namespace owning its netns */
+#define ST_CAUSE_FD_FIGURES (1u << 6)  /* fd_limit and open_fds were read */
+#define ST_CAUSE_FDS_CAPPED (1u << 7)  /* open_fds stopped at ST_FD_WORDS words: at least that many */
+#define ST_MODULE_LEN 32
+#define ST_FD_WORDS 256 /* open_fds words counted: 16384 fds */
+
+/* Which security module refused (st_socket.lsm): its socket_create or
+ * socket_post_create hook returned the error. */
+enum st_lsm {
+	ST_LSM_NONE = 0, /* none seen (or the rung cannot tell) */
+	ST_LSM_APPARMOR = 1,
+	ST_LSM_SELINUX = 2,
+	ST_LSM_BPF = 3,
+	ST_LSM_SMACK = 4,
+};
+
 /* How a socket's end was seen (st_release.how). */
 enum st_release_how {
 	ST_RELEASE_SOCK = 1,        /* __sock_release: the kernel freed the socket */
@@ -161,6 +183,16 @@ struct st_socket {
 	unsigned char peer_addr[16];   /* IPv4 in the first 4 bytes, or IPv6 */
 	unsigned char via;             /* enum st_via */
 	unsigned char pad2[3];
+	/* failure cause (issue 22): what only the kernel can tell about why a
+	 * call failed; the cause itself is decided in user space from these, the
+	 * arguments and the errno (Sources/SocktraceCore/Decode/FailureCause.swift). */
+	unsigned long long cap_effective; /* the task's effective capabilities (ST_CAUSE_HAS_CAPS) */
+	int fd_limit;                 /* EMFILE: RLIMIT_NOFILE's soft limit then, else -1 */
+	int open_fds;                 /* EMFILE: bits set in the fd table's open_fds, else -1 */
+	unsigned short cause_bits;    /* ST_CAUSE_* */
+	unsigned char lsm;            /* enum st_lsm: the security module that refused */
+	unsigned char pad3[5];
+	char module[ST_MODULE_LEN];   /* request_module()'s name during the call, or "" */
 };
 
 /*

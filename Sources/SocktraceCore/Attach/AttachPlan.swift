@@ -31,6 +31,10 @@ public enum SocketPath: String, CaseIterable, Sendable {
   /// reference dropped other than by close, dup2/dup3, close_range, exec or
   /// exit gives no release record.
   case releaseElsewhere = "release_elsewhere"
+  /// Not a path: a failure cause (FailureCause) the plan cannot name, or
+  /// names only in part, on this rung (`AttachPlan.causeBlindSpots`).
+  case causeLSM = "cause:lsm"
+  case causeSeccomp = "cause:seccomp"
 }
 
 /// A path the plan cannot see on this kernel, and why: never silent.
@@ -98,6 +102,11 @@ public struct ProbeFacts: Equatable, Sendable {
   /// Whether tracepoint programs may call bpf_loop (5.17+): the fd-table
   /// walks of the tracepoint rung's releases need it.
   public var bpfLoop = false
+  /// Failure causes (issue 22): whether the kernel has modules
+  /// (__request_module in BTF: the module_request tracepoint), and which
+  /// LSM socket hooks it has (`AttachPlan.lsmFunctions` found in BTF).
+  public var moduleRequest = false
+  public var lsmFunctions: Set<String> = []
 
   public init(
     fentry: [String: Int32] = [:], kprobesSupported: Bool = false, kallsyms: Set<String> = [],
@@ -137,12 +146,16 @@ public struct AttachPlan: Equatable, Sendable {
   public var ioUring: (submit: IoUringSubmit, complete: IoUringComplete)?
   /// Whether the ia32 hook (raw_syscalls) is attached.
   public var ia32 = false
+  /// Failure causes this plan cannot name (or names only in part), with the reason.
+  public var causeBlindSpots: [BlindSpot] = []
+  /// Every blind spot: paths, then causes (the start record, doctor).
+  public var allBlindSpots: [BlindSpot] { blindSpots + causeBlindSpots }
 
   public static func == (lhs: AttachPlan, rhs: AttachPlan) -> Bool {
     lhs.rung == rhs.rung && lhs.hooks == rhs.hooks && lhs.programs == rhs.programs
       && lhs.passedOver.map(\.rung) == rhs.passedOver.map(\.rung)
       && lhs.passedOver.map(\.reason) == rhs.passedOver.map(\.reason)
-      && lhs.blindSpots == rhs.blindSpots && lhs.ia32 == rhs.ia32
+      && lhs.blindSpots == rhs.blindSpots && lhs.causeBlindSpots == rhs.causeBlindSpots && lhs.ia32 == rhs.ia32
       && lhs.ioUring?.submit == rhs.ioUring?.submit && lhs.ioUring?.complete == rhs.ioUring?.complete
   }
 
@@ -158,6 +171,15 @@ public struct AttachPlan: Equatable, Sendable {
   /// The kernel functions the function rungs hook.
   public static let socketFunctions = ["__sys_socket", "__sock_create"]
   public static let releaseFunction = "__sock_release"
+  /// security_socket_create/post_create: an LSM refused (function rungs).
+  public static let securityFunctions = ["security_socket_create", "security_socket_post_create"]
+  /// Each module's own socket hooks: the first that failed names the module.
+  public static let moduleFunctions = [
+    "apparmor_socket_create", "apparmor_socket_post_create", "selinux_socket_create",
+    "selinux_socket_post_create", "bpf_lsm_socket_create", "bpf_lsm_socket_post_create",
+    "smack_socket_post_create",
+  ]
+  public static let lsmFunctions = securityFunctions + moduleFunctions
 
   /// Programs every rung loads: socketpair, accept, and the process lifecycle.
   static let commonPrograms: Set<String> = [
@@ -237,6 +259,7 @@ public struct AttachPlan: Equatable, Sendable {
       }
       var plan = plan(for: rung, facts: facts, lifecycle: lifecycle, passedOver: passedOver)
       plan.addOtherPaths(facts: facts, ia32: ia32)
+      plan.addCauseHooks(facts: facts)
       return plan
     }
     let reason = passedOver.map { "\($0.rung.rawValue): \($0.reason)" }.joined(separator: "; ")
@@ -388,5 +411,61 @@ extension AttachPlan {
     blindSpots.append(
       BlindSpot(
         path: .kcmClone, reason: "ioctl(SIOCKCMCLONE) on AF_KCM makes a socket in kcm_clone; no hook sees it"))
+  }
+}
+
+extension AttachPlan {
+  /// Failure causes (issue 22): the hooks that see what the arguments and the
+  /// errno cannot tell, and what stays blind on this rung.
+  mutating func addCauseHooks(facts: ProbeFacts) {
+    if facts.moduleRequest {
+      programs.insert("tp_module_request")
+      hooks.append(
+        Hook(
+          name: "module_request", rung: .tracepoint,
+          how: "tp_btf module_request: the module a failing socket call asked for (net-pf-N)"))
+    }
+    switch rung {
+    case .fentry, .kprobe:
+      let prefix = rung == .fentry ? "fexit_" : "kretprobe_"
+      // The kprobe rung attaches by kallsyms name (a static function may be
+      // renamed by LTO); a kretprobe on bpf_lsm_* would see the stub's 0.
+      let present = Self.lsmFunctions.filter {
+        facts.lsmFunctions.contains($0)
+          && (rung == .fentry || (facts.kallsyms.contains($0) && !$0.hasPrefix("bpf_lsm_")))
+      }
+      programs.formUnion(present.map { prefix + $0 })
+      // seccomp refuses a call before __sys_socket runs: only sys_exit sees it.
+      programs.insert("tp_exit_socket")
+      hooks.append(
+        Hook(
+          name: "failure cause", rung: rung,
+          how: (rung == .fentry ? "fexit " : "kretprobe ") + (present.isEmpty ? "(none found)" : present.joined(separator: ", "))
+            + "; sys_exit_socket without sys_enter: seccomp"))
+      let named = present.filter { Self.moduleFunctions.contains($0) }
+      if !present.contains("security_socket_create") {
+        causeBlindSpots.append(
+          BlindSpot(
+            path: .causeLSM,
+            reason: "security_socket_create is not in this kernel's BTF: an LSM's refusal is inferred from the errno"))
+      } else if named.isEmpty {
+        causeBlindSpots.append(
+          BlindSpot(
+            path: .causeLSM,
+            reason: "no module's socket hook (apparmor, selinux, bpf_lsm, smack) in BTF: lsm is not named"))
+      } else if rung == .kprobe && facts.lsmFunctions.contains("bpf_lsm_socket_create") {
+        causeBlindSpots.append(
+          BlindSpot(
+            path: .causeLSM,
+            reason: "a kretprobe on bpf_lsm_socket_create sees the stub's 0, not the BPF LSM program's verdict: "
+              + "a BPF LSM refusal is lsm without a module on the kprobe rung"))
+      }
+    case .tracepoint:
+      causeBlindSpots.append(
+        BlindSpot(
+          path: .causeLSM,
+          reason: "the tracepoint rung cannot tell which security module refused: an EPERM/EACCES no missing "
+            + "capability explains is lsm without a module"))
+    }
   }
 }

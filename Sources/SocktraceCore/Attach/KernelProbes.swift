@@ -45,7 +45,8 @@ public enum KernelProbes {
         facts.kprobesSupported = exists(kprobePMU)
         if facts.kprobesSupported {
           facts.kallsyms = kallsyms(
-            containing: AttachPlan.socketFunctions + [AttachPlan.releaseFunction, "sock_map_fd"])
+            containing: AttachPlan.socketFunctions + [AttachPlan.releaseFunction, "sock_map_fd"]
+              + AttachPlan.lsmFunctions)
           facts.sockMapFDIsFunction = facts.kallsyms.contains("sock_map_fd")
         }
       case .tracepoint:
@@ -73,6 +74,9 @@ public enum KernelProbes {
 
   /// io_uring's tracepoint signatures and the 32-bit ABI, from one walk over BTF.
   public static func measureOtherPaths(_ facts: inout ProbeFacts) {
+    let causeFunctions = btfFunctionIDs(["__request_module"] + AttachPlan.lsmFunctions)
+    facts.moduleRequest = causeFunctions["__request_module"] != nil
+    facts.lsmFunctions = Set(AttachPlan.lsmFunctions.filter { causeFunctions[$0] != nil })
     var complete = st_tracepoint_params()
     var request = st_tracepoint_params()
     var sqe = st_tracepoint_params()

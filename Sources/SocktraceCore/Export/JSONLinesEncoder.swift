@@ -196,6 +196,7 @@ public struct JSONLinesEncoder {
     } else {
       out.appendUnnamed("stage_", Int32(event.raw.failed_stage))
     }
+    appendFailure(event.failure, into: &out)
     out.appendRaw(",\"duration_ns\":")
     out.appendUIntString(event.durationNanoseconds)
     out.appendRaw(",\"stages\":")
@@ -224,6 +225,44 @@ public struct JSONLinesEncoder {
     case nil:
       out.appendRaw(",\"via\":")
       out.appendUnnamed("via_", Int32(event.raw.via))
+    }
+  }
+
+  /// `cause` (null on success), then the figures that explain it, each only
+  /// where it applies (docs/schema.md "Failure causes").
+  private func appendFailure(_ failure: FailureExplanation?, into out: inout JSONBuffer) {
+    out.appendRaw(",\"cause\":")
+    guard let failure else {
+      out.appendNull()
+      return
+    }
+    out.appendString(Array(failure.cause.name.utf8))
+    if let limit = failure.fdLimit {
+      out.appendRaw(",\"fd_limit\":")
+      out.appendInt(Int64(limit))
+    }
+    if let open = failure.openFDs {
+      out.appendRaw(",\"open_fds\":")
+      out.appendInt(Int64(open))
+      if failure.openFDsAtLeast { out.appendRaw(",\"open_fds_at_least\":true") }
+    }
+    if let module = failure.module {
+      out.appendRaw(",\"module\":")
+      out.appendString(Array(module.utf8))
+    }
+    if let lsm = failure.lsm {
+      out.appendRaw(",\"lsm\":")
+      out.appendString(Array(lsm.utf8))
+    }
+    if let capability = failure.capability {
+      out.appendRaw(",\"capability\":")
+      out.appendString(Array(capability.utf8))
+    }
+    if let open = failure.filesOpen, let max = failure.fileMax {
+      out.appendRaw(",\"files_open\":")
+      out.appendInt(open)
+      out.appendRaw(",\"file_max\":")
+      out.appendInt(max)
     }
   }
 

@@ -145,6 +145,7 @@ public enum TimelineText {
     }
     if let error = record.error {
       line += "  FAILED " + clean(error)
+      if let failure = record.failure { line += ": " + clean(failure.text) }
       if let stage = record.failedStage { line += " in " + stage.rawValue }
       return line
     }

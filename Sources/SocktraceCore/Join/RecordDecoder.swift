@@ -120,6 +120,18 @@ enum RecordDecoder {
     socket.error = try fields.optionalLabel("error")
     if socket.error == nil && socket.errno != 0 { socket.error = String(socket.errno) }
     socket.failedStage = try fields.optionalEnum("failed_stage", Stage.self)
+    if let cause = try fields.optionalEnum("cause", FailureCause.self) {
+      var failure = FailureExplanation(cause: cause)
+      failure.fdLimit = try fields.optionalInt64("fd_limit").flatMap { Int32(exactly: $0) }
+      failure.openFDs = try fields.optionalInt64("open_fds").flatMap { Int32(exactly: $0) }
+      failure.openFDsAtLeast = try fields.optionalBool("open_fds_at_least") ?? false
+      failure.module = try fields.optionalString("module")
+      failure.lsm = try fields.optionalString("lsm")
+      failure.capability = try fields.optionalString("capability")
+      failure.filesOpen = try fields.optionalInt64("files_open")
+      failure.fileMax = try fields.optionalInt64("file_max")
+      socket.failure = failure
+    }
     socket.duration = try fields.optionalUInt64("duration_ns") ?? 0
     if let stages = try fields.optionalObject("stages") {
       let inner = Fields(object: stages, prefix: "stages.")

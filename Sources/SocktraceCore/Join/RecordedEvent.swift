@@ -80,6 +80,9 @@ public struct RecordedSocket: Equatable, Sendable {
   public var error: String?
   /// Where a failed call failed; nil on success or when the rung cannot tell.
   public var failedStage: Stage?
+  /// Why a failed call failed, with its figures (`cause`, `fd_limit`, ...);
+  /// nil on success and in recordings made before causes were recorded.
+  public var failure: FailureExplanation?
   /// The whole call, entry to return. The call returned at `header.timestamp`.
   public var duration: UInt64
   public var stages: RecordedStages?

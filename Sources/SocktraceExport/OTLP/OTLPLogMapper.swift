@@ -150,11 +150,19 @@ struct OTLPLogMapper {
       if let fd = socket.fd { body += " fd \(fd)" }
     } else {
       attributes.append(.text("error.type", result))
+      if let failure = socket.failure {
+        attributes.append(.text("socktrace.cause", failure.cause.name))
+        if let limit = failure.fdLimit { attributes.append(.int("socktrace.fd_limit", limit)) }
+        if let open = failure.openFDs { attributes.append(.int("socktrace.open_fds", open)) }
+        if let module = failure.module { attributes.append(.text("socktrace.module", module)) }
+        if let lsm = failure.lsm { attributes.append(.text("socktrace.lsm", lsm)) }
+      }
+      let why = socket.failure.map { ": " + $0.text } ?? ""
       if let stage = socket.failedStage {
         attributes.append(.text("socktrace.failed_stage", stage.name))
-        body += " failed \(result) in \(stage.name)"
+        body += " failed \(result)\(why) in \(stage.name)"
       } else {
-        body += " failed \(result)"
+        body += " failed \(result)\(why)"
       }
       attributes.append(.int("socktrace.errno", socket.errno))
     }
