@@ -36,8 +36,9 @@
 //                  family 200, family 19 (AF_ECONET: in range, gone from
 //                  every kernel since 3.5), UDP on a stream socket, EMFILE
 //                  under RLIMIT_NOFILE 16 (with fd_limit and open_fds), a
-//                  raw socket (EPERM "permission" when CAP_NET_RAW is not
-//                  held: run under setpriv --bounding-set=-net_raw), then a
+//                  raw socket on a thread that dropped CAP_NET_RAW from its
+//                  effective set (capset: per thread; EPERM "permission"),
+//                  then a
 //                  thread that installs a seccomp filter answering socket()
 //                  and socketpair() with EPERM and calls both)
 //   --pre-socket  make an AF_INET datagram socket before the gate
@@ -57,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
@@ -795,6 +797,20 @@ static void *cause_seccomp_thread(void *unused) {
 	return NULL;
 }
 
+/* A raw socket without CAP_NET_RAW: capabilities are per thread, so this
+ * thread drops it from its effective set and the rest keep it. */
+static void *cause_permission_thread(void *unused) {
+	struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	(void)unused;
+	if (syscall(SYS_capget, &header, data) == 0) {
+		data[CAP_NET_RAW / 32].effective &= ~(1u << (CAP_NET_RAW % 32));
+		syscall(SYS_capset, &header, data);
+	}
+	cause_socket("permission", AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	return NULL;
+}
+
 static void causes(void) {
 	pthread_t t;
 	cause_socket("bad_flags", AF_INET, SOCK_STREAM | 0x4000000, 0);
@@ -803,7 +819,7 @@ static void causes(void) {
 	cause_socket("family_unavailable", 19, SOCK_STREAM, 0);
 	cause_socket("protocol_unsupported", AF_INET, SOCK_STREAM, IPPROTO_UDP);
 	cause_emfile();
-	cause_socket("permission", AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	if (pthread_create(&t, NULL, cause_permission_thread, NULL) == 0) pthread_join(t, NULL);
 	if (pthread_create(&t, NULL, cause_seccomp_thread, NULL) == 0) pthread_join(t, NULL);
 }
 

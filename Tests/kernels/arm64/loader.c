@@ -44,6 +44,7 @@ static const char *common[] = {"tp_enter_socketpair", "tp_exit_socketpair", "tp_
 static const char *fentry[] = {"fentry_sys_socket", "fexit_sys_socket", "fentry_sock_create",
 			       "fexit_sock_create", "fentry_sock_release", NULL};
 static const char *kprobe[] = {"kprobe_sys_socket", "kretprobe_sys_socket", "kprobe_sock_create",
+			       "tp_exit_socket", "kretprobe_security_socket_create", /* issue 22 */
 			       "kretprobe_sock_create", "kprobe_sock_release", NULL};
 static const char *tracepoint[] = {"tp_enter_socket", "tp_exit_socket", "tp_enter_close", NULL};
 
