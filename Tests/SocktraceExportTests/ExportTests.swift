@@ -42,6 +42,25 @@ func socketEvent(
     return byComm
   }
 
+  /// Issue 22: each failure counted by its cause; accept's EAGAIN stays apart.
+  @Test func failuresAreCountedByCause() {
+    let metrics = TracerMetrics(commLimit: 4)
+    metrics.count(socketEvent(comm: "a", ret: -EMFILE))
+    metrics.count(socketEvent(comm: "a", ret: -EMFILE))
+    metrics.count(socketEvent(comm: "a", family: 200, ret: -EAFNOSUPPORT))
+    metrics.count(socketEvent(comm: "a", ret: -EIO))
+    metrics.count(socketEvent(comm: "a", ret: -EAGAIN, kind: UInt16(ST_KIND_ACCEPT.rawValue)))
+    metrics.count(socketEvent(comm: "a"))
+    let text = String(decoding: metrics.scrape(), as: UTF8.self)
+    let lines = text.split(separator: "\n").filter { $0.hasPrefix("socktrace_socket_failures_total{") }.sorted()
+    #expect(
+      lines == [
+        #"socktrace_socket_failures_total{event="socket",cause="family_out_of_range"} 1"#,
+        #"socktrace_socket_failures_total{event="socket",cause="fd_limit"} 2"#,
+        #"socktrace_socket_failures_total{event="socket",cause="unknown"} 1"#,
+      ], "\(lines)")
+  }
+
   @Test func commIsBoundedAndEverySeriesOnlyGrows() {
     let metrics = TracerMetrics(commLimit: 1)
     for _ in 0..<3 { metrics.count(socketEvent(comm: "alpha")) }

@@ -20,6 +20,35 @@ int tp_enter_socket(struct syscall_enter_ctx *ctx)
 }
 
 /*
+ * A syscall's first four arguments from the user registers the kernel saved
+ * (task_pt_regs), read with CO-RE (libbpf's PT_REGS_PARM*_CORE_SYSCALL trip
+ * newer clang's const checks). x86-64: di, si, dx, r10. arm64: x0 holds the
+ * return value by sys_exit, orig_x0 the first argument.
+ */
+#if defined(__TARGET_ARCH_arm64)
+struct pt_regs___st {
+	u64 orig_x0;
+} __attribute__((preserve_access_index));
+#endif
+
+static __always_inline void st_syscall_args(struct pt_regs *regs, long args[4])
+{
+#if defined(__TARGET_ARCH_x86)
+	args[0] = BPF_CORE_READ(regs, di);
+	args[1] = BPF_CORE_READ(regs, si);
+	args[2] = BPF_CORE_READ(regs, dx);
+	args[3] = BPF_CORE_READ(regs, r10);
+#elif defined(__TARGET_ARCH_arm64)
+	struct user_pt_regs *user = (struct user_pt_regs *)regs;
+
+	args[0] = BPF_CORE_READ((struct pt_regs___st *)regs, orig_x0);
+	args[1] = BPF_CORE_READ(user, regs[1]);
+	args[2] = BPF_CORE_READ(user, regs[2]);
+	args[3] = BPF_CORE_READ(user, regs[3]);
+#endif
+}
+
+/*
  * A call whose sys_exit fired without its sys_enter: seccomp answered it.
  * syscall_trace_enter runs the seccomp filters before trace_sys_enter; a
  * filter's SECCOMP_RET_ERRNO (or a USER_NOTIF supervisor's error) skips the
@@ -42,10 +71,7 @@ static __always_inline struct inflight *start_unentered(int kind, long ret)
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-		args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-		args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-		args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-		args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		st_syscall_args(regs, args);
 	} else {
 		bits |= ST_CAUSE_NO_ARGS;
 	}
