@@ -70,8 +70,9 @@ import Testing
     #expect(cause(facts(errno: EPERM, bits: caps | Int32(ST_CAUSE_LSM_SEEN), caps: all)) == .permission)
     // ... or one refused, and its module hook named it.
     let named = FailureCause.decide(
-      facts(errno: EPERM, bits: caps | Int32(ST_CAUSE_LSM_SEEN | ST_CAUSE_LSM_REFUSED), caps: all,
-            lsm: ST_LSM_BPF.rawValue))
+      facts(
+        errno: EPERM, bits: caps | Int32(ST_CAUSE_LSM_SEEN | ST_CAUSE_LSM_REFUSED), caps: all,
+        lsm: ST_LSM_BPF.rawValue))
     #expect(named?.cause == .lsm && named?.lsm == "bpf")
     #expect(named?.text == "refused by LSM bpf")
     // A call seccomp answered wins over everything the errno suggests.

@@ -440,7 +440,8 @@ extension AttachPlan {
       hooks.append(
         Hook(
           name: "failure cause", rung: rung,
-          how: (rung == .fentry ? "fexit " : "kretprobe ") + (present.isEmpty ? "(none found)" : present.joined(separator: ", "))
+          how: (rung == .fentry ? "fexit " : "kretprobe ")
+            + (present.isEmpty ? "(none found)" : present.joined(separator: ", "))
             + "; sys_exit_socket without sys_enter: seccomp"))
       let named = present.filter { Self.moduleFunctions.contains($0) }
       if !present.contains("security_socket_create") {

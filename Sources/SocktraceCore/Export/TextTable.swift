@@ -301,7 +301,9 @@ public struct TextTable {
       }
     } else {
       result = ErrnoNames.name(socket.errno) ?? "errno \(socket.errno)"
-      if let failure = socket.failure { result += wide ? ": " + Self.printable(Array(failure.text.utf8)) : " " + failure.cause.name }
+      if let failure = socket.failure {
+        result += wide ? ": " + Self.printable(Array(failure.text.utf8)) : " " + failure.cause.name
+      }
       if wide, let stage = socket.failedStage { result += " in \(stage.name)" }
     }
     return row { column in
