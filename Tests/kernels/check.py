@@ -268,7 +268,8 @@ def check_cause(name, op, recs, probe, version):
     family = -1 if blind_args else op["family"]
     found = [r for r in recs if r.get("event") == op["op"] and not r.get("kernel")
              and r.get("pid") == op["pid"] and r.get("tid") == op["tid"]
-             and r.get("errno") == op["errno"] and r.get("family_num") == family]
+             and r.get("errno") == op["errno"] and r.get("family_num") == family
+             and (blind_args or r.get("type_num") == op["type"] & SOCK_TYPE_MASK)]
     if not check(len(found) == 1, f"{name}: recorded once", f"{len(found)} records"):
         return found
     rec = found[0]
