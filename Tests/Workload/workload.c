@@ -38,8 +38,9 @@
 //                  under RLIMIT_NOFILE 16 (with fd_limit and open_fds), a
 //                  raw socket on a thread that dropped CAP_NET_RAW from its
 //                  effective set (capset: per thread; EPERM "permission"),
-//                  then a
-//                  thread that installs a seccomp filter answering socket()
+//                  socket(AF_INET, SOCK_DGRAM, 254) ("lsm" where the VM
+//                  suite's BPF LSM program refuses it, else
+//                  "protocol_unsupported"), then a thread that installs a seccomp filter answering socket()
 //                  and socketpair() with EPERM and calls both)
 //   --pre-socket  make an AF_INET datagram socket before the gate
 // Every record says "via" (syscall, io_uring, ia32, socketcall). A path this
@@ -821,6 +822,14 @@ static void *causes_thread(void *unused) {
 	cause_socket("protocol_unsupported", AF_INET, SOCK_STREAM, IPPROTO_UDP);
 	cause_emfile();
 	if (pthread_create(&t, NULL, cause_permission_thread, NULL) == 0) pthread_join(t, NULL);
+	/* Refused by the VM suite's BPF LSM program (Tests/kernels/lsm) where it
+	 * runs: EPERM from security_socket_create; elsewhere EPROTONOSUPPORT. */
+	errno = 0;
+	int lsm = socket(AF_INET, SOCK_DGRAM, 254);
+	int lsm_err = lsm < 0 ? errno : 0;
+	if (lsm >= 0) close(lsm);
+	cause_line(lsm_err == EPERM ? "lsm" : lsm_err ? "protocol_unsupported" : "", AF_INET, SOCK_DGRAM, 254,
+		   lsm < 0 ? -1 : lsm, lsm_err, "");
 	if (pthread_create(&t, NULL, cause_seccomp_thread, NULL) == 0) pthread_join(t, NULL);
 	return NULL;
 }

@@ -38,6 +38,11 @@ if [ -n "$socktrace" ]; then
 	# A static binary has nothing to copy ("not a dynamic executable").
 	if ldd "$socktrace" >/dev/null 2>&1; then copy_libs "$socktrace"; fi
 fi
+# EXTRA="SRC:DEST ...": more files (the BPF LSM loader of the causes checks).
+for pair in ${EXTRA:-}; do
+	mkdir -p "$root$(dirname "${pair#*:}")"
+	install -m 755 "${pair%%:*}" "$root${pair#*:}"
+done
 touch "$root/etc/ld-library-path"
 sort -u -o "$root/etc/ld-library-path" "$root/etc/ld-library-path"
 

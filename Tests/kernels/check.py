@@ -49,13 +49,13 @@ SCENARIO_OPS = {
     "ia32-socketpair": ({"socketpair": 1}, None),
     "ia32-accept4": ({"socket": 2, "accept": 1}, None),
     # issue 22: one failing call per cause (the seccomp thread adds a socketpair)
-    "causes": ({"socket": 8, "socketpair": 1}, None),
+    "causes": ({"socket": 9, "socketpair": 1}, None),
 }
 # Failure causes (issue 22): where each of the workload's fails (failed_stage
 # on the function rungs); a seccomp refusal is seen at sys_exit on every rung.
 CAUSE_STAGE = {"bad_flags": "sys_socket", "bad_type": "sock_create", "family_out_of_range": "sock_create",
                "family_unavailable": "sock_create", "protocol_unsupported": "sock_create",
-               "fd_limit": "sock_map_fd", "permission": "sock_create"}
+               "fd_limit": "sock_map_fd", "permission": "sock_create", "lsm": "sock_create"}
 # The multishot scenario's listener and clients are made before it finds out.
 UNSUPPORTED_OPS = {"io-uring-accept-multishot": {"socket": 3}}
 
@@ -284,6 +284,11 @@ def check_cause(name, op, recs, probe, version):
         want["module"] = f"net-pf-{op['family']}"
     if op["cause"] == "permission":
         want["capability"] = "CAP_NET_RAW"
+    if op["cause"] == "lsm":
+        # The BPF LSM program (Tests/kernels/lsm) refused it: named on the
+        # fentry rung (fexit on bpf_lsm_socket_create sees its verdict); the
+        # kprobe and tracepoint rungs declare cause:lsm blind and leave it out.
+        want["lsm"] = "bpf" if probe == "fentry" else None
     if probe != "tracepoint" and not seccomp:
         want["failed_stage"] = CAUSE_STAGE.get(op["cause"])
     bad = diff(rec, want)

@@ -14,6 +14,7 @@ mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 ip link set lo up # the accept scenario connects over loopback
 LD_LIBRARY_PATH=$(tr '\n' ':' </etc/ld-library-path)
 export LD_LIBRARY_PATH
@@ -104,6 +105,14 @@ uname -r >/out/kernel/uname
 	t=$(now); n=$(wc -l </proc/kallsyms) # reading kallsyms is slow under TCG
 	echo "kallsyms_lines=$n kallsyms_read_s=$(echo "$(now) $t" | awk '{print $1-$2}')"
 } >/out/kernel/facts
+# The BPF LSM program of the causes checks (issue 22), where the kernel runs
+# the BPF LSM (lsm=...,bpf on the command line): held for the whole boot.
+lsm_loaded=no
+if [ -x /bin/st-lsm ] && grep -q bpf /sys/kernel/security/lsm 2>/dev/null; then
+	st-lsm /lib/st-lsm.bpf.o >/out/kernel/st-lsm 2>&1 &
+	waitfor 60 grep -q attached /out/kernel/st-lsm && lsm_loaded=yes
+fi
+echo "lsms=$(cat /sys/kernel/security/lsm 2>/dev/null) bpf_lsm_loaded=$lsm_loaded" >>/out/kernel/facts
 section kernel uname /out/kernel/uname
 section kernel facts /out/kernel/facts
 

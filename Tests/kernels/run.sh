@@ -33,8 +33,20 @@ fi
 
 mkdir -p "$build" "$logs"
 gcc -O2 -static -pthread -o "$build/socktrace-workload" "$repo/Tests/Workload/workload.c"
+# A BPF LSM program refusing socket(AF_INET, SOCK_DGRAM, 254), and its static
+# loader (issue 22: the lsm cause, named bpf on the fentry rung). Skipped
+# without a static libbpf; the guest runs it where the kernel has the BPF LSM.
+extra=
+if [ -e /usr/lib/x86_64-linux-gnu/libbpf.a ]; then
+	lsm_clang=$(dirname "$(readlink -f "$(command -v swift)")")/clang
+	[ -x "$lsm_clang" ] || lsm_clang=clang
+	"$lsm_clang" -g -O2 -Wall -Werror -target bpf -mcpu=v2 -D__TARGET_ARCH_x86 -I "$repo/bpf" \
+		-c "$here/lsm/deny.bpf.c" -o "$build/st-lsm.bpf.o"
+	gcc -O2 -static -Wall -o "$build/st-lsm" "$here/lsm/loader.c" -lbpf -lelf -lz 2>/dev/null
+	extra="$build/st-lsm:/bin/st-lsm $build/st-lsm.bpf.o:/lib/st-lsm.bpf.o"
+fi
 kernels=$("$here/fetch-kernels.sh" "$cache")
-"$here/build-initramfs.sh" "$build/initramfs.cpio.gz" "$here/guest-init.sh" \
+EXTRA=$extra "$here/build-initramfs.sh" "$build/initramfs.cpio.gz" "$here/guest-init.sh" \
 	"$build/socktrace-workload" $socktrace
 
 # boot NAME VMLINUZ: one VM, serial console to $logs/NAME.log, then split it.
@@ -44,7 +56,8 @@ kernels=$("$here/fetch-kernels.sh" "$cache")
 boot() {
 	qemu NAME="$1" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-2048}" -smp 1 \
 		-kernel "$2" -initrd "$build/initramfs.cpio.gz" \
-		-append "console=ttyS0 quiet panic=-1 no_timer_check ia32_emulation=1 ${VM_APPEND:-}"
+		-append "console=ttyS0 quiet panic=-1 no_timer_check ia32_emulation=1 \
+lsm=lockdown,capability,landlock,yama,apparmor,bpf ${VM_APPEND:-}"
 }
 
 # boot_arm64 NAME DIR: the arm64 VM (arm64/build.sh made DIR).
