@@ -118,7 +118,7 @@ import Testing
     #expect(
       failure.hasSuffix(
         "+3.000ms  socket      AF_INET6 SOCK_STREAM IPPROTO_IP  took 2.605us (sock_create 2.011us)  "
-          + "FAILED EAFNOSUPPORT in sock_create"),
+          + "FAILED EAFNOSUPPORT: family unavailable in sock_create"),
       "\(failure)")
   }
 }

@@ -87,6 +87,7 @@ import Testing
       socket.errno = 97
       socket.error = "EAFNOSUPPORT"
       socket.failedStage = .sockCreate
+      socket.failure = FailureExplanation(cause: .familyUnavailable)
       socket.duration = 12_345
       socket.stages = RecordedStages(sockCreate: 9_000, sockMapFD: 0)
       socket.probe = .fentry
@@ -94,12 +95,18 @@ import Testing
     }
     var hostile = Fixtures.socket(ret: -24, comm: Array("w\"\n\u{1}".utf8))
     hostile.h.ts_ns = time(3)
+    hostile.cause_bits = UInt16(ST_CAUSE_FD_FIGURES)
+    hostile.fd_limit = 16
+    hostile.open_fds = 16
     sample.add(.socket(SocketEvent(raw: hostile)), "socket") { line in
       var socket = RecordedSocket(
         header: readHeader(line: line, 3, comm: "w\"\n\u{1}"), source: .socket, family: "AF_INET",
         type: "SOCK_STREAM", protocol: "IPPROTO_IP")
       socket.errno = 24
       socket.error = "EMFILE"
+      socket.failure = FailureExplanation(cause: .fdLimit)
+      socket.failure?.fdLimit = 16
+      socket.failure?.openFDs = 16
       socket.duration = 12_345
       socket.probe = .tracepoint
       return .socket(socket)
