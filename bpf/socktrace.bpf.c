@@ -50,6 +50,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "lib/maps.bpf.h"      /* every map and its value type; count_drop */
 #include "lib/task.bpf.h"      /* current tid, pid namespaces, ia32 syscall */
 #include "lib/fdtable.bpf.h"   /* fd -> file -> socket, inode, peer */
+#include "lib/peer.bpf.h"      /* own address, the other end (issue 21) */
 #include "lib/filters.bpf.h"   /* process, socket and address filters */
 #include "lib/births.bpf.h"    /* sockets born under tracing: who gets a release record */
 #include "lib/cause.bpf.h"     /* why a call failed: the kernel's side (issue 22) */

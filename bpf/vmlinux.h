@@ -186,8 +186,17 @@ struct upid {
  * A task's pid in every namespace from the init one (numbers[0]) down to its
  * own (numbers[level]): a flexible array in the kernel, [1] before 6.5.
  */
+struct hlist_node {
+	struct hlist_node *next, **pprev;
+};
+
+struct hlist_head {
+	struct hlist_node *first;
+};
+
 struct pid {
 	unsigned int level;
+	struct hlist_head tasks[4]; /* by enum pid_type: the tasks using this pid */
 	struct upid numbers[1];
 };
 
@@ -213,6 +222,7 @@ struct task_struct {
 	struct mm_struct *mm;
 	struct cred *cred; /* const in the kernel: read only */
 	struct seccomp seccomp;
+	struct hlist_node pid_links[4]; /* by enum pid_type: its place in pid->tasks */
 };
 
 typedef struct {
@@ -234,6 +244,7 @@ struct sock_common {
 	unsigned short skc_family;
 	possible_net_t skc_net;
 	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
 };
 
 struct sock {
@@ -241,6 +252,25 @@ struct sock {
 	u16 sk_protocol;
 	u16 sk_type;
 	int sk_err;
+	struct pid *sk_peer_pid;   /* SO_PEERCRED's process (unix: set at connect/listen) */
+	struct socket *sk_socket;  /* NULL until accepted (an embryo in the accept queue) */
+};
+
+/* af_unix: the bound name, and the other end of a connection. */
+struct sockaddr_un {
+	unsigned short sun_family;
+	char sun_path[108];
+};
+
+struct unix_address {
+	int len;                    /* bytes of name used, sun_family included */
+	struct sockaddr_un name[0]; /* a flexible array ([] on 6.x, [0] before) */
+};
+
+struct unix_sock {
+	struct sock sk;
+	struct unix_address *addr;
+	struct sock *peer;
 };
 
 struct socket {

@@ -8,9 +8,9 @@ import Testing
 @Suite struct LayoutTests {
   @Test func recordSizesArePinned() {
     #expect(MemoryLayout<st_header>.size == 64)
-    #expect(MemoryLayout<st_socket>.size == 224)
-    #expect(MemoryLayout<st_sockop>.size == 112 + Int(ST_ADDR_LEN))
-    #expect(MemoryLayout<st_connected>.size == 88)
+    #expect(MemoryLayout<st_socket>.size == 224 + 32 + Int(ST_LOCAL_LEN))
+    #expect(MemoryLayout<st_sockop>.size == 112 + Int(ST_ADDR_LEN) + 32 + Int(ST_LOCAL_LEN))
+    #expect(MemoryLayout<st_connected>.size == 96 + Int(ST_LOCAL_LEN))
     #expect(MemoryLayout<st_release>.size == 80)
     #expect(MemoryLayout<st_fork>.size == 72)
     #expect(MemoryLayout<st_exec>.size == 64 + 8 + Int(ST_PATH_LEN) + Int(ST_ARGS_LEN))
@@ -35,5 +35,11 @@ import Testing
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.lsm) == 186)
     #expect(MemoryLayout<st_socket>.offset(of: \st_socket.module) == 192)
     #expect(MemoryLayout<st_sockop>.offset(of: \st_sockop.addr) == 112)
+    // issue 21's block: 8-aligned, after everything older
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.peer_inode) == 224)
+    #expect(MemoryLayout<st_socket>.offset(of: \st_socket.local) == 256)
+    #expect(MemoryLayout<st_sockop>.offset(of: \st_sockop.peer_inode) == 240)
+    #expect(MemoryLayout<st_sockop>.offset(of: \st_sockop.local) == 272)
+    #expect(MemoryLayout<st_connected>.offset(of: \st_connected.local) == 96)
   }
 }

@@ -76,7 +76,7 @@ static __always_inline void watch_connect(int fd, u64 start_ns)
 		count_drop(ST_LOSS_PENDING_FULL, ST_KIND_CONNECTED); /* its outcome cannot be followed */
 }
 
-static __always_inline void emit_connected(struct pending_connect *p)
+static __always_inline void emit_connected(struct pending_connect *p, struct sock *sk)
 {
 	struct st_connected *e;
 
@@ -93,6 +93,8 @@ static __always_inline void emit_connected(struct pending_connect *p)
 	e->duration_ns = p->outcome_ns - p->start_ns;
 	e->error = p->error;
 	e->state = p->state;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	e->local_len = read_local_address(sk, e->local); /* issue 21: the source address */
 	submit(e, sizeof(*e));
 }
 
@@ -149,6 +151,7 @@ static __always_inline void op_exit(int kind, long ret)
 		e->bits |= ST_OP_UNTRACED_BIRTH;
 	e->pad = 0;
 	__builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
+	fill_op_peer(e, kind, sock, ret); /* issue 21: own address, the other end */
 	if (p && ret == -EINPROGRESS) {
 		p->h = e->h;
 		p->returned = 1;
@@ -159,7 +162,7 @@ out:
 		if (ret != -EINPROGRESS)
 			bpf_map_delete_elem(&pending_connects, &sk);
 		else if (p->outcome_ns) {
-			emit_connected(p); /* the handshake ended inside the call */
+			emit_connected(p, (struct sock *)sk); /* the handshake ended inside the call */
 			bpf_map_delete_elem(&pending_connects, &sk);
 		}
 	}
@@ -250,7 +253,7 @@ int BPF_PROG(handle_inet_state, struct sock *sk, int oldstate, int newstate)
 	p->error = newstate == TCP_ESTABLISHED ? 0 : BPF_CORE_READ(sk, sk_err);
 	if (!p->returned)
 		return 0; /* connect(2) still in flight: it emits both records */
-	emit_connected(p);
+	emit_connected(p, sk);
 	bpf_map_delete_elem(&pending_connects, &key);
 	return 0;
 }

@@ -192,6 +192,7 @@ static __always_inline void accept_exit(long ret)
 
 		read_socket(f, sock);
 		read_peer(f, sock);
+		f->sk = sock ? (u64)BPF_CORE_READ(sock, sk) : 0; /* its own address, its peer */
 	}
 	finish_call(ST_KIND_ACCEPT, f, ret, ST_PROBE_TRACEPOINT, false);
 	f->finished = 0;

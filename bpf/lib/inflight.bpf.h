@@ -58,6 +58,7 @@ static __always_inline struct inflight *start_call(int kind, int family, int typ
 	f->via = current_ia32() ? ST_VIA_IA32 : ST_VIA_SYSCALL;
 	f->direct = 0;
 	start_cause(f);
+	f->sk = 0;
 	return f;
 }
 

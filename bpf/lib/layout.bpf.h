@@ -21,9 +21,9 @@
 		       #type "." #field " is not at " #offset)
 
 ST_ASSERT_SIZE(struct st_header, 64);
-ST_ASSERT_SIZE(struct st_socket, 224);
-ST_ASSERT_SIZE(struct st_sockop, 112 + ST_ADDR_LEN);
-ST_ASSERT_SIZE(struct st_connected, 88);
+ST_ASSERT_SIZE(struct st_socket, 224 + 32 + ST_LOCAL_LEN);
+ST_ASSERT_SIZE(struct st_sockop, 112 + ST_ADDR_LEN + 32 + ST_LOCAL_LEN);
+ST_ASSERT_SIZE(struct st_connected, 96 + ST_LOCAL_LEN);
 ST_ASSERT_SIZE(struct st_release, 80);
 ST_ASSERT_SIZE(struct st_fork, 72);
 ST_ASSERT_SIZE(struct st_exec, 64 + 8 + ST_PATH_LEN + ST_ARGS_LEN);

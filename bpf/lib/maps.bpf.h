@@ -65,6 +65,7 @@ struct inflight {
 	int fd_limit, open_fds;
 	u64 cap_effective;
 	char module[ST_MODULE_LEN]; /* request_module() during the call */
+	u64 sk;              /* accept: the new struct sock, read at emit (peer.bpf.h) */
 };
 
 struct {
@@ -203,7 +204,11 @@ struct {
 	__type(value, struct st_socket);
 } held SEC(".maps");
 
-/* birth_kept's record being built, per CPU (too large for the stack). */
+/*
+ * One socket record's worth of scratch per CPU: a held birth is built here,
+ * not on the stack (st_socket is 312 bytes since issue 21, and an io_uring
+ * completion already keeps its op's state there: 512 bytes in all).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

@@ -136,6 +136,12 @@ static __always_inline void fill_socket(struct st_socket *e, int kind, struct in
 		e->inode = 0;
 		e->inode2 = kind == ST_KIND_ACCEPT ? f->inode2 : 0;
 	}
+	/* local address and peer (issue 21): read from the socket now, after the call */
+	e->local_len = read_local_address(ret >= 0 ? (struct sock *)f->sk : NULL, e->local);
+	read_unix_peer(ret >= 0 ? (struct sock *)f->sk : NULL, &e->peer_inode, &e->peer_pid,
+		       e->peer_comm);
+	e->state = 0;
+	e->pad4 = 0;
 	e->peer_family = f->peer_family;
 	e->peer_port = f->peer_port;
 	__builtin_memcpy(e->peer_addr, f->peer_addr, sizeof(e->peer_addr));
@@ -186,6 +192,7 @@ static __always_inline bool birth_kept(int kind, struct inflight *f, long ret, u
 	rec = bpf_map_lookup_elem(&held_scratch, &zero);
 	if (!rec)
 		return false;
+	__builtin_memset(rec, 0, sizeof(*rec));
 	fill_socket(rec, kind, f, ret, probe, stages, now);
 	if (bpf_map_update_elem(&held, &f->inode, rec, BPF_ANY) != 0)
 		count_drop(ST_LOSS_FILTER_FULL, kind); /* the birth is lost if its socket matches later */

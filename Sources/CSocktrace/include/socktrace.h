@@ -19,6 +19,7 @@
 #define ST_MAX_PIDS 1024
 #define ST_MAX_FILTER 64 /* entries per --comm/--uid/--netns/--cgroup filter */
 #define ST_ADDR_LEN 128 /* sizeof(struct sockaddr_storage) */
+#define ST_LOCAL_LEN 112 /* a socket's own address: sockaddr_in/_in6/_un (110), padded to 8 */
 
 /* Record kinds (st_header.kind). */
 enum st_kind {
@@ -73,6 +74,7 @@ enum st_via {
 	ST_VIA_SOCKETCALL = 3, /* 32-bit socketcall(2) multiplexer */
 	ST_VIA_IO_URING = 4,   /* io_uring IORING_OP_SOCKET / IORING_OP_ACCEPT */
 	ST_VIA_KERNEL = 5,     /* __sock_create(kern=1): no syscall */
+	ST_VIA_SNAPSHOT = 6,   /* open when tracing began: made by the tracer from /proc */
 };
 
 /* io_uring tracepoint signatures this kernel has (st_config.io_uring_form). */
@@ -193,6 +195,14 @@ struct st_socket {
 	unsigned char lsm;            /* enum st_lsm: the security module that refused */
 	unsigned char pad3[5];
 	char module[ST_MODULE_LEN];   /* request_module()'s name during the call, or "" */
+	/* local address and peer (issue 21) */
+	unsigned long long peer_inode; /* accept (unix): the connecting socket's inode, else 0 */
+	unsigned int peer_pid;         /* accept: the process at the other end, 0 if unknown */
+	unsigned short local_len;      /* bytes of `local` used; 0: not read */
+	unsigned char state;           /* via snapshot: the TCP state (1 ESTABLISHED .. 12), else 0 */
+	unsigned char pad4;
+	char peer_comm[ST_COMM_LEN];   /* peer_pid's command name, when the kernel had it */
+	unsigned char local[ST_LOCAL_LEN]; /* the socket's own address, as getsockname(2) gives it */
 };
 
 /*
@@ -212,6 +222,13 @@ struct st_sockop {
 	int type;                 /* the socket's type, from the kernel, or -1 */
 	unsigned int pad;
 	unsigned char addr[ST_ADDR_LEN]; /* the sockaddr as passed, addr_len bytes */
+	/* local address and peer (issue 21) */
+	unsigned long long peer_inode; /* connect (unix): the socket reached, 0 if unknown */
+	unsigned int peer_pid;         /* connect: the process at the other end, 0 if unknown */
+	unsigned short local_len;      /* bytes of `local` used; 0: not read */
+	unsigned char pad2[2];
+	char peer_comm[ST_COMM_LEN];
+	unsigned char local[ST_LOCAL_LEN]; /* read after the call, as getsockname(2) gives it */
 };
 
 /*
@@ -225,6 +242,10 @@ struct st_connected {
 	unsigned long long duration_ns; /* connect(2) entry to the outcome */
 	int error;                      /* 0 or a positive errno */
 	int state;                      /* the TCP state reached */
+	/* local address and peer (issue 21) */
+	unsigned short local_len;       /* bytes of `local` used; 0: not read */
+	unsigned char pad[6];
+	unsigned char local[ST_LOCAL_LEN]; /* the source address and port the connect got */
 };
 
 struct st_release {
