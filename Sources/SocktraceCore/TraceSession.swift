@@ -31,6 +31,10 @@ public struct TraceOptions: Sendable {
   /// release (`births`, not preallocated: memory only for those alive).
   /// Past it a release is counted lost (births_full).
   public var maxSockets: UInt32 = 1 << 20
+  /// A `socket` record ("via":"snapshot") for every socket already open in
+  /// the traced processes (all of them without -p), taken before attaching.
+  /// Off for a command run under the tracer: all it holds is inherited.
+  public var snapshot = true
 
   public init() {}
 }
@@ -54,6 +58,9 @@ public final class TraceSession {
   public let filters: ActiveFilters
   /// The tracer's PID namespace: every pid in the filters and records is its.
   public let pidNamespace: PidNamespace
+  /// The sockets open when tracing began (TraceOptions.snapshot), for the
+  /// caller to write after the start record.
+  public private(set) var snapshot = SocketSnapshot()
 
   public init(
     options: TraceOptions, handler: @escaping RingBufferReader.Handler
@@ -122,7 +129,59 @@ public final class TraceSession {
     for pid in options.pids { try trace(pid: pid) }
     try Self.fill(object, ports: options.ports, addresses: options.addresses)
     try Self.fill(object, selection: options.selection, cgroups: cgroups)
+    if options.snapshot, let selection = Self.snapshotSelection(options, cgroups: cgroups) {
+      snapshot = SocketSnapshot.take(selection, bootNanoseconds: BootClock.now(CLOCK_BOOTTIME))
+      if options.lifecycle {
+        try Self.remember(snapshot, in: object, owners: pidNamespace.isInitial, matched: !options.ports.isEmpty)
+      }
+    }
     try links.attach(plan, in: object)
+  }
+
+  /// Which sockets the snapshot takes: the kernel's filters, as far as /proc
+  /// can apply them. None under --failed (a socket open at start is no
+  /// failure), --cgroup/--container or --address (not checked here).
+  static func snapshotSelection(_ options: TraceOptions, cgroups: [ResolvedCgroup]) -> SocketSnapshot.Selection? {
+    let filters = options.selection
+    guard !filters.failedOnly, cgroups.isEmpty, options.addresses.isEmpty else { return nil }
+    var selection = SocketSnapshot.Selection(pids: options.pids.isEmpty ? nil : options.pids, selfPID: getpid())
+    selection.comms = Set(filters.comms.map(SelectionFilters.commKey))
+    selection.uids = Set(filters.uids)
+    selection.netns = Set(filters.netns)
+    selection.families = Set(filters.families)
+    selection.types = Set(filters.types)
+    selection.ports = Set(options.ports)
+    return selection
+  }
+
+  /// Snapshot sockets become births in the kernel (inode -> family), so their
+  /// calls join a birth and their release is recorded; their holders become
+  /// owners (init-namespace tgids: only when the tracer's pids are those),
+  /// so close(2) is looked at on the tracepoint rung; with --port they matched.
+  static func remember(
+    _ snapshot: SocketSnapshot, in object: BPFObject, owners: Bool, matched: Bool
+  ) throws(TraceError) {
+    let births = try object.mapFD(named: "births")
+    let ownersFD = try object.mapFD(named: "owners")
+    let hints = try object.mapFD(named: "owner_hints")
+    let matchedFD = matched ? try object.mapFD(named: "matched") : -1
+    var one: UInt8 = 1
+    for record in snapshot.records {
+      var inode = record.inode
+      var family = record.family
+      // BPF_NOEXIST: a socketpair's two ends held by one process are two records, one birth.
+      _ = bpf_map_update_elem(births, &inode, &family, UInt64(BPF_NOEXIST))
+      if matched { _ = bpf_map_update_elem(matchedFD, &inode, &one, UInt64(BPF_ANY)) }
+      guard owners else { continue }
+      var tgid = record.h.pid
+      if bpf_map_update_elem(ownersFD, &tgid, &one, UInt64(BPF_NOEXIST)) == 0 {
+        var slot = tgid & 0xffff
+        var count: UInt32 = 0
+        _ = bpf_map_lookup_elem(hints, &slot, &count)
+        count += 1
+        _ = bpf_map_update_elem(hints, &slot, &count, UInt64(BPF_ANY))
+      }
+    }
   }
 
   /// The program that finds the tracer's PID namespace level (bpf "pid namespaces").

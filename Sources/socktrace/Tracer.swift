@@ -99,6 +99,7 @@ final class Tracer {
       commandLine = command.command
       options.pids = [command.pid]
       options.follow = true
+      options.snapshot = false  // all it holds now is inherited from socktrace
     }
     let encoder = JSONLinesEncoder(clock: clock, cgroups: CgroupResolver())
     let table = TextTable(
@@ -109,6 +110,7 @@ final class Tracer {
       table: table, output: output,
       keepRecording: timeline)
     pipeline.spill = spill
+    pipeline.peers = PeerJoin()
     self.pipeline = pipeline
     if exporters.enabled {
       let exporters = self.exporters
@@ -137,6 +139,11 @@ final class Tracer {
       for pid in self.options.pids {
         if let process = ProcContext(pid: pid) { encoder.encode(process, into: &buffer) }
       }
+    }
+    // The sockets open at start (via "snapshot"): through the pipeline like
+    // the kernel's records, so they are counted, joined and exported alike.
+    for var record in session.snapshot.records {
+      _ = withUnsafeBytes(of: &record) { pipeline.consume($0) }
     }
     try? pipeline.flush()
     printError(tracingLine(session, options: options, command: command))

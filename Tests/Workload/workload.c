@@ -24,6 +24,12 @@
 //                pre-socket-bind (binds a socket made before --gate opened)
 //                hostile-unix (binds unix names of control bytes, invalid
 //                  UTF-8, full length without NUL, abstract with NULs)
+//                peers (a server and a client in two processes, over 127.0.0.1,
+//                  ::1, a unix path and a unix abstract name: each side prints
+//                  its pid, getsockname and getpeername, so both ends are known)
+//                hold-peers (a TCP listener on 127.0.0.1 and a socketpair, made
+//                  at once, printed with fds and inodes; held until a line on
+//                  stdin, then closed: for a tracer started after them)
 //                sleep-ms=N
 //                burst=N (N inet-stream socket()+close(), reported as one line)
 //                hold-processes=N (N children alive at once, then each makes a
@@ -841,6 +847,109 @@ static void causes(void) {
 	if (pthread_create(&t, NULL, causes_thread, NULL) == 0) pthread_join(t, NULL);
 }
 
+/* ---- peers: both ends of local connections (issue 21) --------------------- */
+
+/* {"op":OP,"pid":N,"fd":N,"inode":N,"local_address":..,"local_port":N,
+ *  "peer_address":..,"peer_port":N,"other_pid":N}: getsockname/getpeername. */
+static void report_ends(const char *op, int fd, pid_t other) {
+	struct sockaddr_storage own, peer;
+	socklen_t own_len = sizeof(own), peer_len = sizeof(peer);
+	char own_text[256] = "", peer_text[256] = "", own_esc[256 * 6 + 1], peer_esc[256 * 6 + 1];
+	int own_port = -1, peer_port = -1;
+	memset(&own, 0, sizeof(own));
+	memset(&peer, 0, sizeof(peer));
+	if (getsockname(fd, (struct sockaddr *)&own, &own_len) == 0 &&
+	    own_len > offsetof(struct sockaddr_un, sun_path)) {
+		address_text((struct sockaddr *)&own, own_len, own_text, sizeof(own_text));
+		own_port = port_of((struct sockaddr *)&own);
+	}
+	if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0 &&
+	    peer_len > offsetof(struct sockaddr_un, sun_path)) {
+		address_text((struct sockaddr *)&peer, peer_len, peer_text, sizeof(peer_text));
+		peer_port = port_of((struct sockaddr *)&peer);
+	}
+	json_escape(own_text, own_esc, sizeof(own_esc));
+	json_escape(peer_text, peer_esc, sizeof(peer_esc));
+	printf("{\"op\":\"%s\",\"pid\":%d,\"fd\":%d,\"inode\":%llu,\"family\":%d,"
+	       "\"local_address\":\"%s\",\"local_port\":%d,\"peer_address\":\"%s\",\"peer_port\":%d,"
+	       "\"other_pid\":%d}\n",
+	       op, getpid(), fd, inode_of(fd), own.ss_family, own_esc, own_port, peer_esc, peer_port,
+	       (int)other);
+	fflush(stdout);
+}
+
+/* The server binds (port 0: the kernel picks), listens and reports; a child
+ * connects and reports both its ends and the server's pid; the server accepts
+ * and reports the child's pid. Each waits for the other so both are alive. */
+static void peer_pair(struct sockaddr *sa, socklen_t len) {
+	int lfd = socket(sa->sa_family, SOCK_STREAM, 0), sync[2];
+	if (lfd < 0 || bind(lfd, sa, len) || listen(lfd, 4) || pipe(sync)) {
+		unsupported("peers", errno);
+		return;
+	}
+	socklen_t got = len;
+	getsockname(lfd, sa, &got);
+	report_ends("peer-listen", lfd, 0);
+	pid_t server = getpid();
+	pid_t child = fork();
+	if (child == 0) {
+		char byte;
+		close(lfd);
+		close(sync[1]);
+		int cfd = socket(sa->sa_family, SOCK_STREAM, 0);
+		if (cfd < 0 || connect(cfd, sa, got)) _exit(1);
+		report_ends("peer-connect", cfd, server);
+		while (read(sync[0], &byte, 1) < 0 && errno == EINTR) {}
+		close(cfd);
+		_exit(0);
+	}
+	close(sync[0]);
+	int afd = accept(lfd, NULL, NULL);
+	if (afd >= 0) {
+		report_ends("peer-accept", afd, child);
+		close(afd);
+	}
+	close(sync[1]); /* EOF: the client may go */
+	waitpid(child, NULL, 0);
+	close(lfd);
+}
+
+static void peers(void) {
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	peer_pair((struct sockaddr *)&in, sizeof(in));
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	peer_pair((struct sockaddr *)&in6, sizeof(in6));
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	snprintf(un.sun_path, sizeof(un.sun_path), "/tmp/socktrace-peers-%d.sock", getpid());
+	unlink(un.sun_path);
+	peer_pair((struct sockaddr *)&un, sizeof(un));
+	unlink(un.sun_path);
+	struct sockaddr_un abstract = {.sun_family = AF_UNIX};
+	int n = snprintf(abstract.sun_path + 1, sizeof(abstract.sun_path) - 1, "socktrace-peers-%d", getpid());
+	peer_pair((struct sockaddr *)&abstract, offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+/* A listener and a socketpair, held until a line on stdin (or EOF). */
+static void hold_peers(void) {
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), sv[2] = {-1, -1};
+	char line[16];
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&in, sizeof(in)) || listen(lfd, 4) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+		unsupported("hold-peers", errno);
+		return;
+	}
+	report_ends("hold-listen", lfd, 0);
+	report_ends("hold-pair", sv[0], 0);
+	report_ends("hold-pair", sv[1], 0);
+	if (!fgets(line, sizeof(line), stdin)) {}
+	close(sv[0]);
+	close(sv[1]);
+	close(lfd);
+	printf("{\"op\":\"hold-closed\",\"pid\":%d}\n", getpid());
+	fflush(stdout);
+}
+
 static int run(const char *s) {
 	if (!strcmp(s, "inet-stream")) one_socket(AF_INET, SOCK_STREAM, 0);
 	else if (!strcmp(s, "inet6-dgram")) one_socket(AF_INET6, SOCK_DGRAM, 0);
@@ -859,6 +968,8 @@ static int run(const char *s) {
 	else if (!strncmp(s, "lifecycle-port=", 15)) lifecycle(atoi(s + 15));
 	else if (!strcmp(s, "pre-socket-bind")) pre_socket_bind();
 	else if (!strcmp(s, "hostile-unix")) hostile_unix();
+	else if (!strcmp(s, "peers")) peers();
+	else if (!strcmp(s, "hold-peers")) hold_peers();
 	else if (!strcmp(s, "io-uring-socket")) uring_socket(s, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	else if (!strcmp(s, "io-uring-bad-family")) uring_socket(s, 255, SOCK_STREAM, 0);
 	else if (!strcmp(s, "io-uring-accept")) uring_accept(s, 0);

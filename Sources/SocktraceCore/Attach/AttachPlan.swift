@@ -35,6 +35,12 @@ public enum SocketPath: String, CaseIterable, Sendable {
   /// names only in part, on this rung (`AttachPlan.causeBlindSpots`).
   case causeLSM = "cause:lsm"
   case causeSeccomp = "cause:seccomp"
+  /// Not new sockets, but what one becomes: io_uring's IORING_OP_CONNECT
+  /// (5.5+), IORING_OP_BIND and IORING_OP_LISTEN (6.11+) pass no syscall
+  /// tracepoint, so no bind/connect/listen record is made for them.
+  case ioUringConnect = "io_uring_connect"
+  case ioUringBind = "io_uring_bind"
+  case ioUringListen = "io_uring_listen"
 }
 
 /// A path the plan cannot see on this kernel, and why: never silent.
@@ -97,6 +103,8 @@ public struct ProbeFacts: Equatable, Sendable {
   public var ioUring: IoUringTracepoints?
   /// Whether the kernel has IORING_OP_SOCKET (enum io_uring_op in BTF).
   public var ioUringSocketOp = false
+  /// IORING_OP_BIND and IORING_OP_LISTEN exist (6.11+).
+  public var ioUringBindListen = false
   /// Whether the kernel runs 32-bit x86 syscalls (__ia32_sys_socketcall in BTF).
   public var ia32 = false
   /// Whether tracepoint programs may call bpf_loop (5.17+): the fd-table
@@ -382,6 +390,14 @@ extension AttachPlan {
       blindSpots.append(BlindSpot(path: .ioUringAccept, reason: reason))
     case .absent, nil:
       break
+    }
+    if let ioUring = facts.ioUring, ioUring != .absent {
+      let reason = "io_uring runs it in the kernel (io_connect/io_bind/io_listen): no syscall tracepoint sees it"
+      blindSpots.append(BlindSpot(path: .ioUringConnect, reason: "IORING_OP_CONNECT: " + reason))
+      if facts.ioUringBindListen {
+        blindSpots.append(BlindSpot(path: .ioUringBind, reason: "IORING_OP_BIND: " + reason))
+        blindSpots.append(BlindSpot(path: .ioUringListen, reason: "IORING_OP_LISTEN: " + reason))
+      }
     }
     if facts.ia32 {
       if wantIA32 {

@@ -89,9 +89,17 @@ public enum KernelProbes {
     facts.ioUring = IoUringTracepoints.classify(
       complete: kinds(complete), submitRequest: kinds(request), submitSQE: kinds(sqe))
     facts.ioUringSocketOp = socketOp == 1
+    facts.ioUringBindListen = kernelAtLeast(6, 11, release: kernelRelease)
     #if arch(x86_64)
       facts.ia32 = ia32 == 1
     #endif
+  }
+
+  /// Whether a release string (`6.12.0-amd64`) is at least major.minor.
+  static func kernelAtLeast(_ major: Int, _ minor: Int, release: String) -> Bool {
+    let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+    guard parts.count == 2 else { return false }
+    return (parts[0], parts[1]) >= (major, minor)
   }
 
   /// A tracepoint's parameter kinds (1 pointer, 2 other), or nil when absent.

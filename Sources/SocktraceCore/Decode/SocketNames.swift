@@ -41,6 +41,15 @@ public enum SocketNames {
     `protocol`(number, family: family) ?? "\(protocolPrefix(family: family))\(number)"
   }
 
+  /// A TCP state (include/net/tcp_states.h) by its kernel name without
+  /// `TCP_`: `ESTABLISHED`, `LISTEN`, … (the names `ss` shows).
+  static func tcpStateName(_ number: Int32) -> StaticString? { lookup(tcpStateTable, number) }
+  public static func tcpState(_ number: Int32) -> String? { tcpStateName(number)?.description }
+  nonisolated(unsafe) static let tcpStateTable = dense([
+    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE",
+    8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV",
+  ])
+
   /// Dense tables indexed by number: a lookup per field of every record.
   /// Written once when first used and only read after (hence `unsafe`).
   nonisolated(unsafe) static let familyTable = dense(families)

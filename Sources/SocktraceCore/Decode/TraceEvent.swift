@@ -81,6 +81,8 @@ public enum Via: String, Sendable, CaseIterable {
   case socketcall
   case ioUring = "io_uring"
   case kernel
+  /// Open when tracing began: a record the tracer made from /proc (issue 21).
+  case snapshot
 
   /// The entry a record's `via` byte names; nil for 0 and unknown numbers.
   public init?(number: UInt8) {
@@ -90,6 +92,7 @@ public enum Via: String, Sendable, CaseIterable {
     case ST_VIA_SOCKETCALL.rawValue: self = .socketcall
     case ST_VIA_IO_URING.rawValue: self = .ioUring
     case ST_VIA_KERNEL.rawValue: self = .kernel
+    case ST_VIA_SNAPSHOT.rawValue: self = .snapshot
     default: return nil
     }
   }
@@ -220,6 +223,24 @@ public struct SocketEvent {
 }
 
 extension SocketEvent {
+  /// The socket's own address as the kernel left it (accept: the server's
+  /// address the connection came in on; snapshot: its bound address).
+  public var localAddress: SocketAddress? {
+    withUnsafeBytes(of: raw.local) { SocketAddress.parse($0, length: Int(raw.local_len)) }
+  }
+  /// accept: the process at the other end (the one that connected), if known.
+  public var peerPID: UInt32? { raw.peer_pid != 0 ? raw.peer_pid : nil }
+  /// peerPID's command name, when it was read with it.
+  public var peerComm: [UInt8]? {
+    guard raw.peer_pid != 0 else { return nil }
+    let comm = withUnsafeBytes(of: raw.peer_comm) { Array($0.prefix { $0 != 0 }) }
+    return comm.isEmpty ? nil : comm
+  }
+  /// accept (unix): the connecting socket's inode.
+  public var peerInode: UInt64? { raw.peer_inode != 0 ? raw.peer_inode : nil }
+  /// snapshot: the TCP state (1 ESTABLISHED … 10 LISTEN …), else nil.
+  public var tcpState: Int32? { raw.state != 0 ? Int32(raw.state) : nil }
+
   /// accept: the peer, as the kernel holds it (inet and inet6), else nil.
   public var peer: SocketAddress? {
     withUnsafeBytes(of: raw.peer_addr) { bytes in
@@ -282,6 +303,21 @@ public struct SocketCallEvent {
     guard raw.bits & UInt32(ST_OP_HAS_ADDR) != 0 else { return nil }
     return withUnsafeBytes(of: raw.addr) { SocketAddress.parse($0, length: Int(raw.addr_len)) }
   }
+  /// bind/connect/listen: the socket's own address after the call (the port
+  /// bind(0) got, a connect's source); nil for a failed call or none.
+  public var localAddress: SocketAddress? {
+    withUnsafeBytes(of: raw.local) { SocketAddress.parse($0, length: Int(raw.local_len)) }
+  }
+  /// connect: the process holding the other end, if known (unix: the
+  /// kernel's peer credentials; TCP/UDP: joined by address in user space).
+  public var peerPID: UInt32? { raw.peer_pid != 0 ? raw.peer_pid : nil }
+  public var peerComm: [UInt8]? {
+    guard raw.peer_pid != 0 else { return nil }
+    let comm = withUnsafeBytes(of: raw.peer_comm) { Array($0.prefix { $0 != 0 }) }
+    return comm.isEmpty ? nil : comm
+  }
+  /// connect: the inode of the socket reached, if known.
+  public var peerInode: UInt64? { raw.peer_inode != 0 ? raw.peer_inode : nil }
 }
 
 /// How a non-blocking TCP connect ended.
@@ -299,6 +335,10 @@ public struct ConnectResultEvent {
   public var errno: Int32 { raw.error }
   /// The TCP state reached (1 ESTABLISHED, 7 CLOSE).
   public var state: Int32 { raw.state }
+  /// The source address and port the connect got.
+  public var localAddress: SocketAddress? {
+    withUnsafeBytes(of: raw.local) { SocketAddress.parse($0, length: Int(raw.local_len)) }
+  }
 }
 
 /// A socket born under tracing went away.

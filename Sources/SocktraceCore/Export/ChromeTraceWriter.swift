@@ -11,6 +11,10 @@
 /// - each socket's lifetime an async span (`"ph":"b"`/`"e"`, `"cat":"socket"`,
 ///   `"id"` = inode) from birth to release, process exit, or the end.
 /// - forks and execs as thread instants, exits as process instants (`"ph":"i"`).
+/// - the two ends of a local connection joined by a flow arrow (`"ph":"s"` at
+///   the client's connect, `"ph":"f"` at the server's accept, `"cat":"peer"`,
+///   `"id"` = the accepted socket's inode): unix ends by the peer inode, inet
+///   ends by the accept's peer address = the connect's own address.
 ///
 /// Events are written as the timeline builder completes them (a socket when
 /// its story ends), so a recording of any length streams through in bounded
@@ -179,6 +183,13 @@ private struct Emitter: ~Copyable {
   var first = true
   /// Nanoseconds at ts 0 (the recording's first record): anything earlier is clamped to it.
   var origin: UInt64 = 0
+  /// Flow arrows between the two ends of a local connection: whichever end
+  /// is written first waits here for the other (by the connect's inode or
+  /// own address, and the accept's peer inode or peer address).
+  var connectsByInode: [UInt64: RecordedCall] = [:]
+  var connectsByLocal: [[UInt8]: RecordedCall] = [:]
+  var acceptsByPeerInode: [UInt64: RecordedSocket] = [:]
+  var acceptsByPeer: [[UInt8]: RecordedSocket] = [:]
 
   init(out: consuming JSONBuffer) {
     self.out = out
@@ -324,6 +335,17 @@ private struct Emitter: ~Copyable {
     }
 
     for call in socket.calls { writeCall(call) }
+    if record.source == .accept, record.succeeded, record.inode != nil, record.peerPID != nil {
+      if let connect = record.peerInode.flatMap({ connectsByInode.removeValue(forKey: $0) })
+        ?? record.peerAddress.flatMap({ connectsByLocal.removeValue(forKey: $0) })
+      {
+        writeFlow(from: connect, to: record)
+      } else if let peer = record.peerInode {
+        acceptsByPeerInode[peer] = record  // its connect is still to come
+      } else if let peer = record.peerAddress {
+        acceptsByPeer[peer] = record
+      }
+    }
     // The span is named by what the socket talked to: its peer, where it
     // connected, else where it was bound.
     let address =
@@ -339,6 +361,16 @@ private struct Emitter: ~Copyable {
   /// bind, connect, listen, shutdown as slices on the calling thread; how a
   /// non-blocking connect ended as an instant.
   mutating func writeCall(_ call: RecordedCall) {
+    if call.kind == .connect, call.peerPID != nil {
+      if let accept = call.inode.flatMap({ acceptsByPeerInode.removeValue(forKey: $0) })
+        ?? call.localAddress.flatMap({ acceptsByPeer.removeValue(forKey: $0) })
+      {
+        writeFlow(from: call, to: accept)
+      } else {
+        if let inode = call.inode { connectsByInode[inode] = call }
+        if let local = call.localAddress { connectsByLocal[local] = call }
+      }
+    }
     var name = Array(call.kind.rawValue.utf8)
     if let address = call.address { name += Array(" ".utf8) + address }
     if let error = call.error { name += Array(" ✗ ".utf8) + Array(error.utf8) }
@@ -371,6 +403,24 @@ private struct Emitter: ~Copyable {
       out.appendUInt(call.duration)
     }
     out.appendRaw("}}")
+  }
+
+  /// A flow arrow from the client's connect to the server's accept.
+  mutating func writeFlow(from connect: RecordedCall, to accept: RecordedSocket) {
+    let id = accept.inode ?? 0
+    let name = Array("connection".utf8)
+    begin("s", name: name, pid: connect.header.pid, tid: connect.header.tid)
+    out.appendRaw(",\"cat\":\"peer\"")
+    out.appendKey("id")
+    out.appendUInt(id)
+    appendTime("ts", connect.header.timestamp >= connect.duration ? connect.header.timestamp - connect.duration : 0)
+    out.append(UInt8(ascii: "}"))
+    begin("f", name: name, pid: accept.header.pid, tid: accept.header.tid)
+    out.appendRaw(",\"cat\":\"peer\",\"bp\":\"e\"")
+    out.appendKey("id")
+    out.appendUInt(id)
+    appendTime("ts", accept.header.timestamp)
+    out.append(UInt8(ascii: "}"))
   }
 
   mutating func writeStage(

@@ -83,6 +83,7 @@ public struct JSONLinesEncoder {
       }
       out.appendRaw(",\"duration_ns\":")
       out.appendUIntString(result.durationNanoseconds)
+      appendLocal(result.localAddress, into: &out)
     }
     out.appendRaw("}\n")
   }
@@ -157,7 +158,20 @@ public struct JSONLinesEncoder {
     out.appendRaw(",\"inode\":")
     appendOptionalString(event.inode, into: &out)
     switch event.source {
-    case .socket: break
+    case .socket:
+      // Null but for a snapshot (via "snapshot"): what /proc said of a socket open at start.
+      appendLocal(event.localAddress, into: &out)
+      let peer = event.peer
+      out.appendRaw(",\"address\":")
+      if let peer { out.appendString(peer.text) } else { out.appendNull() }
+      out.appendRaw(",\"port\":")
+      appendOptional(peer?.port.map { Int32(bitPattern: $0) }, into: &out)
+      out.appendRaw(",\"state\":")
+      if let state = event.tcpState {
+        out.appendName(SocketNames.tcpStateName(state), orPrefix: "TCP_", state)
+      } else {
+        out.appendNull()
+      }
     case .socketpair:
       out.appendRaw(",\"peer_fd\":")
       appendOptional(event.succeeded ? event.secondFD : nil, into: &out)
@@ -173,6 +187,8 @@ public struct JSONLinesEncoder {
       if let peer { out.appendString(peer.text) } else { out.appendNull() }
       out.appendRaw(",\"port\":")
       appendOptional(peer?.port.map { Int32(bitPattern: $0) }, into: &out)
+      appendLocal(event.localAddress, into: &out)
+      appendPeer(pid: event.peerPID, comm: event.peerComm, inode: event.peerInode, into: &out)
     }
     out.appendRaw(",\"ret\":")
     out.appendInt(Int64(event.returnValue))
@@ -214,6 +230,7 @@ public struct JSONLinesEncoder {
     case .fentry: out.appendRaw("\"fentry\"")
     case .kprobe: out.appendRaw("\"kprobe\"")
     case .tracepoint: out.appendRaw("\"tracepoint\"")
+    case nil where event.via == .snapshot: out.appendNull()  // read from /proc, no probe saw it
     case nil: out.appendUnnamed("probe_", Int32(event.raw.probe))
     }
     switch event.via {
@@ -222,6 +239,7 @@ public struct JSONLinesEncoder {
     case .socketcall: out.appendRaw(",\"via\":\"socketcall\"")
     case .ioUring: out.appendRaw(",\"via\":\"io_uring\"")
     case .kernel: out.appendRaw(",\"via\":\"kernel\"")
+    case .snapshot: out.appendRaw(",\"via\":\"snapshot\"")
     case nil:
       out.appendRaw(",\"via\":")
       out.appendUnnamed("via_", Int32(event.raw.via))
@@ -297,9 +315,14 @@ public struct JSONLinesEncoder {
       if let address { out.appendString(address.text) } else { out.appendNull() }
       out.appendRaw(",\"port\":")
       appendOptional(address?.port.map { Int32(bitPattern: $0) }, into: &out)
+      appendLocal(event.localAddress, into: &out)
+      if event.call == .connect {
+        appendPeer(pid: event.peerPID, comm: event.peerComm, inode: event.peerInode, into: &out)
+      }
     case .listen:
       out.appendRaw(",\"backlog\":")
       out.appendInt(Int64(event.raw.arg))
+      appendLocal(event.localAddress, into: &out)
     case .shutdown:
       out.appendRaw(",\"how\":")
       switch event.raw.arg {
@@ -336,6 +359,24 @@ public struct JSONLinesEncoder {
     default:
       out.appendStringArray(SocketNames.flags(ofType: type).map { Array($0.utf8) })
     }
+  }
+
+  /// `,"local_address":…,"local_port":…`: the socket's own address (issue 21).
+  private func appendLocal(_ address: SocketAddress?, into out: inout JSONBuffer) {
+    out.appendRaw(",\"local_address\":")
+    if let address { out.appendString(address.text) } else { out.appendNull() }
+    out.appendRaw(",\"local_port\":")
+    appendOptional(address?.port.map { Int32(bitPattern: $0) }, into: &out)
+  }
+
+  /// `,"peer_pid":…,"peer_comm":…,"peer_inode":…`: the other end, null when not known.
+  private func appendPeer(pid: UInt32?, comm: [UInt8]?, inode: UInt64?, into out: inout JSONBuffer) {
+    out.appendRaw(",\"peer_pid\":")
+    if let pid { out.appendUInt(UInt64(pid)) } else { out.appendNull() }
+    out.appendRaw(",\"peer_comm\":")
+    if let comm { out.appendString(comm) } else { out.appendNull() }
+    out.appendRaw(",\"peer_inode\":")
+    appendOptionalString(inode, into: &out)
   }
 
   private func appendOptional(_ value: Int32?, into out: inout JSONBuffer) {

@@ -123,7 +123,8 @@ public enum TimelineText {
 
   static func socketLine(_ socket: TimelineSocket, in process: ProcessTimeline) -> String {
     let record = socket.record
-    var line = padRight(record.source.eventName, 10) + "  "
+    let atStart = record.via == "snapshot"
+    var line = atStart ? "open at start  " : padRight(record.source.eventName, 10) + "  "
     line += [record.family, record.type, record.protocol].map(clean).joined(separator: " ")
     if !record.flags.isEmpty { line += "  flags " + record.flags.map(clean).joined(separator: "|") }
     if record.header.tid != process.pid { line += "  tid \(record.header.tid)" }
@@ -135,7 +136,14 @@ public enum TimelineText {
       if let fd = record.listenFD { line += " fd \(fd)" }
       if let inode = record.listenInode { line += " inode \(inode)" }
     }
-    line += "  took " + duration(record.duration)
+    if atStart {
+      // What /proc said of it: its own address, its state, its peer.
+      if let local = record.localAddress { line += "  " + printable(local) }
+      if let state = record.state { line += " " + clean(state) }
+      if let peer = record.peerAddress { line += " ↔ " + printable(peer) }
+    } else {
+      line += "  took " + duration(record.duration)
+    }
     if let stages = record.stages {
       line += " (sock_create " + duration(stages.sockCreate)
       if record.failedStage != .sockCreate && record.failedStage != .sysSocket {
@@ -149,7 +157,13 @@ public enum TimelineText {
       if let stage = record.failedStage { line += " in " + stage.rawValue }
       return line
     }
-    if let peer = record.peerAddress { line += "  from " + printable(peer) }
+    if record.source == .accept, record.peerAddress != nil || record.peerPID != nil {
+      // accept from curl (913) 127.0.0.1:51234
+      line += "  from"
+      if let pid = record.peerPID { line += " " + peerName(pid: pid, comm: record.peerComm) }
+      if let peer = record.peerAddress { line += " " + printable(peer) }
+      if let local = record.localAddress { line += " on " + printable(local) }
+    }
     // The story: what the socket became, then how it ended.
     for call in socket.calls {
       line += " → " + callText(call, named: true)
@@ -187,8 +201,18 @@ public enum TimelineText {
   static func callText(_ call: RecordedCall, named: Bool) -> String {
     var text = named ? call.kind.rawValue + " " : ""
     switch call.kind {
-    case .bind, .connect: text += call.address.map(printable) ?? "(unnamed)"
-    case .listen: text += "backlog \(call.backlog ?? 0)"
+    case .bind:
+      text += call.address.map(printable) ?? "(unnamed)"
+      // The address the kernel gave, when it is not what was asked (port 0, autobind).
+      if let local = call.localAddress, local != call.address { text += " (got " + printable(local) + ")" }
+    case .connect:
+      // connect 127.0.0.1:8080 from 127.0.0.1:51234 → nginx (812)
+      text += call.address.map(printable) ?? "(unnamed)"
+      if let local = call.localAddress { text += " from " + printable(local) }
+      if let pid = call.peerPID { text += " → " + peerName(pid: pid, comm: call.peerComm) }
+    case .listen:
+      text += "backlog \(call.backlog ?? 0)"
+      if let local = call.localAddress { text += " on " + printable(local) }
     case .shutdown: text += clean(call.how ?? "?")
     case .connectResult:
       let outcome = call.established == true ? "established" : "failed " + clean(call.error ?? "?")
@@ -196,6 +220,12 @@ public enum TimelineText {
     }
     if let error = call.error { return text + " " + clean(error) }
     return text + " ok " + duration(call.duration)
+  }
+
+  /// `nginx (812)`, or `pid 812` when the name was not read.
+  static func peerName(pid: UInt32, comm: [UInt8]?) -> String {
+    guard let comm, !comm.isEmpty else { return "pid \(pid)" }
+    return printable(comm) + " (\(pid))"
   }
 
   static func lifetimeText(_ lifetime: SocketLifetime, owner: UInt32) -> String {

@@ -70,6 +70,10 @@ enum RecordDecoder {
     call.address = try fields.optionalBytes("address")
     call.port = try fields.optionalInt64("port")
     call.backlog = try fields.optionalInt64("backlog")
+    call.localAddress = try fields.optionalBytes("local_address")
+    call.peerPID = try fields.optionalUInt32("peer_pid")
+    call.peerComm = try fields.optionalBytes("peer_comm")
+    call.peerInode = try fields.optionalUInt64("peer_inode")
     call.how = try fields.optionalLabel("how")
     call.errno = try fields.optionalInt64("errno") ?? 0
     call.error = try fields.optionalLabel("error")
@@ -115,7 +119,12 @@ enum RecordDecoder {
     socket.peerInode = try fields.optionalUInt64("peer_inode")
     socket.listenFD = try fields.optionalInt64("listen_fd")
     socket.listenInode = try fields.optionalUInt64("listen_inode")
-    if source == .accept { socket.peerAddress = try fields.optionalBytes("address") }
+    if source != .socketpair { socket.peerAddress = try fields.optionalBytes("address") }
+    socket.localAddress = try fields.optionalBytes("local_address")
+    socket.peerPID = try fields.optionalUInt32("peer_pid")
+    socket.peerComm = try fields.optionalBytes("peer_comm")
+    socket.via = try fields.optionalString("via")
+    socket.state = try fields.optionalString("state")
     socket.errno = try fields.optionalInt64("errno") ?? 0
     socket.error = try fields.optionalLabel("error")
     if socket.error == nil && socket.errno != 0 { socket.error = String(socket.errno) }

@@ -73,8 +73,18 @@ public struct RecordedSocket: Equatable, Sendable {
   /// accept: the listening socket.
   public var listenFD: Int64?
   public var listenInode: UInt64?
-  /// accept: the peer (inet and inet6), raw bytes as written.
+  /// accept: the peer (inet and inet6), raw bytes as written; snapshot: the
+  /// peer of a connected inet socket.
   public var peerAddress: [UInt8]?
+  /// accept, snapshot: the socket's own address (issue 21).
+  public var localAddress: [UInt8]?
+  /// accept: the process at the other end (the one that connected).
+  public var peerPID: UInt32?
+  public var peerComm: [UInt8]?
+  /// `syscall`, `io_uring`, …, `snapshot` (open when tracing began).
+  public var via: String?
+  /// snapshot: the TCP state (`LISTEN`, `ESTABLISHED`, …).
+  public var state: String?
   public var errno: Int64
   /// The error's name (or number as text); nil on success.
   public var error: String?
@@ -122,6 +132,12 @@ public struct RecordedCall: Equatable, Sendable {
   public var port: Int64?
   /// listen: the backlog.
   public var backlog: Int64?
+  /// bind, connect, connect_result, listen: the socket's own address after the call.
+  public var localAddress: [UInt8]?
+  /// connect: the process holding the other end, and the socket reached.
+  public var peerPID: UInt32?
+  public var peerComm: [UInt8]?
+  public var peerInode: UInt64?
   /// shutdown: `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`.
   public var how: String?
   public var errno: Int64

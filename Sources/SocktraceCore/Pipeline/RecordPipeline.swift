@@ -66,6 +66,12 @@ public final class RecordPipeline {
     get { state.onRecord }
     set { state.onRecord = newValue }
   }
+  /// Joins the two ends of local TCP/UDP connections (and unix ones the
+  /// kernel kept no credentials for): fills peer_pid before a record is written.
+  public var peers: PeerJoin? {
+    get { state.peers }
+    set { state.peers = newValue }
+  }
 
   /// Called before each read: whether the last one paused after a full batch.
   public func takePause() -> Bool {
@@ -108,6 +114,7 @@ public final class RecordPipeline {
     var finalDrain = false
     var bytesWritten: UInt64 = 0
     var onRecord: ((TraceEvent, UnsafeRawBufferPointer) -> Void)?
+    var peers: PeerJoin?
     /// Records encoded into the buffer and not yet written; records written.
     var recordsBuffered: UInt64 = 0
     var recordsWritten: UInt64 = 0
@@ -126,7 +133,8 @@ public final class RecordPipeline {
         return true
       }
       do {
-        let event = try EventDecoder.decode(bytes)
+        var event = try EventDecoder.decode(bytes)
+        peers?.resolve(&event)
         summary.count(event)
         onRecord?(event, bytes)
         switch format {

@@ -17,7 +17,8 @@ public struct Summary {
 
   public mutating func count(_ event: TraceEvent) {
     events += 1
-    guard case .socket(let socket) = event else { return }
+    // A snapshot record (a socket open at start) is no birth.
+    guard case .socket(let socket) = event, socket.raw.via != UInt8(ST_VIA_SNAPSHOT.rawValue) else { return }
     sockets += 1
     if !socket.succeeded { failed += 1 }
     births.count(socket.raw.h)
