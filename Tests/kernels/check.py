@@ -325,7 +325,8 @@ def check_rung(kdir, kernel, rung, version):
     # and the two protocol clones (sctp peeloff, kcm clone) on every rung.
     spots = sorted(b.get("path") for b in (start[0].get("blind_spots") or [])
                    if not b.get("path", "").startswith("cause:")) if start else None
-    want_spots = sorted((["kernel"] if probe == "tracepoint" else []) + ["kcm_clone", "sctp_peeloff"])
+    want_spots = sorted((["kernel", "release_elsewhere"] if probe == "tracepoint" else []) + ["kcm_clone", "sctp_peeloff"]
+                        + ["io_uring_connect"] + (["io_uring_bind", "io_uring_listen"] if version >= (6, 11) else []))
     check(spots == want_spots, f"{pre}: start.blind_spots is {want_spots}",
           f"blind_spots={start[0].get('blind_spots') if start else None!r}")
     # Failure causes a rung cannot name (issue 22): the tracepoint rung never
@@ -362,12 +363,37 @@ def check_rung(kdir, kernel, rung, version):
                   "; ".join(json.dumps(r)[:300] for r in bad[:3]))
     check_lifecycle(pre, ops, recs, probe)
     check_calls(pre, ops, recs)
-    # Nothing else claims to be a socket() call of the workload's processes.
+    check_peers(pre, ops, recs)
+    # Nothing else claims to be a socket() call of the workload's processes
+    # (the peers scenario reports its sockets by their ends, not as socket ops).
     pids = {op["pid"] for op in ops}
+    peer_inodes = {op["inode"] for op in ops if op["op"] in ("peer-listen", "peer-connect")}
     stray = [r for r in sockets if r.get("pid") in pids and not r.get("kernel")
-             and not any(r is m for m in matched)]
+             and not any(r is m for m in matched) and r.get("inode") not in peer_inodes]
     check(not stray, f"{pre}: no unexpected socket records from the workload",
           "; ".join(json.dumps(r)[:300] for r in stray[:3]))
+
+
+def check_peers(pre, ops, recs):
+    """Issue 21 (the peers scenario): bind has the port the kernel chose,
+    connect its source port, and each end names the other's process: unix
+    from the kernel's peer credentials, TCP by the 4-tuple in user space."""
+    peers = [o for o in ops if o["op"] in ("peer-listen", "peer-connect", "peer-accept")]
+    check(len(peers) == 12, f"{pre} peers: the workload reported 4 listeners, connects and accepts",
+          f"{len(peers)} reports")
+    event = {"peer-listen": "bind", "peer-connect": "connect", "peer-accept": "accept"}
+    for op in peers:
+        family = {1: "unix", 2: "inet", 10: "inet6"}.get(op["family"], op["family"])
+        name = f"{pre} peers {op['op']} {family}"
+        found = [r for r in recs if r.get("event") == event[op["op"]] and r.get("inode") == op["inode"]]
+        if not check(len(found) == 1, f"{name}: recorded once", f"{len(found)} records"):
+            continue
+        want = {"pid": op["pid"], "local_address": op["local_address"] or None,
+                "local_port": op["local_port"] if op["local_port"] >= 0 else None}
+        if op["op"] != "peer-listen":
+            want["peer_pid"] = op["other_pid"]
+        bad = diff(found[0], want)
+        check(not bad, f"{name}: local address and peer", "; ".join(bad))
 
 
 def check_lifecycle(pre, ops, recs, probe):
