@@ -43,7 +43,7 @@ import Testing
     let plan = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .known(submit: .request, complete: .cqePointer)),
       ia32: true)
-    #expect(plan.blindSpots.map(\.path) == [.releaseElsewhere, .kernel] + Self.clones)
+    #expect(plan.blindSpots.map(\.path) == [.releaseElsewhere, .kernel, .ioUringConnect] + Self.clones)
     #expect(
       plan.programs.isSuperset(of: [
         "tp_io_uring_submit_req", "tp_io_uring_complete", "raw_ia32_enter", "raw_ia32_exit",
@@ -57,7 +57,7 @@ import Testing
       .fentry, facts: Self.facts(rung: .fentry, ioUring: .known(submit: .sqeWithRequest, complete: .arguments)),
       ia32: true)
     #expect(plan.rung == .fentry)
-    #expect(plan.blindSpots.map(\.path) == Self.clones)
+    #expect(plan.blindSpots.map(\.path) == [.ioUringConnect] + Self.clones)
     #expect(plan.programs.contains("tp_io_uring_submit_sqe"))
   }
 
@@ -77,7 +77,9 @@ import Testing
   @Test func unreadableIoUringSignaturesAreBlindSpots() throws {
     let plan = try AttachPlan.decide(
       .tracepoint, facts: Self.facts(rung: .tracepoint, ioUring: .unrecognised("odd signature")), ia32: true)
-    #expect(plan.blindSpots.map(\.path) == [.releaseElsewhere, .kernel, .ioUringSocket, .ioUringAccept] + Self.clones)
+    #expect(
+      plan.blindSpots.map(\.path)
+        == [.releaseElsewhere, .kernel, .ioUringSocket, .ioUringAccept, .ioUringConnect] + Self.clones)
     #expect(plan.blindSpots.first { $0.path == .ioUringAccept }?.reason == "odd signature")
     #expect(!plan.programs.contains("tp_io_uring_complete"))
   }
@@ -103,5 +105,17 @@ import Testing
     #expect(reason.contains("an exit") != bpfLoop)
     let fentry = try AttachPlan.decide(.fentry, facts: Self.facts(rung: .fentry, ioUring: .absent), ia32: false)
     #expect(!fentry.releasesByReference && !fentry.programs.contains("tp_enter_close"))
+  }
+
+  /// io_uring's connect, bind and listen make no bind/connect/listen record:
+  /// declared where the kernel has them (bind and listen since 6.11).
+  @Test func ioUringCallsOnSocketsAreBlindSpots() throws {
+    var facts = Self.facts(rung: .fentry, ioUring: .known(submit: .request, complete: .cqePointer))
+    facts.ioUringBindListen = true
+    let plan = try AttachPlan.decide(.fentry, facts: facts, ia32: true)
+    #expect(plan.blindSpots.map(\.path) == [.ioUringConnect, .ioUringBind, .ioUringListen] + Self.clones)
+    #expect(KernelProbes.kernelAtLeast(6, 11, release: "6.12.118+deb12-amd64"))
+    #expect(!KernelProbes.kernelAtLeast(6, 11, release: "6.1.0-57-amd64"))
+    #expect(KernelProbes.kernelAtLeast(6, 11, release: "7.2.13+deb14-amd64"))
   }
 }
