@@ -147,7 +147,7 @@ int tp_io_uring_complete(u64 *ctx)
 		struct file *file = fd_file(res);
 
 		read_socket(&f, fd_socket(res));
-		if (f.kind == IF_ACCEPT && f.inode) /* its own address and peer (peer.bpf.h) */
+		if (f.kind == ST_KIND_ACCEPT && f.inode) /* its own address and peer (peer.bpf.h) */
 			f.sk = (u64)BPF_CORE_READ(fd_socket(res), sk);
 		/* accept: the flags the new fd was given, as the fd table has them */
 		if (f.kind == ST_KIND_ACCEPT && file) {

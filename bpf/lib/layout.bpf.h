@@ -46,5 +46,11 @@ ST_ASSERT_OFFSET(struct st_socket, cause_bits, 184);
 ST_ASSERT_OFFSET(struct st_socket, lsm, 186);
 ST_ASSERT_OFFSET(struct st_socket, module, 192);
 ST_ASSERT_OFFSET(struct st_sockop, addr, 112);
+/* issue 21's block: 8-aligned, after everything older */
+ST_ASSERT_OFFSET(struct st_socket, peer_inode, 224);
+ST_ASSERT_OFFSET(struct st_socket, local, 256);
+ST_ASSERT_OFFSET(struct st_sockop, peer_inode, 240);
+ST_ASSERT_OFFSET(struct st_sockop, local, 272);
+ST_ASSERT_OFFSET(struct st_connected, local, 96);
 
 #endif /* __ST_LAYOUT_BPF_H */
