@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -405,4 +406,24 @@ int st_is_tracefs(const char *path)
 	struct statfs info;
 
 	return statfs(path, &info) == 0 && info.f_type == 0x74726163; /* TRACEFS_MAGIC */
+}
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+int st_copy_fd(int pid, int fd)
+{
+	int pidfd = syscall(SYS_pidfd_open, pid, 0), copy;
+
+	if (pidfd < 0)
+		return -errno;
+	copy = syscall(SYS_pidfd_getfd, pidfd, fd, 0); /* the copy is O_CLOEXEC */
+	if (copy < 0)
+		copy = -errno;
+	close(pidfd);
+	return copy;
 }

@@ -74,4 +74,11 @@ static inline unsigned long long st_load_u64(const unsigned long long *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/*
+ * A copy of another process's fd (pidfd_open + pidfd_getfd, 5.6+; the kernel
+ * checks ptrace access), close-on-exec; -errno on failure. The snapshot asks a
+ * socket no /proc/net table lists for its family, type and address this way.
+ */
+int st_copy_fd(int pid, int fd);
+
 #endif /* SOCKTRACE_PROBES_H */

@@ -123,7 +123,7 @@ enum RecordDecoder {
     socket.localAddress = try fields.optionalBytes("local_address")
     socket.peerPID = try fields.optionalUInt32("peer_pid")
     socket.peerComm = try fields.optionalBytes("peer_comm")
-    socket.via = try fields.optionalString("via")
+    socket.openAtStart = try fields.optionalString("via") == "snapshot"
     socket.state = try fields.optionalString("state")
     socket.errno = try fields.optionalInt64("errno") ?? 0
     socket.error = try fields.optionalLabel("error")

@@ -81,8 +81,8 @@ public struct RecordedSocket: Equatable, Sendable {
   /// accept: the process at the other end (the one that connected).
   public var peerPID: UInt32?
   public var peerComm: [UInt8]?
-  /// `syscall`, `io_uring`, …, `snapshot` (open when tracing began).
-  public var via: String?
+  /// `"via":"snapshot"`: open when tracing began, read from /proc.
+  public var openAtStart = false
   /// snapshot: the TCP state (`LISTEN`, `ESTABLISHED`, …).
   public var state: String?
   public var errno: Int64

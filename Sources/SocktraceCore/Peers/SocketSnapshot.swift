@@ -5,8 +5,11 @@ import Glibc
 /// (`"via":"snapshot"`) per holder and fd: /proc/PID/fd names each socket's
 /// inode (`socket:[N]`), and the tables of /proc/PID/net (per network
 /// namespace, read once each) say what it is, its own address, its peer and
-/// its state. Only what the kernel reports: a socket in no table (packet,
-/// vsock, …) keeps family 0 and no address.
+/// its state. A socket in no table (the tables list only hashed sockets: an
+/// unbound one is missing, so are packet, vsock, …) is asked itself: a copy
+/// of its fd (pidfd_getfd(2), 5.6+), getsockopt SO_DOMAIN/SO_TYPE/SO_PROTOCOL
+/// and getsockname, then the copy is closed. Only what the kernel reports:
+/// where neither works, family 0 and no address.
 ///
 /// Taken after the programs are loaded and before they are attached: the
 /// inodes go into the kernel's `births` map (TraceSession), so their later
@@ -49,7 +52,7 @@ public struct SocketSnapshot {
       if !selection.netns.isEmpty && !selection.netns.contains(netns) { continue }
       if tables[netns] == nil { tables[netns] = ProcNetTables.read(pid: pid) }
       for (fd, inode) in held {
-        let known = tables[netns]?[inode]
+        let known = tables[netns]?[inode] ?? Self.askTheSocket(pid: pid, fd: fd, inode: inode)
         if !selection.families.isEmpty && !selection.families.contains(known?.family ?? 0) { continue }
         if !selection.types.isEmpty && !selection.types.contains(known?.type ?? 0) { continue }
         if !selection.ports.isEmpty {
@@ -62,6 +65,32 @@ public struct SocketSnapshot {
       }
     }
     return snapshot
+  }
+
+  /// A socket no table lists, asked through a copy of its fd (pidfd_getfd:
+  /// the kernel checks ptrace access, so root or CAP_SYS_PTRACE).
+  static func askTheSocket(pid: Int32, fd: Int32, inode: UInt64) -> ProcNetSocket? {
+    let copy = st_copy_fd(pid, fd)
+    guard copy >= 0 else { return nil }
+    defer { close(copy) }
+    var status = stat()
+    guard fstat(copy, &status) == 0, UInt64(status.st_ino) == inode else { return nil }  // the fd moved on
+    func option(_ name: Int32) -> Int32? {
+      var value: Int32 = 0
+      var length = socklen_t(MemoryLayout<Int32>.size)
+      return getsockopt(copy, SOL_SOCKET, name, &value, &length) == 0 ? value : nil
+    }
+    guard let family = option(SO_DOMAIN), let type = option(SO_TYPE) else { return nil }
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    var local: [UInt8] = []
+    let named = withUnsafeMutablePointer(to: &storage) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(copy, $0, &length) }
+    }
+    if named == 0 && Int(length) > 2 {
+      local = withUnsafeBytes(of: storage) { Array($0.prefix(min(Int(length), MemoryLayout<sockaddr_storage>.size))) }
+    }
+    return ProcNetSocket(family: family, type: type, protocol: option(SO_PROTOCOL) ?? 0, local: local)
   }
 
   static func commKey(_ comm: [UInt8]) -> [UInt8] {
