@@ -129,7 +129,7 @@ extension KernelTests {
       let workload = try Workload(["pre-socket-bind"], before: ["--pre-socket"])
       let tracer = try Tracer(["-p", "\(workload.pid)"])
       let truth = try workload.run()
-      let (_, _, records) = try tracer.stop()
+      let (_, _, records) = try tracer.stop(snapshot: true)
       let bind = try #require(truth.first { $0["op"] as? String == "bind" })
       let record = try #require(records.first { $0["event"] as? String == "bind" })
       #expect(integer(record["inode"]) == integer(bind["inode"]))

@@ -125,7 +125,7 @@ extension KernelTests {
       let tracer = try Tracer(["-p", String(workload.pid)])
       workload.stdinPipe.fileHandleForWriting.write(Data("close\n".utf8))
       _ = try workload.finish()
-      let (status, stderr, records) = try tracer.stop()
+      let (status, stderr, records) = try tracer.stop(snapshot: true)
       #expect(status == 0, "\(stderr)")
 
       let snapshot = records.filter { $0["via"] as? String == "snapshot" }

@@ -23,7 +23,7 @@ extension KernelTests {
     }
 
     func records(_ records: [[String: Any]], _ event: String) -> [[String: Any]] {
-      records.filter { $0["event"] as? String == event }
+      records.filter { $0["event"] as? String == event && $0["via"] as? String != "snapshot" }
     }
 
     func inode(_ object: [String: Any]) -> Int? {

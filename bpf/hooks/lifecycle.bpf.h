@@ -193,6 +193,8 @@ int tp_enter_connect(struct syscall_enter_ctx *ctx)
 	f = bpf_map_lookup_elem(&opflight, &tid);
 	if (f && f->kind == ST_KIND_CONNECT)
 		watch_connect(f->fd, f->start_ns);
+	if (f && f->kind == ST_KIND_CONNECT)
+		note_connecting(f->fd); /* issue 21: the client of a later accept (peer.bpf.h) */
 	return 0;
 }
 
@@ -243,6 +245,7 @@ int BPF_PROG(handle_inet_state, struct sock *sk, int oldstate, int newstate)
 	u64 key = (u64)sk;
 	struct pending_connect *p;
 
+	note_established(sk, oldstate, newstate); /* issue 21: a client's 4-tuple (peer.bpf.h) */
 	if (oldstate != TCP_SYN_SENT)
 		return 0;
 	p = bpf_map_lookup_elem(&pending_connects, &key);

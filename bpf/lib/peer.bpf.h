@@ -25,8 +25,16 @@
  *                 an embryo waits in the accept queue) gives the peer's inode.
  *                 A datagram connect sets unix_peer but no credentials: the
  *                 inode alone, joined to its holder in user space.
- *                 TCP and UDP keep nothing of the kind: user space joins the
- *                 4-tuple (Sources/SocktraceCore/Join/PeerJoin.swift).
+ *                 TCP keeps nothing of the kind, so the client is noted by its
+ *                 4-tuple: its connect(2) entry remembers sk -> its process
+ *                 (`connecting`), and when the handshake reaches ESTABLISHED
+ *                 on its side (SYN_SENT -> ESTABLISHED, inet_sock_set_state:
+ *                 the source port is chosen by then, and the server has not
+ *                 got the final ACK yet, so no accept can have returned) the
+ *                 4-tuple -> process goes into `tcp_ends`, which the server's
+ *                 accept exit looks up with its new socket's tuple reversed.
+ *                 A connect's own peer (the listener's process) and UDP are
+ *                 joined in user space (Sources/SocktraceCore/Peers/PeerJoin.swift).
  *
  * Part of the one object: included by socktrace.bpf.c, after the files
  * listed before it there, which it uses.
@@ -35,6 +43,15 @@
 #define __ST_PEER_BPF_H
 
 #define ST_PIDTYPE_TGID 1 /* enum pid_type: PIDTYPE_PID, PIDTYPE_TGID, ... (4.19+) */
+#define ST_IPPROTO_TCP 6
+
+/* The current process's pid as the tracer's namespace numbers it (0: not there). */
+static __always_inline u32 current_tgid_in_ns(void)
+{
+	if (!cfg.pidns_inum)
+		return bpf_get_current_pid_tgid() >> 32;
+	return task_tgid_in_ns((struct task_struct *)bpf_get_current_task());
+}
 
 /*
  * The socket's own address as getsockname(2) would give it, into out
@@ -143,6 +160,115 @@ static __always_inline void read_unix_peer(struct sock *sk, u64 *inode, u32 *pid
 	*pid = pid_number(peer_pid);
 	if (*pid)
 		pid_comm(peer_pid, comm);
+}
+
+/* ---- TCP: the client of an accepted connection, by 4-tuple --------------- */
+
+struct tcp_end_key {
+	u8 saddr[16]; /* IPv4 in the first 4 bytes */
+	u8 daddr[16];
+	u16 sport;    /* host order */
+	u16 dport;
+	u32 netns;
+};
+
+struct tcp_end {
+	u32 pid; /* as the tracer's pid namespace numbers it */
+	u32 pad;
+	char comm[ST_COMM_LEN];
+};
+
+/* connect(2) in flight on a TCP socket (struct sock *) -> its process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, struct tcp_end);
+} connecting SEC(".maps");
+
+/* A TCP client's 4-tuple once established -> its process, until accepted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tcp_end_key);
+	__type(value, struct tcp_end);
+} tcp_ends SEC(".maps");
+
+/* sk's 4-tuple as its own side sees it (saddr/sport its own); false if not inet. */
+static __always_inline bool tcp_tuple(struct sock *sk, struct tcp_end_key *key)
+{
+	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	__builtin_memset(key, 0, sizeof(*key));
+	if (family == AF_INET) {
+		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(key->saddr, &s, 4);
+		__builtin_memcpy(key->daddr, &d, 4);
+	} else if (family == AF_INET6) {
+		bpf_core_read(key->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(key->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	} else {
+		return false;
+	}
+	key->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	key->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	return true;
+}
+
+/* connect(2) entry: remember which process this TCP socket's connect is. */
+static __always_inline void note_connecting(int fd)
+{
+	struct socket *sock = fd_socket(fd);
+	struct tcp_end who = {};
+	u64 sk;
+
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return;
+	sk = (u64)BPF_CORE_READ(sock, sk);
+	who.pid = current_tgid_in_ns();
+	bpf_get_current_comm(who.comm, sizeof(who.comm));
+	bpf_map_update_elem(&connecting, &sk, &who, BPF_ANY);
+}
+
+/* The client's side reached ESTABLISHED: its tuple now names its process. */
+static __always_inline void note_established(struct sock *sk, int oldstate, int newstate)
+{
+	u64 key = (u64)sk;
+	struct tcp_end_key tuple;
+	struct tcp_end *who;
+
+	if (oldstate != TCP_SYN_SENT)
+		return;
+	who = bpf_map_lookup_elem(&connecting, &key);
+	if (!who)
+		return;
+	if (newstate == TCP_ESTABLISHED && tcp_tuple(sk, &tuple))
+		bpf_map_update_elem(&tcp_ends, &tuple, who, BPF_ANY);
+	bpf_map_delete_elem(&connecting, &key);
+}
+
+/* accept exit: the client of the new TCP socket, by its tuple reversed. */
+static __always_inline void read_tcp_peer(struct sock *sk, u32 *pid, char *comm)
+{
+	struct tcp_end_key mine, theirs;
+	struct tcp_end *who;
+
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != ST_IPPROTO_TCP || !tcp_tuple(sk, &mine))
+		return;
+	__builtin_memcpy(theirs.saddr, mine.daddr, 16);
+	__builtin_memcpy(theirs.daddr, mine.saddr, 16);
+	theirs.sport = mine.dport;
+	theirs.dport = mine.sport;
+	theirs.netns = mine.netns;
+	who = bpf_map_lookup_elem(&tcp_ends, &theirs);
+	if (!who)
+		return; /* remote, or a client whose connect was not traced */
+	*pid = who->pid;
+	__builtin_memcpy(comm, who->comm, ST_COMM_LEN);
+	bpf_map_delete_elem(&tcp_ends, &theirs);
 }
 
 /*

@@ -140,6 +140,8 @@ static __always_inline void fill_socket(struct st_socket *e, int kind, struct in
 	e->local_len = read_local_address(ret >= 0 ? (struct sock *)f->sk : NULL, e->local);
 	read_unix_peer(ret >= 0 ? (struct sock *)f->sk : NULL, &e->peer_inode, &e->peer_pid,
 		       e->peer_comm);
+	if (!e->peer_pid)
+		read_tcp_peer(ret >= 0 ? (struct sock *)f->sk : NULL, &e->peer_pid, e->peer_comm);
 	e->state = 0;
 	e->pad4 = 0;
 	e->peer_family = f->peer_family;
