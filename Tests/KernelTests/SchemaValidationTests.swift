@@ -16,7 +16,7 @@ extension KernelTests {
       let workload = try Workload(Self.scenarios)
       let tracer = try Tracer(["-p", "\(workload.pid)", "-f"])
       _ = try workload.run()
-      let (status, stderr, records) = try tracer.stop()
+      let (status, stderr, records) = try tracer.stop(snapshot: true)
       #expect(status == 0, "tracer: \(stderr)")
       let kinds = Set(records.compactMap { $0["event"] as? String })
       #expect(kinds.isSuperset(of: ["start", "exec", "socket", "socketpair", "accept", "fork", "exit", "end"]))

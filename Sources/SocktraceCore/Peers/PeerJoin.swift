@@ -11,8 +11,9 @@ import Glibc
 ///   when A is an address of this host (loopback, or one of its interfaces);
 ///   learnt from successful `bind`/`listen` records and the snapshot's bound
 ///   sockets.
-/// - `accept` from A:P: the process whose `connect` got A:P as its source
-///   address; if that record has not come yet (on loopback the server's
+/// - `accept` from A:P that the kernel did not name (bpf/lib/peer.bpf.h
+///   names the client of a connect it saw): the process whose `connect` got
+///   A:P as its source address; if that record has not come yet (on loopback the server's
 ///   accept can return before the client's connect does), the socket with
 ///   that 4-tuple is looked up in /proc/PID/net/tcp (the kernel's table) and
 ///   its inode joined to the process that made it.
