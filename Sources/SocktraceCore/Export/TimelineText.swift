@@ -139,7 +139,7 @@ public enum TimelineText {
     if atStart {
       // What /proc said of it: its own address, its state, its peer.
       if let local = record.localAddress { line += "  " + printable(local) }
-      if let state = record.state { line += " " + clean(state) }
+      if let state = record.state { line += (record.localAddress == nil ? "  " : " ") + clean(state) }
       if let peer = record.peerAddress { line += " ↔ " + printable(peer) }
     } else {
       line += "  took " + duration(record.duration)
