@@ -155,32 +155,26 @@ public final class TraceSession {
   }
 
   /// Snapshot sockets become births in the kernel (inode -> family), so their
-  /// calls join a birth and their release is recorded; their holders become
-  /// owners (init-namespace tgids: only when the tracer's pids are those),
-  /// so close(2) is looked at on the tracepoint rung; with --port they matched.
+  /// calls join a birth and their release is recorded; with --port they
+  /// matched, and their holders hold a matching socket (`owners`: whether
+  /// the tracer's pids are the init namespace's, which that map is keyed by).
   static func remember(
     _ snapshot: SocketSnapshot, in object: BPFObject, owners: Bool, matched: Bool
   ) throws(TraceError) {
     let births = try object.mapFD(named: "births")
-    let ownersFD = try object.mapFD(named: "owners")
-    let hints = try object.mapFD(named: "owner_hints")
     let matchedFD = matched ? try object.mapFD(named: "matched") : -1
+    let processesFD = matched ? try object.mapFD(named: "matched_procs") : -1
     var one: UInt8 = 1
     for record in snapshot.records {
       var inode = record.inode
       var family = record.family
       // BPF_NOEXIST: a socketpair's two ends held by one process are two records, one birth.
       _ = bpf_map_update_elem(births, &inode, &family, UInt64(BPF_NOEXIST))
-      if matched { _ = bpf_map_update_elem(matchedFD, &inode, &one, UInt64(BPF_ANY)) }
-      guard owners else { continue }
+      guard matched else { continue }
+      _ = bpf_map_update_elem(matchedFD, &inode, &one, UInt64(BPF_ANY))
+      // Its holder's fork, exec and exit are recorded (init-namespace tgids: only when they are the tracer's).
       var tgid = record.h.pid
-      if bpf_map_update_elem(ownersFD, &tgid, &one, UInt64(BPF_NOEXIST)) == 0 {
-        var slot = tgid & 0xffff
-        var count: UInt32 = 0
-        _ = bpf_map_lookup_elem(hints, &slot, &count)
-        count += 1
-        _ = bpf_map_update_elem(hints, &slot, &count, UInt64(BPF_ANY))
-      }
+      if owners { _ = bpf_map_update_elem(processesFD, &tgid, &one, UInt64(BPF_ANY)) }
     }
   }
 

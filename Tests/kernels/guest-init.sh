@@ -23,7 +23,8 @@ RUNGS="auto kprobe tracepoint"
 SCENARIOS="inet-stream inet6-dgram unix-nonblock-cloexec raw-icmp netlink bad-family
  bad-flags bad-protocol emfile socketpair accept thread fork lifecycle io-uring-socket
  io-uring-bad-family io-uring-accept io-uring-accept-multishot ia32-socket
- ia32-socketcall ia32-socketpair ia32-accept4 causes peers unshare-net"
+ ia32-socketcall ia32-socketpair ia32-accept4 causes peers unshare-net" # unshare-net last: the
+# workload stays in the new network namespace, whose loopback is down
 ATTACH_WAIT=180 # seconds for the tracer to print "Tracing" (BPF load under TCG)
 STOP_WAIT=60    # seconds for the tracer to drain and exit after SIGINT
 VERBOSE=
