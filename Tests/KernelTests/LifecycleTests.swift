@@ -61,7 +61,7 @@ extension KernelTests {
           #expect(story.contains(") ok ") || story.contains(" ok "), "\(story)")
           #expect(story.contains("→ shutdown SHUT_WR ok"), "\(story)")
         }
-        #expect(story.contains("(closed)"), "\(story)")
+        #expect(story.contains("(released at close)"), "\(story)")
       }
       for call in truth where call["op"] as? String == "listen" {
         let story = try #require(line(inode: integer(call["inode"])))

@@ -153,7 +153,7 @@ import Testing
     #expect(text.contains("  pid 21  ppid 20"))
     #expect(text.contains("connect     127.0.0.1:9 ECONNREFUSED  fd 3  inode 900  (socket of pid 20)"))
     // And in the socket's own story, with who made the call.
-    #expect(text.contains("→ connect 127.0.0.1:9 ECONNREFUSED by pid 21 → lived 4.000ms (closed)"))
+    #expect(text.contains("→ connect 127.0.0.1:9 ECONNREFUSED by pid 21 → lived 4.000ms (released at close)"))
   }
 
   @Test func theOnePathReadsAFileAndBytesTheSame() throws {
