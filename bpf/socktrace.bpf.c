@@ -54,6 +54,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "lib/filters.bpf.h"   /* process, socket and address filters */
 #include "lib/births.bpf.h"    /* sockets born under tracing: who gets a release record */
 #include "lib/cause.bpf.h"     /* why a call failed: the kernel's side (issue 22) */
+#include "lib/kmetrics.bpf.h"  /* metrics only: counted in the kernel, not sent */
 #include "lib/record.bpf.h"    /* reserve/submit, header, fill_socket, emit_call */
 #include "lib/inflight.bpf.h"  /* a thread's call slot: start_call, finish_call */
 

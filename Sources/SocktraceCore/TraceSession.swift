@@ -35,6 +35,14 @@ public struct TraceOptions: Sendable {
   /// the traced processes (all of them without -p), taken before attaching.
   /// Off for a command run under the tracer: all it holds is inherited.
   public var snapshot = true
+  /// Count in the kernel and send no record (--metrics and nothing else:
+  /// bpf/lib/kmetrics.bpf.h); the counts are read through `kernelCounters`.
+  /// Ignored with --port/--address, whose held births need records.
+  public var metricsOnly = false
+
+  /// Whether the kernel counts instead of sending records: asked for, and no
+  /// address filter (that one holds births back as records until a match).
+  public var countsInKernel: Bool { metricsOnly && ports.isEmpty && addresses.isEmpty }
 
   public init() {}
 }
@@ -61,6 +69,8 @@ public final class TraceSession {
   /// The sockets open when tracing began (TraceOptions.snapshot), for the
   /// caller to write after the start record.
   public private(set) var snapshot = SocketSnapshot()
+  /// A metrics-only run's counts (`TraceOptions.metricsOnly`), else nil.
+  public let kernelCounters: KernelCounters?
 
   public init(
     options: TraceOptions, handler: @escaping RingBufferReader.Handler
@@ -105,6 +115,7 @@ public final class TraceSession {
     config.types = selection.types.reduce(0) { $0 | (1 << UInt32($1 & 15)) }
     config.io_uring_form = plan.ioUring?.submit.rawValue ?? 0
     config.io_uring_complete = plan.ioUring?.complete.rawValue ?? 0
+    config.metrics_only = options.countsInKernel ? 1 : 0
     try object.setConfig(config)
     try object.setRingBufferSize(options.ringBufferBytes)
     try object.setMaxEntries("births", options.maxSockets)
@@ -125,6 +136,12 @@ public final class TraceSession {
     let eventsFD = try object.mapFD(named: "events")
     reader = try RingBufferReader(mapFD: eventsFD, handler: handler)
     ringBufferFill = RingBufferFill(mapFD: eventsFD, sizeBytes: options.ringBufferBytes)
+    kernelCounters =
+      options.countsInKernel
+      ? try KernelCounters(
+        statsFD: try object.mapFD(named: "km_stats"), birthsFD: try object.mapFD(named: "km_births"),
+        otherFD: try object.mapFD(named: "km_births_other"))
+      : nil
     // The filters must be full before attaching: tracepoints are system-wide.
     for pid in options.pids { try trace(pid: pid) }
     try Self.fill(object, ports: options.ports, addresses: options.addresses)
@@ -185,7 +202,8 @@ public final class TraceSession {
   /// the held births and matched sockets (11 MB preallocated otherwise);
   /// without lifecycle records the births, call and connect slots; exec's
   /// closing sockets off the tracepoint rung;
-  /// kernel-socket slots on the tracepoint rung; io_uring ops without io_uring.
+  /// kernel-socket slots on the tracepoint rung; io_uring ops without io_uring;
+  /// the metrics-only birth counts unless the kernel counts.
   static func unusedMaps(options: TraceOptions, plan: AttachPlan) -> [String] {
     var unused: [String] = []
     if options.ports.isEmpty && options.addresses.isEmpty { unused += ["held", "matched", "matched_procs"] }
@@ -193,6 +211,7 @@ public final class TraceSession {
     if !plan.releasesByReference { unused.append("exec_closing") }
     if plan.rung == .tracepoint { unused.append("kcreate") }
     if plan.ioUring == nil { unused.append("uring_ops") }
+    if !options.countsInKernel { unused += ["km_births", "km_births_other"] }
     return unused
   }
 

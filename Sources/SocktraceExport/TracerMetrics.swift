@@ -17,6 +17,9 @@ import Synchronization
 /// hands its counts to `other` (its series goes away), one that enters starts
 /// its own series from then on: every series only grows, and the sum over all
 /// series is always every birth seen.
+///
+/// A metrics-only run (`countInKernel`) gets the same numbers from the
+/// kernel's maps instead of records, read at each scrape (KernelMetrics.swift).
 public final class TracerMetrics: @unchecked Sendable {
   public let registry: PrometheusCollectorRegistry
   public let commLimit: Int
@@ -29,26 +32,31 @@ public final class TracerMetrics: @unchecked Sendable {
     1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 1e-1, 1,
   ]
 
-  // The reader thread's own tables.
-  private var births: [BirthKey: Tally] = [:]
-  private var commTotals: [Comm: UInt64] = [:]
+  // The reader thread's own tables (a metrics-only run's scrapes', under
+  // `scrapeLock`: no record ever reaches the reader thread then).
+  var births: [BirthKey: Tally] = [:]
+  var commTotals: [Comm: UInt64] = [:]
   private var labeled: Set<Comm> = []
   private var series: [SeriesKey: Series] = [:]
   private var lastPublish: UInt64 = 0
   private var readByKind = [UInt64](repeating: 0, count: EventKind.allCases.count)
   private var readPublished = [UInt64](repeating: 0, count: EventKind.allCases.count)
+  /// Records made, by kind: read, or counted in the kernel (metrics only).
+  var countedByKind = [UInt64](repeating: 0, count: EventKind.allCases.count)
+  private var countedPublished = [UInt64](repeating: 0, count: EventKind.allCases.count)
   private var lostPublished: [String: UInt64] = [:]
   private var writtenPublished: UInt64 = 0
   private var decodeErrorsPublished: UInt64 = 0
 
   private let read: [Counter]
+  private let counted: [Counter]
   /// By source, then stage: `total` from the start; a stage's histogram is
   /// made when the first record with stages arrives, so a rung that cannot
   /// see stages (the tracepoint rung) exports none, rather than zeros.
-  private var durations: [[ValueHistogram?]]
+  var durations: [[ValueHistogram?]]
   /// accept(2) on a non-blocking listener with nothing to accept: EAGAIN is
   /// the call working as meant, not a socket that failed to be born.
-  private let acceptWouldBlock: Counter
+  let acceptWouldBlock: Counter
   /// Failed births by source and cause (FailureCause: a closed set), made at
   /// the first failure of each pair.
   private var failures: [[Counter?]] = SocketSource.allSources.map { _ in
@@ -60,6 +68,8 @@ public final class TracerMetrics: @unchecked Sendable {
 
   // Sampled at scrape time, under `scrapeLock`.
   private let scrapeLock = Mutex(ScrapeState())
+  /// A metrics-only run's counts, read at each scrape (KernelMetrics.swift).
+  let kernel = Mutex<KernelCounters?>(nil)
   private let fillRatio: Gauge
   private let fillBytes: Gauge
   private let ringSize: Gauge
@@ -75,6 +85,9 @@ public final class TracerMetrics: @unchecked Sendable {
   struct ScrapeState {
     var userSeconds = 0.0
     var systemSeconds = 0.0
+    /// What the last scrape took from the kernel (metrics only).
+    var kernel = KernelCounts()
+    var unkeyed: Counter?
   }
 
   public init(commLimit: Int) {
@@ -85,6 +98,14 @@ public final class TracerMetrics: @unchecked Sendable {
     read = EventKind.allCases.map { kind in
       registry.makeCounter(
         descriptor: .socktrace("records_read", "total", "Records read from the ring buffer, by kind."),
+        labels: [("event", kind.name)])
+    }
+    counted = EventKind.allCases.map { kind in
+      registry.makeCounter(
+        descriptor: .socktrace(
+          "records_counted", "total",
+          "Records made, by kind: read from the ring buffer, or in a metrics-only run counted in the kernel and never sent (then records_read stays 0)."
+        ),
         labels: [("event", kind.name)])
     }
     durations = SocketSource.allSources.map { source in
@@ -204,7 +225,7 @@ public final class TracerMetrics: @unchecked Sendable {
   /// Family numbers below this keep their own label.
   static let familyLabels: Int32 = 256
 
-  private func stage(_ stage: DurationStage, of source: SocketSource) -> ValueHistogram {
+  func stage(_ stage: DurationStage, of source: SocketSource) -> ValueHistogram {
     if let histogram = durations[source.index][stage.rawValue] { return histogram }
     let histogram = Self.durationHistogram(registry, source: source, stage: stage)
     durations[source.index][stage.rawValue] = histogram
@@ -223,6 +244,7 @@ public final class TracerMetrics: @unchecked Sendable {
     lastPublish = now
     for (index, counter) in read.enumerated() where readByKind[index] > readPublished[index] {
       counter.increment(by: Int64(readByKind[index] - readPublished[index]))
+      counted[index].increment(by: Int64(readByKind[index] - readPublished[index]))
       readPublished[index] = readByKind[index]
     }
     for (cause, count) in lost {
@@ -240,7 +262,19 @@ public final class TracerMetrics: @unchecked Sendable {
       decodeErrors.increment(by: Int64(errors - decodeErrorsPublished))
       decodeErrorsPublished = errors
     }
-    publishBirths()
+    // Metrics only: the scrapes publish the kernel's counts (KernelMetrics.swift).
+    if !countsInKernel { publishBirths() }
+  }
+
+  /// Whether the kernel counts (a metrics-only run).
+  var countsInKernel: Bool { kernel.withLock { $0 != nil } }
+
+  /// The kernel-counted records of each kind, published (scrape thread, metrics only).
+  func publishCounted() {
+    for (index, counter) in counted.enumerated() where countedByKind[index] > countedPublished[index] {
+      counter.increment(by: Int64(countedByKind[index] - countedPublished[index]))
+      countedPublished[index] = countedByKind[index]
+    }
   }
 
   private func lostCounter(_ cause: String) -> Counter {
@@ -254,7 +288,7 @@ public final class TracerMetrics: @unchecked Sendable {
 
   /// Re-ranks the commands, moves a demoted command's series into `other`,
   /// then adds each birth key's new counts to its series.
-  private func publishBirths() {
+  func publishBirths() {
     let top = commTotals.filter { $0.key != .overflow }
       .sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
       .prefix(commLimit).map(\.key)
@@ -297,6 +331,7 @@ public final class TracerMetrics: @unchecked Sendable {
   /// The exposition text (the listener's thread).
   @Sendable public func scrape() -> [UInt8] {
     scrapeLock.withLock { state in
+      if let counters = kernel.withLock({ $0 }) { absorb(counters.read(), into: &state) }
       if let fill = fill.withLock({ $0 }) {
         let used = fill.usedBytes
         fillBytes.set(Double(used))
@@ -335,10 +370,13 @@ struct Comm: Hashable, Comparable {
   var low: UInt64
   var high: UInt64
 
-  init(_ header: EventHeader) {
+  init(_ header: EventHeader) { self.init(bytes: header.comm) }
+
+  /// The kernel's 16 bytes (a metrics-only run's keys: KernelMetrics.swift).
+  init<Bytes: Sequence<UInt8>>(bytes: Bytes) {
     var low: UInt64 = 0
     var high: UInt64 = 0
-    for (index, byte) in header.comm.prefix(16).enumerated() {
+    for (index, byte) in bytes.prefix(16).enumerated() {
       if index < 8 { low |= UInt64(byte) << (8 * index) } else { high |= UInt64(byte) << (8 * (index - 8)) }
     }
     self.low = low

@@ -44,6 +44,7 @@ final class Exporters {
 
   func started(session: TraceSession) {
     metrics?.started(session: session, version: Socktrace.version)
+    if let counters = session.kernelCounters { metrics?.countInKernel(counters) }
     otlp?.start()
   }
 

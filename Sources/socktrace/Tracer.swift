@@ -101,6 +101,12 @@ final class Tracer {
       options.follow = true
       options.snapshot = false  // all it holds now is inherited from socktrace
     }
+    // --metrics and nothing else that needs records: the kernel counts, the
+    // ring buffer carries nothing (bpf/lib/kmetrics.bpf.h), one page is enough.
+    if format == .none && !timeline && exporters.metrics != nil && exporters.otlp == nil {
+      options.metricsOnly = true
+      if options.countsInKernel { options.ringBufferBytes = UInt32(sysconf(Int32(_SC_PAGESIZE))) }
+    }
     let encoder = JSONLinesEncoder(clock: clock, cgroups: CgroupResolver())
     let table = TextTable(
       clock: clock, utcOffsetSeconds: localUTCOffset(), width: tableWidth(outputPath), wide: tableWide,
@@ -228,7 +234,7 @@ final class Tracer {
     }
     output.sync()
     if exporters.enabled { tickExporters(session, pipeline, force: true) }
-    printError(summary.text() + exporters.summary + fileSummary(output))
+    printError(summary.text() + kernelSummary(session) + exporters.summary + fileSummary(output))
     if timeline { printTimelines(spill) }
     if let failure = pipeline.writeFailure {
       printError(
@@ -351,6 +357,13 @@ final class Tracer {
     }
     exporters.tick(
       lost: lost, written: pipeline.recordsWritten, decodeErrors: pipeline.summary.decodeErrors, force: force)
+  }
+
+  /// A metrics-only run: what the kernel counted, none of it sent.
+  private func kernelSummary(_ session: TraceSession) -> String {
+    guard let counts = session.kernelCounters?.read() else { return "" }
+    return "\nmetrics only: \(counts.recordsTotal) records counted in the kernel (\(counts.birthsTotal) socket births, "
+      + "\(counts.failedTotal) failed), none sent to user space"
   }
 
   /// "; output rotated N times, reopened M times" for the summary.

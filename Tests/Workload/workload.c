@@ -6,6 +6,8 @@
 //   --gate       print {"op":"ready","pid":N} and wait for a line on stdin first
 //   scenarios:   inet-stream inet6-dgram unix-nonblock-cloexec raw-icmp netlink
 //                bad-family bad-flags bad-protocol emfile socketpair accept
+//                accept-eagain (accept4 on a non-blocking listener with nothing
+//                  to accept: -1, EAGAIN)
 //                thread (runs inet-stream on a new thread)
 //                fork (the child runs inet-stream, the parent waits)
 //                unshare-net (new network namespace: the kernel's own sockets)
@@ -199,6 +201,19 @@ static void accept_one(void) {
 		if (afd >= 0) close(afd);
 		close(cfd);
 	}
+	close(lfd);
+}
+
+// accept4 on a non-blocking listener nobody connected to: EAGAIN, reported.
+static void accept_eagain(void) {
+	struct sockaddr_in a;
+	int lfd = listener(&a);
+	if (lfd < 0) return;
+	fcntl(lfd, F_SETFL, O_NONBLOCK);
+	errno = 0;
+	int afd = accept4(lfd, NULL, NULL, 0);
+	report("accept", AF_INET, SOCK_STREAM, 0, afd, afd < 0 ? errno : 0, lfd, inode_of(lfd));
+	if (afd >= 0) close(afd);
 	close(lfd);
 }
 
@@ -967,6 +982,7 @@ static int run(const char *s) {
 	else if (!strcmp(s, "causes")) causes();
 	else if (!strcmp(s, "socketpair")) pair();
 	else if (!strcmp(s, "accept")) accept_one();
+	else if (!strcmp(s, "accept-eagain")) accept_eagain();
 	else if (!strcmp(s, "lifecycle")) lifecycle(0);
 	else if (!strncmp(s, "lifecycle-port=", 15)) lifecycle(atoi(s + 15));
 	else if (!strcmp(s, "pre-socket-bind")) pre_socket_bind();

@@ -131,6 +131,8 @@ static __always_inline void op_exit(int kind, long ret)
 	} else if (address_filter()) {
 		goto out;
 	}
+	if (km_op(kind, p, ret)) /* metrics only: counted, not sent */
+		goto out;
 	e = reserve(kind, sizeof(*e));
 	if (!e)
 		goto out;

@@ -89,6 +89,10 @@ static __always_inline void sock_create_exit(int kern, int ret, struct socket *s
 	kf.inode = ret == 0 ? socket_inode(sock) : 0;
 	kf.fd2 = -1;
 	kf.via = ST_VIA_KERNEL;
+	if (cfg.metrics_only) { /* counted, never sent (kmetrics.bpf.h) */
+		km_birth(ST_KIND_SOCKET, &kf, ret, true, now);
+		goto out;
+	}
 	e = reserve(ST_KIND_SOCKET, sizeof(*e));
 	if (e) {
 		fill_socket(e, ST_KIND_SOCKET, &kf, ret, probe, true, now);

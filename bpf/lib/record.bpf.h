@@ -13,8 +13,13 @@
 
 static __always_inline void *reserve(u32 kind, u32 size)
 {
-	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	void *rec;
 
+	if (cfg.metrics_only) { /* counted, never sent (kmetrics.bpf.h) */
+		km_record(kind);
+		return NULL;
+	}
+	rec = bpf_ringbuf_reserve(&events, size, 0);
 	if (!rec)
 		count_drop(ST_LOSS_RING_FULL, kind);
 	return rec;
@@ -230,14 +235,18 @@ static __always_inline void emit_call(int kind, struct inflight *f, long ret, u8
 		remember_births(kind, f, ret, false); /* held: its release is decided by the filter */
 		return;
 	}
-	e = reserve(kind, sizeof(*e));
+	if (cfg.metrics_only) /* counted with its labels, never sent (kmetrics.bpf.h) */
+		km_birth(kind, f, ret, stages, now), e = NULL;
+	else
+		e = reserve(kind, sizeof(*e));
 	/*
 	 * One test of e, right here: a second one is a branch 6.1's verifier
 	 * cannot prune for ring-buffer memory, and it then sees the record leak.
 	 * A lost birth's release is lost with it: remembered, to be counted.
+	 * A birth counted in the kernel was not lost: its release is counted too.
 	 */
 	if (!e) {
-		remember_births(kind, f, ret, true);
+		remember_births(kind, f, ret, !cfg.metrics_only);
 		return;
 	}
 	remember_births(kind, f, ret, false);

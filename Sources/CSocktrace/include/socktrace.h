@@ -306,7 +306,10 @@ struct st_config {
 	/* the tracer's pid namespace (inode) when it is not the init one, else 0:
 	 * pids are then translated to it (bpf "pid namespaces") */
 	unsigned int pidns_inum;
-	unsigned int pad4;
+	/* metrics only (--metrics, no record output): count in the kernel
+	 * (bpf/lib/kmetrics.bpf.h), send no record */
+	unsigned char metrics_only;
+	unsigned char pad4[3];
 };
 
 #define ST_UNIX_PATH_LEN 108
