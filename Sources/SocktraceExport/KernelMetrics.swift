@@ -4,12 +4,25 @@ import SocktraceCore
 /// A metrics-only run: the BPF programs count (bpf/lib/kmetrics.bpf.h) and
 /// send no record, and each scrape reads their maps and publishes what grew
 /// since the last one, into the same metrics with the same labels as records
-/// would have made. `records_read` stays 0 (nothing is read from the ring
+/// would have made; the duration histograms are written straight from the
+/// kernel's buckets. `records_read` stays 0 (nothing is read from the ring
 /// buffer); `records_counted` says what was made.
 extension TracerMetrics {
   /// From now on the kernel's counts are this run's (before the first record).
   public func countInKernel(_ counters: KernelCounters) {
-    kernel.withLock { $0 = counters }
+    countInKernel { counters.read() }
+  }
+
+  /// `read` gives everything counted so far, at each scrape. The duration
+  /// histograms are then rendered from the kernel's buckets (`emitHistograms`):
+  /// the registry's are taken out, in the same step, so no scrape has both.
+  func countInKernel(read: @escaping @Sendable () -> KernelCounts) {
+    scrapeLock.withLock { _ in
+      kernel.withLock { $0 = read }
+      for histogram in durations.joined() {
+        if let histogram { registry.unregisterValueHistogram(histogram) }
+      }
+    }
   }
 
   /// The bucket edges in ns, as the kernel compares them (`le`).
@@ -48,39 +61,33 @@ extension TracerMetrics {
       state.unkeyed = counter
       counter.increment(by: Int64(now.birthsUnkeyed - before.birthsUnkeyed))
     }
-    for source in SocketSource.allSources {
-      for stage in DurationStage.allCases {
-        let grown = now.histograms[source.index][stage.rawValue]
-        let old = before.histograms[source.index][stage.rawValue]
-        guard grown.count > old.count else { continue }
-        // A stage's histogram appears with its first duration, as from records.
-        replay(grown, since: old, into: self.stage(stage, of: source))
-      }
-    }
     state.kernel = now
   }
 
-  /// Bucket by bucket, the new durations as values of their mean: each lands
-  /// in its own bucket (a mean of values in (lo, hi] is in it) and the sum is
-  /// exact. A count read before its sum (the kernel adds one, then the other)
-  /// is kept inside the bucket; the next scrape's sum makes up the difference.
-  func replay(_ grown: KernelCounts.Histogram, since old: KernelCounts.Histogram, into histogram: ValueHistogram) {
-    let edges = Self.edgeNanoseconds
-    for bucket in 0..<min(grown.counts.count, edges.count + 1) {
-      guard grown.counts[bucket] > old.counts[bucket] else { continue }
-      let count = grown.counts[bucket] - old.counts[bucket]
-      let sum = grown.sumsNanoseconds[bucket] &- old.sumsNanoseconds[bucket]
-      let low: UInt64 = bucket == 0 ? 0 : edges[bucket - 1] + 1
-      let high: UInt64 = bucket < edges.count ? edges[bucket] : .max
-      var mean = sum / count
-      var extra = sum % count  // this many get mean + 1
-      if mean < low || mean > high || (extra > 0 && mean == high) || sum > .max / 2 {
-        mean = min(max(mean, low), high)
-        extra = 0
-      }
-      for index in 0..<count {
-        histogram.record(Double(index < extra ? mean + 1 : mean) / 1e9)
+  /// The duration histograms from the kernel's cumulative buckets, as
+  /// swift-prometheus writes a histogram (its bucket edges, `le` as it prints
+  /// them, the sum in seconds): a stage's histogram once it has a duration,
+  /// as from records. The cost is the buckets', whatever the traffic.
+  static func emitHistograms(_ counts: KernelCounts, into buffer: inout [UInt8]) {
+    let name = "socktrace_socket_creation_duration_seconds"
+    var text = "# HELP \(name) \(durationHelp)\n# TYPE \(name) histogram\n"
+    for source in SocketSource.allSources {
+      for stage in DurationStage.allCases {
+        let histogram = counts.histograms[source.index][stage.rawValue]
+        let total = histogram.count
+        guard stage == .total || total > 0 else { continue }
+        let labels = #"event="\#(source.eventName)",stage="\#(stage.name)""#
+        var cumulative: UInt64 = 0
+        for (index, edge) in durationBuckets.enumerated() {
+          cumulative &+= histogram.counts[index]
+          text += "\(name)_bucket{\(labels),le=\"\(edge.bucketRepresentation)\"} \(cumulative)\n"
+        }
+        let sum = Double(histogram.sumsNanoseconds.reduce(0, &+)) / 1e9
+        text += "\(name)_bucket{\(labels),le=\"+Inf\"} \(total)\n"
+        text += "\(name)_sum{\(labels)} \(sum.bucketRepresentation)\n"
+        text += "\(name)_count{\(labels)} \(total)\n"
       }
     }
+    buffer.append(contentsOf: text.utf8)
   }
 }

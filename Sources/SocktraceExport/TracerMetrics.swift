@@ -67,9 +67,9 @@ public final class TracerMetrics: @unchecked Sendable {
   private var lost: [String: Counter] = [:]
 
   // Sampled at scrape time, under `scrapeLock`.
-  private let scrapeLock = Mutex(ScrapeState())
+  let scrapeLock = Mutex(ScrapeState())
   /// A metrics-only run's counts, read at each scrape (KernelMetrics.swift).
-  let kernel = Mutex<KernelCounters?>(nil)
+  let kernel = Mutex<(@Sendable () -> KernelCounts)?>(nil)
   private let fillRatio: Gauge
   private let fillBytes: Gauge
   private let ringSize: Gauge
@@ -140,13 +140,14 @@ public final class TracerMetrics: @unchecked Sendable {
     for cause in LossCause.allCases { _ = lostCounter(cause.name) }
   }
 
+  static let durationHelp =
+    "Time spent creating a socket: the whole call, and each stage where the probe sees stages."
+
   static func durationHistogram(
     _ registry: PrometheusCollectorRegistry, source: SocketSource, stage: DurationStage
   ) -> ValueHistogram {
     registry.makeValueHistogram(
-      descriptor: .socktrace(
-        "socket_creation_duration", "seconds",
-        "Time spent creating a socket: the whole call, and each stage where the probe sees stages."),
+      descriptor: .socktrace("socket_creation_duration", "seconds", durationHelp),
       labels: [("event", source.eventName), ("stage", stage.name)], buckets: durationBuckets)
   }
 
@@ -330,8 +331,11 @@ public final class TracerMetrics: @unchecked Sendable {
 
   /// The exposition text (the listener's thread).
   @Sendable public func scrape() -> [UInt8] {
+    // Metrics only: the kernel's counts are read here, so an idle scrape
+    // interval costs nothing and a busy one as much as a quiet one.
     scrapeLock.withLock { state in
-      if let counters = kernel.withLock({ $0 }) { absorb(counters.read(), into: &state) }
+      let kernelCounts = kernel.withLock { $0 }
+      if let kernelCounts { absorb(kernelCounts(), into: &state) }
       if let fill = fill.withLock({ $0 }) {
         let used = fill.usedBytes
         fillBytes.set(Double(used))
@@ -347,7 +351,9 @@ public final class TracerMetrics: @unchecked Sendable {
       state.systemSeconds = max(system, state.systemSeconds)
       if let resident = Self.residentBytes() { rss.set(Double(resident)) }
       for hook in scrapeHooks.withLock({ $0 }) { hook(registry) }
-      return registry.emitToBuffer()
+      var text = registry.emitToBuffer()
+      if kernelCounts != nil { Self.emitHistograms(state.kernel, into: &text) }
+      return text
     }
   }
 

@@ -1,4 +1,5 @@
 import CSocktrace
+import Synchronization
 import Testing
 
 @testable import SocktraceCore
@@ -62,8 +63,8 @@ import Testing
     fromRecords.publish(lost: [], written: 0, decodeErrors: 0, force: true)
 
     let fromKernel = TracerMetrics(commLimit: 5)
-    var state = TracerMetrics.ScrapeState()
-    fromKernel.absorb(counts, into: &state)
+    let snapshot = counts
+    fromKernel.countInKernel { snapshot }
     let prefix = #"socktrace_socket_creation_duration_seconds_bucket{event="socket",stage="total""#
     #expect(lines(fromKernel, prefix) == lines(fromRecords, prefix))
     #expect(lines(fromKernel, prefix).count == 15)
@@ -81,18 +82,30 @@ import Testing
     #expect(lines(fromKernel, #"socktrace_socket_creation_duration_seconds_count{event="socket",stage="sock_"#).isEmpty)
   }
 
-  /// A scrape that reads a bucket's count before its sum (the kernel adds one, then the
-  /// other) still puts the duration in its bucket; the next scrape brings the sum.
-  @Test func aCountReadBeforeItsSumStaysInItsBucket() {
+  /// Stages as from records: none until one is counted, then all three
+  /// sources' total and socket's stages, each histogram once, in the text format.
+  @Test func stageHistogramsAppearWithTheirFirstDuration() {
     let metrics = TracerMetrics(commLimit: 5)
-    var state = TracerMetrics.ScrapeState()
-    var counts = KernelCounts()
-    counts.histograms[2][0].counts[5] = 1  // accept, total, (25 us, 50 us]
-    metrics.absorb(counts, into: &state)
-    let bucket = #"socktrace_socket_creation_duration_seconds_bucket{event="accept",stage="total",le="2.5e-05"} 0"#
-    #expect(lines(metrics, bucket).count == 1)
-    let next = #"socktrace_socket_creation_duration_seconds_bucket{event="accept",stage="total",le="5e-05"} 1"#
-    #expect(lines(metrics, next).count == 1)
+    let counts = Mutex(KernelCounts())
+    metrics.countInKernel { counts.withLock { $0 } }
+    let stage = #"socktrace_socket_creation_duration_seconds_count{event="socket",stage="sock_create"}"#
+    #expect(lines(metrics, stage).isEmpty)
+    #expect(lines(metrics, "# TYPE socktrace_socket_creation_duration_seconds histogram").count == 1)
+    #expect(lines(metrics, "socktrace_socket_creation_duration_seconds_count{").count == 3)
+    counts.withLock {
+      $0.histograms[0][1].counts[2] = 2
+      $0.histograms[0][1].sumsNanoseconds[2] = 8000
+    }
+    #expect(lines(metrics, stage) == [stage + " 2"])
+    #expect(
+      lines(metrics, #"socktrace_socket_creation_duration_seconds_sum{event="socket",stage="sock_create"}"#) == [
+        #"socktrace_socket_creation_duration_seconds_sum{event="socket",stage="sock_create"} 8e-06"#
+      ])
+    let bucket = #"socktrace_socket_creation_duration_seconds_bucket{event="socket",stage="sock_create",le="#
+    #expect(lines(metrics, bucket + #""2.5e-06"} 0"#).count == 1)
+    #expect(lines(metrics, bucket + #""5e-06"} 2"#).count == 1)
+    #expect(lines(metrics, bucket + #""+Inf"} 2"#).count == 1)
+    #expect(lines(metrics, "# TYPE socktrace_socket_creation_duration_seconds histogram").count == 1)
   }
 
   /// Births by comm, ranked as from records; only what grew is added; accept's

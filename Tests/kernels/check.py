@@ -16,6 +16,7 @@ Every record of every recording is also validated against docs/schema.json
 import argparse
 import json
 import os
+import re
 import sys
 
 import jsonschema
@@ -462,6 +463,55 @@ def check_pidns(kdir, kernel, rung):
               f"records {[(r.get('pid'), r.get('tid')) for r in got]}")
 
 
+def check_metrics(kdir, kernel, rung):
+    """serve --metrics alone (guest-init.sh run_metrics): the kernel counts,
+    no record is read, and the births by family, type and result are the
+    workload's."""
+    d, pre = os.path.join(kdir, f"metrics-{rung}"), f"{kernel} {rung} metrics only"
+    status = kv(read(os.path.join(d, "status")))
+    stderr = read(os.path.join(d, "stderr")) or ""
+    text = read(os.path.join(d, "metrics"))
+    if not check(status.get("tracer_rc") == "0" and text, f"{pre}: served /metrics and stopped with status 0",
+                 f"rc={status.get('tracer_rc')}; stderr: {stderr.strip()[-400:]}"):
+        return
+    samples = []
+    for line in text.splitlines():
+        m = re.match(r'^(\w+)(?:\{(.*)\})? (\S+)$', line)
+        if m:
+            samples.append((m.group(1), dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")),
+                            float(m.group(3))))
+
+    def total(name, **labels):
+        return sum(v for n, l, v in samples if n == name and all(l.get(k) == w for k, w in labels.items()))
+
+    ops = jsonl(os.path.join(d, "workload.jsonl"), f"{pre} workload report")
+    want = {}
+    for o in ops:
+        if o.get("op") not in ("socket", "socketpair", "accept"):
+            continue
+        if o["op"] == "accept" and o.get("errno") == 11:
+            continue  # EAGAIN: counted apart
+        key = (o["family"], o["type"] & 0xF, o.get("errno", 0) == 0)
+        want[key] = want.get(key, 0) + 1
+    names = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 255: "AF_255"}
+    types = {1: "SOCK_STREAM", 2: "SOCK_DGRAM"}
+    got = {}
+    for (family, type_, ok) in want:
+        got[(family, type_, ok)] = int(sum(
+            v for n, l, v in samples if n == "socktrace_socket_births_total" and l.get("comm") == "socktrace-workl"
+            and l.get("family") == names.get(family) and l.get("type") == types.get(type_)
+            and (l.get("result") == "ok") == ok))
+    check(got == want and want, f"{pre}: births by family, type and result are the workload's", f"{got} != {want}")
+    check(total("socktrace_accept_would_block_total") == 1, f"{pre}: accept's EAGAIN counted apart",
+          f"{total('socktrace_accept_would_block_total')}")
+    check(total("socktrace_records_read_total") == 0 and total("socktrace_records_counted_total") > 0,
+          f"{pre}: records counted in the kernel, none read",
+          f"read {total('socktrace_records_read_total')}, counted {total('socktrace_records_counted_total')}")
+    check(total("socktrace_lost_events_total") == 0, f"{pre}: nothing lost",
+          f"{total('socktrace_lost_events_total')}")
+    check("none sent to user space" in stderr, f"{pre}: the summary says nothing was sent", stderr.strip()[-300:])
+
+
 def check_arm64(kdir, name):
     """The arm64 VM: st-loader's PASS/FAIL lines count as checks here."""
     vm = kv(read(os.path.join(kdir, "vm")))
@@ -531,6 +581,7 @@ def main():
         for rung in a.rungs.split(","):
             check_rung(kdir, kernel, rung, version)
             check_pidns(kdir, kernel, rung)
+            check_metrics(kdir, kernel, rung)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -96,6 +96,30 @@ run_pidns() {
 	echo "pidns $rung: $(cat "$d/status")"
 }
 
+# One rung metrics-only (docs/metrics.md): `serve --metrics` alone counts in
+# the kernel (bpf/lib/kmetrics.bpf.h: verified here on every kernel and rung),
+# the workload runs, one scrape (busybox wget), SIGINT. Writes /out/metrics-RUNG/.
+METRICS_SCENARIOS="inet-stream bad-family socketpair accept accept-eagain lifecycle fork"
+run_metrics() {
+	rung=$1 d=/out/metrics-$1
+	mkdir -p "$d"
+	socktrace $VERBOSE serve --attach "$rung" --metrics 127.0.0.1:9464 2>"$d/stderr" &
+	pid=$!
+	waitfor $ATTACH_WAIT tracing_or_dead "$d/stderr" "$pid"
+	if grep -q '^Tracing' "$d/stderr" && alive "$pid"; then
+		socktrace-workload $METRICS_SCENARIOS >"$d/workload.jsonl" 2>"$d/workload.stderr"
+		sleep 1
+		wget -q -O "$d/metrics" http://127.0.0.1:9464/metrics
+	fi
+	if alive "$pid"; then
+		kill -INT "$pid"
+		waitfor $STOP_WAIT dead "$pid" || kill -KILL "$pid"
+	fi
+	wait "$pid"
+	echo "tracer_rc=$?" >"$d/status"
+	echo "metrics $rung: $(cat "$d/status")"
+}
+
 mkdir -p /out/kernel
 uname -r >/out/kernel/uname
 {
@@ -130,6 +154,10 @@ if [ -x /bin/socktrace ]; then
 		run_pidns "$rung"
 		for f in status stderr events.jsonl workload.jsonl; do
 			section "pidns-$rung" "$f" "/out/pidns-$rung/$f"
+		done
+		run_metrics "$rung"
+		for f in status stderr metrics workload.jsonl; do
+			section "metrics-$rung" "$f" "/out/metrics-$rung/$f"
 		done
 	done
 else
