@@ -103,7 +103,7 @@ METRICS_SCENARIOS="inet-stream bad-family socketpair accept accept-eagain lifecy
 run_metrics() {
 	rung=$1 d=/out/metrics-$1
 	mkdir -p "$d"
-	socktrace $VERBOSE serve --attach "$rung" --metrics 127.0.0.1:9464 2>"$d/stderr" &
+	socktrace serve $VERBOSE --attach "$rung" --metrics 127.0.0.1:9464 2>"$d/stderr" &
 	pid=$!
 	waitfor $ATTACH_WAIT tracing_or_dead "$d/stderr" "$pid"
 	if grep -q '^Tracing' "$d/stderr" && alive "$pid"; then

@@ -129,7 +129,13 @@ static __always_inline void km_observe(struct st_km_stats *s, u32 source, u32 st
 		return;
 	b = &s->hist[source][stage][km_bucket(ns) & (ST_KM_BUCKETS - 1)];
 	__sync_fetch_and_add(&b->count, 1);
-	__sync_fetch_and_add(&b->sum_ns, ns);
+	/*
+	 * Not for 0: clang makes an atomic add of a constant 0 (a kernel
+	 * socket's sock_map_fd stage) into an atomic fetch, which verifiers
+	 * before 5.12 refuse ("BPF_STX uses reserved fields").
+	 */
+	if (ns)
+		__sync_fetch_and_add(&b->sum_ns, ns);
 }
 
 /* Add one to `key` in `map`: true if counted. A key made meanwhile by another CPU is found. */
