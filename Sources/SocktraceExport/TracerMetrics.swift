@@ -172,6 +172,8 @@ public final class TracerMetrics: @unchecked Sendable {
   @inline(__always)
   public func count(_ event: TraceEvent) {
     switch event {
+    // A socket open at start (the snapshot) was born before: no birth, no record read.
+    case .socket(let socket) where socket.via == .snapshot: return
     case .socket(let socket): countSocket(socket)
     case .release: readByKind[EventKind.release.rawValue] &+= 1
     case .fork: readByKind[EventKind.fork.rawValue] &+= 1

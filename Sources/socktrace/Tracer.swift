@@ -148,7 +148,9 @@ final class Tracer {
     }
     // The sockets open at start (via "snapshot"): through the pipeline like
     // the kernel's records, so they are counted, joined and exported alike.
-    for var record in session.snapshot.records {
+    // Metrics only, nothing goes out: they are births in the kernel all the same,
+    // so their later calls and releases count as with records.
+    for var record in session.snapshot.records where !options.countsInKernel {
       _ = withUnsafeBytes(of: &record) { pipeline.consume($0) }
     }
     try? pipeline.flush()
