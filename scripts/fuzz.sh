@@ -37,7 +37,7 @@ sources=(
   Fuzz/RecordingReaderFuzz.swift Fuzz/Shims.swift
   Sources/SocktraceCore/Join/*.swift
   Sources/SocktraceCore/Export/{TimelineText,TimelineRendering,ChromeTraceWriter,TextTable,JSONBuffer}.swift
-  Sources/SocktraceCore/Decode/{TraceEvent,Cgroups,ErrnoNames,SocketNames,BootClock,SocketAddress}.swift
+  Sources/SocktraceCore/Decode/{TraceEvent,Cgroups,ErrnoNames,SocketNames,BootClock,SocketAddress,FailureCause}.swift
   Sources/SocktraceCore/Attach/{AttachPlan,KernelProbes}.swift
   Sources/SocktraceCore/Load/{TraceError,Privileges}.swift
 )

@@ -427,3 +427,8 @@ int st_copy_fd(int pid, int fd)
 	close(pidfd);
 	return copy;
 }
+
+int st_bpf_loop_available(void)
+{
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
+}

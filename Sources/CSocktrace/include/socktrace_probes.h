@@ -62,6 +62,12 @@ void st_destroy_links(struct bpf_link **links, int count);
 void st_libbpf_set_logging(int verbose);
 const char *st_libbpf_last_warning(void);
 
+/*
+ * 1 if tracepoint programs may call bpf_loop (5.17+): libbpf loads a trial
+ * program that calls it, so this is the verifier's own answer. Else 0.
+ */
+int st_bpf_loop_available(void);
+
 /* 1 if path is a tracefs mount (statfs f_type), readable or not; else 0. */
 int st_is_tracefs(const char *path);
 

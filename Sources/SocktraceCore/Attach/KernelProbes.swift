@@ -1,4 +1,3 @@
-import CLibBPF
 import CSocktrace
 import Glibc
 
@@ -53,8 +52,7 @@ public enum KernelProbes {
         let tracefs = self.tracefs
         facts.tracefsReadable = tracefs != nil
         facts.syscallTracepoints = tracefs.map { exists("\($0)/\(socketTracepoint)") } ?? false
-        // libbpf loads a trial program that calls it: the verifier's own answer.
-        facts.bpfLoop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nil) == 1
+        facts.bpfLoop = st_bpf_loop_available() == 1
       }
       if AttachPlan.unavailability(of: rung, facts: facts) == nil { break }
     }
