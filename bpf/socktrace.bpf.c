@@ -18,8 +18,11 @@
  *   tracepoint    syscalls/sys_{enter,exit}_socket: the whole call only; the
  *                 socket and inode are read from the task's fd table at exit
  *
- * socketpair(2) and accept(2) are traced at their syscall tracepoints on every
- * rung, process lifecycle at the sched tracepoints (tp_btf).
+ * socketpair(2), accept(2), bind, connect, listen and shutdown likewise: their
+ * kernel functions (__sys_socketpair, __sys_accept4, __sys_bind, ...) on rungs
+ * 1 and 2, so no syscall tracepoint puts every task's syscalls on the slow
+ * path there; their syscall tracepoints on rung 3. Process lifecycle at the
+ * sched tracepoints (tp_btf).
  *
  * Other ways in (docs/hooks.md, "Every path to a new socket"):
  *   io_uring IORING_OP_SOCKET (__sys_socket_file) and IORING_OP_ACCEPT
@@ -62,6 +65,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "hooks/socket_functions.bpf.h" /* fentry/kprobe: __sys_socket, __sock_create */
 #include "hooks/syscalls.bpf.h"         /* tracepoints: socket, socketpair, accept */
 #include "hooks/lifecycle.bpf.h"        /* bind, connect, listen, shutdown, inet state */
+#include "hooks/call_functions.bpf.h"   /* fentry/kprobe: __sys_socketpair, __sys_accept4, __sys_bind, ... */
 #include "hooks/io_uring.bpf.h"         /* IORING_OP_SOCKET, IORING_OP_ACCEPT */
 #include "hooks/ia32.bpf.h"             /* 32-bit x86 syscalls (x86 only) */
 #include "hooks/release.bpf.h"          /* __sock_release; close(2), dup2/dup3 */

@@ -6,10 +6,52 @@ import Testing
   static let lockedDown = ProbeFacts(
     fentry: ["__sys_socket": 1, "__sock_create": 1, "__sock_release": 1],
     kprobesSupported: false, syscallTracepoints: true)
-  static let distribution = ProbeFacts(
-    fentry: ["__sys_socket": 0, "__sock_create": 0, "__sock_release": 0],
-    kprobesSupported: true, kallsyms: ["__sys_socket", "__sock_create", "__sock_release"],
-    syscallTracepoints: true, sockMapFDIsFunction: false)
+  static let distribution: ProbeFacts = {
+    var facts = ProbeFacts(
+      fentry: ["__sys_socket": 0, "__sock_create": 0, "__sock_release": 0],
+      kprobesSupported: true, kallsyms: ["__sys_socket", "__sock_create", "__sock_release"],
+      syscallTracepoints: true, sockMapFDIsFunction: false)
+    for function in AttachPlan.callFunctions {
+      facts.fentry[function] = 0
+      facts.kallsyms.insert(function)
+    }
+    return facts
+  }()
+
+  /// The syscall tracepoint programs: on a function rung none is loaded, so
+  /// no task's syscalls take the traced slow path.
+  static let syscallTracepoints: Set<String> = [
+    "tp_enter_socket", "tp_exit_socket", "tp_enter_socketpair", "tp_exit_socketpair",
+    "tp_enter_accept4", "tp_exit_accept4", "tp_enter_accept", "tp_exit_accept", "tp_enter_bind",
+    "tp_exit_bind", "tp_enter_connect", "tp_exit_connect", "tp_enter_listen", "tp_exit_listen",
+    "tp_enter_shutdown", "tp_exit_shutdown", "tp_enter_close",
+  ]
+
+  @Test(arguments: [RungChoice.fentry, .kprobe])
+  func functionRungsHookNoSyscallTracepoint(choice: RungChoice) throws {
+    let plan = try AttachPlan.decide(choice, facts: Self.distribution)
+    #expect(plan.programs.isDisjoint(with: Self.syscallTracepoints))
+    let prefix = choice == .fentry ? "fentry_" : "kprobe_"
+    #expect(
+      plan.programs.isSuperset(
+        of: [
+          "sys_socketpair", "sys_accept4", "sys_bind", "sys_connect", "sys_listen",
+          "sys_shutdown",
+        ].map { prefix + $0 }))
+    for name in ["socketpair/accept", "bind/connect/listen/shutdown"] {
+      #expect(plan.hooks.first { $0.name == name }?.rung == Rung(rawValue: choice.rawValue))
+    }
+  }
+
+  @Test func aMissingCallFunctionFallsBackToItsTracepointsWithTheReason() throws {
+    var facts = Self.distribution
+    facts.kallsyms.remove("__sys_connect")
+    let plan = try AttachPlan.decide(.kprobe, facts: facts)
+    let calls = try #require(plan.hooks.first { $0.name == "bind/connect/listen/shutdown" })
+    #expect(calls.rung == .tracepoint && calls.how.contains("__sys_connect not in /proc/kallsyms"))
+    #expect(plan.programs.isSuperset(of: ["tp_enter_connect", "tp_exit_bind", "kprobe_sys_accept4"]))
+    #expect(!plan.programs.contains("kprobe_sys_bind"))
+  }
 
   @Test func autoFallsBackToTracepointsUnderLockdown() throws {
     let plan = try AttachPlan.decide(.auto, facts: Self.lockedDown)

@@ -36,6 +36,7 @@ import Testing
       fentry: ["__sys_socket": rung == .fentry ? 0 : 1, "__sock_create": rung == .fentry ? 0 : 1],
       syscallTracepoints: true, ioUring: ioUring, ioUringSocketOp: true, ia32: ia32)
     facts.fentry[AttachPlan.releaseFunction] = 0
+    for function in AttachPlan.callFunctions { facts.fentry[function] = rung == .fentry ? 0 : 1 }
     return facts
   }
 
@@ -69,9 +70,16 @@ import Testing
         == [.releaseElsewhere, .kernel, .ia32Socket, .ia32Socketpair, .ia32Accept] + Self.clones)
     #expect(!tracepoint.programs.contains("raw_ia32_enter"))
     #expect(tracepoint.blindSpots.allSatisfy { !$0.reason.isEmpty })
-    // __sys_socket sees a 32-bit socket() on a function rung: only socketpair and accept are blind.
+    // A function rung sees 32-bit socket(), socketpair() and accept4() at
+    // __sys_socket, __sys_socketpair and __sys_accept4: none is blind.
     let fentry = try AttachPlan.decide(.fentry, facts: Self.facts(rung: .fentry, ioUring: .absent), ia32: false)
-    #expect(fentry.blindSpots.map(\.path) == [.ia32Socketpair, .ia32Accept] + Self.clones)
+    #expect(fentry.blindSpots.map(\.path) == Self.clones)
+    // Where those functions are not hooked (not in BTF), the syscall
+    // tracepoints stand in for them and the 32-bit calls are blind again.
+    var missing = Self.facts(rung: .fentry, ioUring: .absent)
+    missing.fentry["__sys_accept4"] = 2
+    let fallback = try AttachPlan.decide(.fentry, facts: missing, ia32: false)
+    #expect(fallback.blindSpots.map(\.path) == [.ia32Socketpair, .ia32Accept] + Self.clones)
   }
 
   @Test func unreadableIoUringSignaturesAreBlindSpots() throws {

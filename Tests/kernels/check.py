@@ -143,9 +143,11 @@ def diff(rec, want):
 
 
 def record_probe(op, probe):
-    """The probe a record of this call says: io_uring's and the ia32 hook's are
-    tracepoints on every rung; a 32-bit socket() is finished by __sys_socket."""
-    if op.get("via", "syscall") == "io_uring" or (op.get("via", "syscall") != "syscall" and op["op"] != "socket"):
+    """The probe a record of this call says: io_uring's are tracepoints on every
+    rung; a 32-bit call is finished by the hook of its kernel function
+    (__sys_socket, __sys_socketpair, __sys_accept4), a tracepoint only on the
+    tracepoint rung."""
+    if op.get("via", "syscall") == "io_uring":
         return "tracepoint"
     return probe
 
@@ -343,6 +345,12 @@ def check_rung(kdir, kernel, rung, version):
     pair_probe = hooks.get("socketpair/accept", probe)
     check(pair_probe is not None, f"{pre}: start.hooks has a probe for socketpair/accept",
           f"hooks={hooks}")
+    # A function rung puts no syscall tracepoint on every task's syscalls: the
+    # socket calls are hooked at their kernel functions (__sys_socketpair, ...).
+    if probe != "tracepoint":
+        calls = {k: hooks.get(k) for k in ("socketpair/accept", "bind/connect/listen/shutdown")}
+        check(all(v == probe for v in calls.values()), f"{pre}: start.hooks: socket calls at kernel functions ({probe})",
+              f"hooks={calls}")
     sockets = [r for r in recs if r.get("event") == "socket"]
     matched = []
     for op in ops:
@@ -570,12 +578,22 @@ def main():
             continue
         doctor = read(os.path.join(kdir, "kernel", "doctor")) or ""
         check("doctor_rc=0 " in doctor, f"{kernel}: socktrace doctor exits 0", doctor.strip()[-300:])
-        # doctor plans the defaults: the io_uring hook, and the ia32 paths as blind spots (--ia32 off)
+        # doctor plans the defaults: the io_uring hook, the protocol clones as
+        # blind spots, and (--ia32 off) the 32-bit socketpair and accept as
+        # blind spots unless the plan hooks __sys_socketpair/__sys_accept4
+        # (the function rungs), which see them.
+        pair_by_function = re.search(r"\n  socketpair/accept +(fentry|kprobe) ", doctor) is not None
         check("\n  io_uring  " in doctor and "\nblind spots:" in doctor
-              and "\n  ia32_socketpair  " in doctor and "\n  ia32_accept  " in doctor
+              and (pair_by_function or ("\n  ia32_socketpair  " in doctor and "\n  ia32_accept  " in doctor))
+              and (not pair_by_function or "\n  ia32_socketpair  " not in doctor)
               and "\n  sctp_peeloff  " in doctor and "\n  kcm_clone  " in doctor,
               f"{kernel}: doctor plans the io_uring hook and lists the ia32 paths and protocol clones as blind spots",
               doctor.strip()[-600:])
+        # A function rung hooks no syscall tracepoint: none in its plan.
+        if pair_by_function:
+            check(re.search(r"\n  (socketpair/accept|bind/connect/listen/shutdown) +tracepoint ", doctor) is None,
+                  f"{kernel}: doctor plans socketpair, accept, bind, connect, listen, shutdown at kernel functions",
+                  doctor.strip()[-600:])
         version = kernel_version(read(os.path.join(kdir, "kernel", "uname")) or kernel)
         print(f"INFO {kernel}: {doctor.strip().splitlines()[-1] if doctor.strip() else 'no doctor output'}")
         for rung in a.rungs.split(","):

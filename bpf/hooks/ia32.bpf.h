@@ -93,9 +93,9 @@ int raw_ia32_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (f->kind == ST_KIND_SOCKET)
 		socket_exit(ret);
 	else if (f->kind == ST_KIND_SOCKETPAIR)
-		socketpair_exit(ret);
+		socketpair_exit(ret, ST_PROBE_TRACEPOINT);
 	else
-		accept_exit(ret);
+		accept_exit(ret, ST_PROBE_TRACEPOINT);
 	return 0;
 }
 #endif /* __TARGET_ARCH_x86 */

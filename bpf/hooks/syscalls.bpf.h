@@ -2,7 +2,9 @@
 /*
  * syscalls.bpf.h - socket(2), socketpair(2), accept(2) at their syscall tracepoints.
  *
- * socket(2) here is rung 3; socketpair and accept are traced here on every rung.
+ * socket(2), socketpair(2) and accept(2) here are rung 3; rungs 1 and 2 hook
+ * the kernel functions instead (socket_functions.bpf.h, call_functions.bpf.h)
+ * and share the enter/exit helpers defined here.
  *
  * Part of the one object: included by socktrace.bpf.c, after the files
  * listed before it there, which it uses.
@@ -115,7 +117,7 @@ int tp_exit_socket(struct syscall_exit_ctx *ctx)
 	return 0;
 }
 
-/* ---- socketpair(2) and accept(2): syscall tracepoints on every rung -------- */
+/* ---- socketpair(2) and accept(2): syscall tracepoints, rung 3 ------------- */
 
 SEC("tracepoint/syscalls/sys_enter_socketpair")
 int tp_enter_socketpair(struct syscall_enter_ctx *ctx)
@@ -128,7 +130,8 @@ int tp_enter_socketpair(struct syscall_enter_ctx *ctx)
 	return 0;
 }
 
-static __always_inline void socketpair_exit(long ret)
+/* probe: the hook finishing the call (ST_PROBE_*; call_functions.bpf.h on rungs 1 and 2). */
+static __always_inline void socketpair_exit(long ret, u8 probe)
 {
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
@@ -147,14 +150,14 @@ static __always_inline void socketpair_exit(long ret)
 		f->fd = fds[0];
 		f->fd2 = fds[1];
 	}
-	finish_call(ST_KIND_SOCKETPAIR, f, ret, ST_PROBE_TRACEPOINT, false);
+	finish_call(ST_KIND_SOCKETPAIR, f, ret, probe, false);
 	f->finished = 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_socketpair")
 int tp_exit_socketpair(struct syscall_exit_ctx *ctx)
 {
-	socketpair_exit(ctx->ret);
+	socketpair_exit(ctx->ret, ST_PROBE_TRACEPOINT);
 	return 0;
 }
 
@@ -177,7 +180,7 @@ static __always_inline void accept_enter(int listen_fd, int flags)
 	}
 }
 
-static __always_inline void accept_exit(long ret)
+static __always_inline void accept_exit(long ret, u8 probe)
 {
 	u32 tid = current_tid();
 	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
@@ -194,7 +197,7 @@ static __always_inline void accept_exit(long ret)
 		read_peer(f, sock);
 		f->sk = sock ? (u64)BPF_CORE_READ(sock, sk) : 0; /* its own address, its peer */
 	}
-	finish_call(ST_KIND_ACCEPT, f, ret, ST_PROBE_TRACEPOINT, false);
+	finish_call(ST_KIND_ACCEPT, f, ret, probe, false);
 	f->finished = 0;
 }
 
@@ -208,7 +211,7 @@ int tp_enter_accept4(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int tp_exit_accept4(struct syscall_exit_ctx *ctx)
 {
-	accept_exit(ctx->ret);
+	accept_exit(ctx->ret, ST_PROBE_TRACEPOINT);
 	return 0;
 }
 
@@ -222,7 +225,7 @@ int tp_enter_accept(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_accept")
 int tp_exit_accept(struct syscall_exit_ctx *ctx)
 {
-	accept_exit(ctx->ret);
+	accept_exit(ctx->ret, ST_PROBE_TRACEPOINT);
 	return 0;
 }
 

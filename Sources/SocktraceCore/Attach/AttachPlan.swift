@@ -189,18 +189,89 @@ public struct AttachPlan: Equatable, Sendable {
   ]
   public static let lsmFunctions = securityFunctions + moduleFunctions
 
-  /// Programs every rung loads: socketpair, accept, and the process lifecycle.
-  static let commonPrograms: Set<String> = [
-    "tp_enter_socketpair", "tp_exit_socketpair", "tp_enter_accept4", "tp_exit_accept4",
-    "tp_enter_accept", "tp_exit_accept", "handle_fork", "handle_exec", "handle_exit",
-  ]
+  /// Programs every rung loads: the process lifecycle.
+  static let commonPrograms: Set<String> = ["handle_fork", "handle_exec", "handle_exit"]
 
-  /// What each socket became (bind, connect, listen, shutdown, and how a
-  /// non-blocking connect ended): with lifecycle records, on every rung.
-  static let socketCallPrograms: Set<String> = [
-    "tp_enter_bind", "tp_exit_bind", "tp_enter_connect", "tp_exit_connect", "tp_enter_listen",
-    "tp_exit_listen", "tp_enter_shutdown", "tp_exit_shutdown", "handle_inet_state",
-  ]
+  /// Calls hooked together, on one line of the plan: at their kernel
+  /// functions on the function rungs (bpf/hooks/call_functions.bpf.h), so
+  /// that no syscall tracepoint puts every task's syscalls on the slow path
+  /// there; at their syscall tracepoints on the tracepoint rung, or where a
+  /// function is missing. io_uring calls other functions (do_accept,
+  /// __sys_connect_file, ...): it is never counted twice.
+  public struct CallGroup: Sendable {
+    /// The plan's line: `socketpair/accept`, `bind/connect/listen/shutdown`.
+    public var hook: String
+    /// The kernel functions, each with the stem of its programs
+    /// (`fentry_` / `fexit_` / `kprobe_` / `kretprobe_` + stem).
+    public var functions: [(function: String, stem: String)]
+    /// The syscall tracepoint programs that stand for them on rung 3.
+    public var tracepointPrograms: [String]
+    /// What the tracepoints see, for the plan's line.
+    public var tracepointHow: String
+  }
+
+  /// socketpair(2) and accept(2)/accept4(2): on every run.
+  public static let pairCalls = CallGroup(
+    hook: "socketpair/accept",
+    functions: [("__sys_socketpair", "sys_socketpair"), ("__sys_accept4", "sys_accept4")],
+    tracepointPrograms: [
+      "tp_enter_socketpair", "tp_exit_socketpair", "tp_enter_accept4", "tp_exit_accept4",
+      "tp_enter_accept", "tp_exit_accept",
+    ],
+    tracepointHow: "syscall tracepoints")
+
+  /// What each socket became (bind, connect, listen, shutdown): with lifecycle records.
+  public static let socketCalls = CallGroup(
+    hook: "bind/connect/listen/shutdown",
+    functions: [
+      ("__sys_bind", "sys_bind"), ("__sys_connect", "sys_connect"), ("__sys_listen", "sys_listen"),
+      ("__sys_shutdown", "sys_shutdown"),
+    ],
+    tracepointPrograms: [
+      "tp_enter_bind", "tp_exit_bind", "tp_enter_connect", "tp_exit_connect", "tp_enter_listen",
+      "tp_exit_listen", "tp_enter_shutdown", "tp_exit_shutdown",
+    ],
+    tracepointHow: "syscall tracepoints: the address as passed, the inode from the fd table")
+
+  /// Every kernel function a call group may hook.
+  public static var callFunctions: [String] {
+    (pairCalls.functions + socketCalls.functions).map(\.function)
+  }
+
+  /// The programs and plan line of `group` on `rung`: the function hooks
+  /// when the rung has one for each of its functions, else the tracepoints
+  /// with the reason.
+  static func hook(_ group: CallGroup, rung: Rung, facts: ProbeFacts) -> (Hook, [String]) {
+    let names = group.functions.map(\.function).joined(separator: ", ")
+    let missing: [String]
+    switch rung {
+    case .fentry:
+      missing = group.functions.map(\.function).filter { facts.fentry[$0] != 0 }
+      if missing.isEmpty {
+        return (
+          Hook(name: group.hook, rung: .fentry, how: "fentry + fexit on \(names)"),
+          group.functions.flatMap { ["fentry_\($0.stem)", "fexit_\($0.stem)"] }
+        )
+      }
+    case .kprobe:
+      missing = group.functions.map(\.function).filter { !facts.kallsyms.contains($0) }
+      if missing.isEmpty {
+        return (
+          Hook(name: group.hook, rung: .kprobe, how: "kprobe + kretprobe on \(names)"),
+          group.functions.flatMap { ["kprobe_\($0.stem)", "kretprobe_\($0.stem)"] }
+        )
+      }
+    case .tracepoint:
+      return (Hook(name: group.hook, rung: .tracepoint, how: group.tracepointHow), group.tracepointPrograms)
+    }
+    let place = rung == .fentry ? "the kernel's BTF" : "/proc/kallsyms"
+    return (
+      Hook(
+        name: group.hook, rung: .tracepoint,
+        how: "\(group.tracepointHow) (\(missing.joined(separator: ", ")) not in \(place))"),
+      group.tracepointPrograms
+    )
+  }
 
   /// The tracepoint rung's releases: every way an fd table drops a file.
   static let releaseByReferencePrograms: Set<String> = ["tp_enter_close", "tp_enter_dup2", "tp_enter_dup3"]
@@ -321,13 +392,14 @@ public struct AttachPlan: Equatable, Sendable {
             + "not visible: the new socket and inode are read from the fd table at sys_exit_socket"),
       ]
     }
-    hooks.append(Hook(name: "socketpair/accept", rung: .tracepoint, how: "syscall tracepoints"))
+    let (pairHook, pairPrograms) = hook(pairCalls, rung: rung, facts: facts)
+    hooks.append(pairHook)
+    programs.formUnion(pairPrograms)
     if lifecycle {
-      programs.formUnion(socketCallPrograms)
-      hooks.append(
-        Hook(
-          name: "bind/connect/listen/shutdown", rung: .tracepoint,
-          how: "syscall tracepoints: the address as passed, the inode from the fd table"))
+      let (callHook, callPrograms) = hook(socketCalls, rung: rung, facts: facts)
+      hooks.append(callHook)
+      programs.formUnion(callPrograms)
+      programs.insert("handle_inet_state")
       hooks.append(
         Hook(
           name: "connect outcome", rung: .tracepoint,
@@ -368,7 +440,8 @@ extension AttachPlan {
   /// io_uring and the 32-bit ABI: hooked where the kernel allows, otherwise
   /// listed as blind spots. Kernel sockets are blind on the tracepoint rung.
   mutating func addOtherPaths(facts: ProbeFacts, ia32 wantIA32: Bool) {
-    let index = hooks.firstIndex { $0.name == "socketpair/accept" }.map { $0 + 1 } ?? hooks.endIndex
+    let pairHook = hooks.first { $0.name == Self.pairCalls.hook }
+    let index = hooks.firstIndex { $0.name == Self.pairCalls.hook }.map { $0 + 1 } ?? hooks.endIndex
     var added: [Hook] = []
     if rung == .tracepoint {
       blindSpots.append(
@@ -407,13 +480,19 @@ extension AttachPlan {
           Hook(
             name: "ia32", rung: .tracepoint,
             how: "raw_syscalls sys_enter + sys_exit: 32-bit socket, socketpair, accept4, socketcall"
-              + (rung == .tracepoint ? "" : " (socket's stages from __sys_socket)")))
+              + (rung == .tracepoint ? "" : " (socket's stages from __sys_socket)")
+              + (pairHook?.rung == .tracepoint || pairHook == nil
+                ? "" : "; finished by \(Self.pairCalls.functions.map(\.function).joined(separator: ", "))")))
       } else {
         let reason =
           "32-bit syscalls (int $0x80) skip the syscalls:* tracepoints; --ia32 on hooks raw_syscalls"
+        // The function rungs see 32-bit socket() at __sys_socket, and
+        // socketpair and accept at their functions when hooked there (via ia32).
         if rung == .tracepoint { blindSpots.append(BlindSpot(path: .ia32Socket, reason: reason)) }
-        blindSpots.append(BlindSpot(path: .ia32Socketpair, reason: reason))
-        blindSpots.append(BlindSpot(path: .ia32Accept, reason: reason))
+        if pairHook?.rung == .tracepoint || pairHook == nil {
+          blindSpots.append(BlindSpot(path: .ia32Socketpair, reason: reason))
+          blindSpots.append(BlindSpot(path: .ia32Accept, reason: reason))
+        }
       }
     }
     hooks.insert(contentsOf: added, at: index)

@@ -30,7 +30,7 @@ public enum KernelProbes {
       switch rung {
       case .fentry:
         let traced = AttachPlan.socketFunctions + [AttachPlan.releaseFunction]
-        let ids = btfFunctionIDs(traced + ["sock_map_fd"])
+        let ids = btfFunctionIDs(traced + AttachPlan.callFunctions + ["sock_map_fd"])
         // A refusal of the program type (lockdown's EPERM) is the same for
         // every function: one trial load says it for all.
         var refused: Int32?
@@ -39,13 +39,20 @@ public enum KernelProbes {
           facts.fentry[function] = status
           if status == EPERM || status == EACCES { refused = status }
         }
+        // The call functions (__sys_socketpair, __sys_bind, ...) are not
+        // tried one by one (a trial load each would slow every start): where
+        // fentry works on __sys_socket, each one in BTF is taken to attach.
+        for function in AttachPlan.callFunctions {
+          facts.fentry[function] = refused ?? (ids[function] == nil ? ENOENT : 0)
+        }
         facts.sockMapFDIsFunction = ids["sock_map_fd"] != nil
       case .kprobe:
         facts.kprobesSupported = exists(kprobePMU)
         if facts.kprobesSupported {
           facts.kallsyms = kallsyms(
-            containing: AttachPlan.socketFunctions + [AttachPlan.releaseFunction, "sock_map_fd"]
-              + AttachPlan.lsmFunctions)
+            containing: AttachPlan.socketFunctions + AttachPlan.callFunctions + [
+              AttachPlan.releaseFunction, "sock_map_fd",
+            ] + AttachPlan.lsmFunctions)
           facts.sockMapFDIsFunction = facts.kallsyms.contains("sock_map_fd")
         }
       case .tracepoint:

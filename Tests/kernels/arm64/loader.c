@@ -37,16 +37,29 @@ static int check(int ok, const char *what, const char *rung, const char *detail)
 	return ok;
 }
 
-static const char *common[] = {"tp_enter_socketpair", "tp_exit_socketpair", "tp_enter_accept4",
-			       "tp_exit_accept4", "tp_enter_accept", "tp_exit_accept",
-			       "handle_fork", "handle_exec", "handle_exit", "tp_io_uring_complete",
-			       NULL};
+// As AttachPlan plans each rung: socketpair, accept, bind, connect, listen and
+// shutdown at their kernel functions on the function rungs, at their syscall
+// tracepoints on the tracepoint rung.
+static const char *common[] = {"handle_fork", "handle_exec", "handle_exit", "handle_inet_state",
+			       "tp_io_uring_complete", NULL};
 static const char *fentry[] = {"fentry_sys_socket", "fexit_sys_socket", "fentry_sock_create",
-			       "fexit_sock_create", "fentry_sock_release", NULL};
+			       "fexit_sock_create", "fentry_sock_release", "fentry_sys_socketpair",
+			       "fexit_sys_socketpair", "fentry_sys_accept4", "fexit_sys_accept4",
+			       "fentry_sys_bind", "fexit_sys_bind", "fentry_sys_connect",
+			       "fexit_sys_connect", "fentry_sys_listen", "fexit_sys_listen",
+			       "fentry_sys_shutdown", "fexit_sys_shutdown", NULL};
 static const char *kprobe[] = {"kprobe_sys_socket", "kretprobe_sys_socket", "kprobe_sock_create",
-			       "tp_exit_socket", "kretprobe_security_socket_create", /* issue 22 */
-			       "kretprobe_sock_create", "kprobe_sock_release", NULL};
-static const char *tracepoint[] = {"tp_enter_socket", "tp_exit_socket", "tp_enter_close", NULL};
+			       "kretprobe_security_socket_create", "kretprobe_sock_create", "kprobe_sock_release", "kprobe_sys_socketpair",
+			       "kretprobe_sys_socketpair", "kprobe_sys_accept4", "kretprobe_sys_accept4",
+			       "kprobe_sys_bind", "kretprobe_sys_bind", "kprobe_sys_connect",
+			       "kretprobe_sys_connect", "kprobe_sys_listen", "kretprobe_sys_listen",
+			       "kprobe_sys_shutdown", "kretprobe_sys_shutdown", NULL};
+static const char *tracepoint[] = {"tp_enter_socket", "tp_exit_socket", "tp_enter_close",
+				   "tp_enter_socketpair", "tp_exit_socketpair", "tp_enter_accept4",
+				   "tp_exit_accept4", "tp_enter_accept", "tp_exit_accept",
+				   "tp_enter_bind", "tp_exit_bind", "tp_enter_connect", "tp_exit_connect",
+				   "tp_enter_listen", "tp_exit_listen", "tp_enter_shutdown",
+				   "tp_exit_shutdown", NULL};
 
 static int listed(const char *const *names, const char *name) {
 	for (; *names; names++)
