@@ -19,6 +19,9 @@
 #   --fuzz SECONDS        then fuzz the recording reader (scripts/fuzz.sh) that long
 #   --no-docs             do not rewrite docs/performance.md's benchmark section
 #                         (a full run does; --quick never does)
+#   --icount              then the instruction-count table (Benchmarks/icount.sh):
+#                         every VM kernel x rung (fentry, kprobe, tracepoint) under
+#                         qemu -icount, the function-hook rungs included (~30+ min)
 set -euo pipefail
 
 export SOCKTRACE_BENCH_START=${SOCKTRACE_BENCH_START:-$(date +%s.%N)}
@@ -31,6 +34,7 @@ want_tracer=1
 soak=0
 fuzz=0
 docs=1
+icount=0
 pass=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -42,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--fuzz) fuzz=$2; shift 2 ;;
 	--no-docs) docs=0; shift ;;
 	--quick) docs=0; pass+=("$1"); shift ;;
+	--icount) icount=1; shift ;;
 	*) pass+=("$1"); shift ;;
 	esac
 done
@@ -161,5 +166,10 @@ if [ "$fuzz" != 0 ]; then
 	echo '```'
 	"$repo/scripts/fuzz.sh" "$fuzz" || status=1
 	echo '```'
+fi
+if [ "$icount" = 1 ] && [ -n "$tracer" ]; then
+	echo
+	echo "Instruction counts (Benchmarks/icount.sh --tracer $tracer):"
+	"$here/icount.sh" --tracer "$tracer" || status=1
 fi
 exit "$status"

@@ -19,6 +19,8 @@ cp "$busybox" "$root/bin/busybox"
 done
 install -m 755 "$init" "$root/init"
 install -m 755 "$workload" "$root/bin/socktrace-workload"
+# EXTRA_BINS: more static binaries, each as /bin/NAME (Benchmarks/icount.sh).
+for extra in ${EXTRA_BINS:-}; do install -m 755 "$extra" "$root/bin/$(basename "$extra")"; done
 
 # Copies a binary's shared libraries (and the dynamic loader) to their host paths.
 copy_libs() {

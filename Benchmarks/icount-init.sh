@@ -1,0 +1,119 @@
+#!/bin/sh
+# icount-init.sh - /init of the instruction-count VM (busybox sh), booted by
+# Benchmarks/icount.sh under qemu TCG with `-smp 1 -icount shift=0,sleep=off`:
+# guest time is instructions executed, so socket-storm's ns per call is the
+# instructions one socket()+close() (or open()+close()) costs, tracer included
+# (one vCPU: the tracer's own consumer work is paid by the same CPU, as on a
+# saturated server).
+#
+# Per round and rung, interleaved: untraced socket()+close(), untraced
+# bystander (open()+close() of /dev/null), socktrace default (the storm, then
+# the bystander while it traces the whole machine), socktrace --births-only
+# (the storm). One line per run:
+#   ICOUNT rung=R round=N config=C workload=W ns_per_call=X calls=N records=N lost=N
+# With /bin/socktrace-base (icount.sh --baseline PATH) each traced config runs
+# with it too, interleaved in the same rounds (configs base:default, ...).
+# Kernel command line: st.rungs=fentry,kprobe,tracepoint st.rounds=3 st.iters=20000
+set -u
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t bpf bpf /sys/fs/bpf
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+ip link set lo up
+LD_LIBRARY_PATH=$(tr '\n' ':' </etc/ld-library-path)
+export LD_LIBRARY_PATH
+
+RUNGS="fentry kprobe tracepoint"
+ROUNDS=3
+ITERS=20000
+PROFILE=0
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	st.rungs=*) RUNGS=$(echo "${arg#*=}" | tr , ' ') ;;
+	st.rounds=*) ROUNDS=${arg#*=} ;;
+	st.iters=*) ITERS=${arg#*=} ;;
+	st.profile=1) PROFILE=1 ;;
+	esac
+done
+
+waitfor() {
+	n=$(($1 * 10)); shift
+	while ! "$@"; do
+		n=$((n - 1)); [ $n -gt 0 ] || return 1
+		usleep 100000
+	done
+}
+dead() { ! kill -0 "$1" 2>/dev/null; }
+tracing_or_dead() { grep -q '^Tracing' "$1" || dead "$2"; }
+# field JSON KEY: a number from socket-storm's one line.
+field() { echo "$1" | sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p"; }
+
+# storm CONFIG RUNG ROUND WORKLOAD(inet-dgram|devnull) [EVENTS]
+storm() {
+	out=$(socket-storm -p 1 -n "$ITERS" -m "$4" 2>/dev/null)
+	echo "ICOUNT rung=$2 round=$3 config=$1 workload=$4 ns_per_call=$(field "$out" ns_per_call)" \
+		"calls=$(field "$out" calls) ok=$(field "$out" ok)"
+}
+
+# traced CONFIG RUNG ROUND ARGS...: socktrace with ARGS around the storm (and
+# for the default config the bystander), then its records and losses.
+traced() {
+	config=$1 rung=$2 round=$3 tracer=socktrace
+	shift 3
+	case $config in base:*) tracer=socktrace-base ;; esac
+	rm -f /tmp/ev.jsonl /tmp/err
+	$tracer --attach "$rung" "$@" --json -o /tmp/ev.jsonl 2>/tmp/err &
+	pid=$!
+	if ! waitfor 300 tracing_or_dead /tmp/err "$pid" || dead "$pid"; then
+		echo "ICOUNT rung=$rung round=$round config=$config error=attach $(tail -c 300 /tmp/err | tr '\n' ' ')"
+		wait "$pid"
+		return
+	fi
+	storm "$config" "$rung" "$round" inet-dgram
+	[ "$PROFILE" = 1 ] && programs "$config" "$rung" "$pid" inet-dgram
+	[ "${config#base:}" = default ] && storm "$config" "$rung" "$round" devnull
+	[ "$PROFILE" = 1 ] && [ "${config#base:}" = default ] && programs "$config" "$rung" "$pid" devnull
+	kill -INT "$pid"
+	waitfor 120 dead "$pid" || kill -KILL "$pid"
+	wait "$pid"
+	sockets=$(grep -c '"event":"socket"' /tmp/ev.jsonl)
+	lost=$(grep '"event":"end"' /tmp/ev.jsonl | sed -n 's/.*"lost":\([0-9]*\).*/\1/p')
+	echo "ICOUNT rung=$rung round=$round config=$config records=$sockets lost=${lost:-?}"
+	rm -f /tmp/ev.jsonl
+}
+
+# programs CONFIG RUNG PID WORKLOAD: each loaded BPF program's runs and run
+# time (kernel.bpf_stats_enabled=1), cumulative since the tracer loaded it.
+programs() {
+	bpf-prog-stats | sed "s/^/ICOUNTPROG rung=$2 config=$1 workload=$4 /"
+}
+
+[ "$PROFILE" = 1 ] && { echo 1 >/proc/sys/kernel/bpf_stats_enabled; ROUNDS=1; }
+TRACERS=new
+[ -x /bin/socktrace-base ] && TRACERS="base new"
+echo "ICOUNT kernel=$(uname -r) iters=$ITERS rounds=$ROUNDS"
+# Warm-up, not counted: boot's deferred work settles, caches fill (the first
+# bystander run after boot measured 1.8x the later ones).
+sleep 5
+socket-storm -p 1 -n "$ITERS" -m inet-dgram >/dev/null 2>&1
+socket-storm -p 1 -n "$ITERS" -m devnull >/dev/null 2>&1
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+	for rung in $RUNGS; do
+		storm untraced "$rung" "$round" inet-dgram
+		storm untraced "$rung" "$round" devnull
+		for t in $TRACERS; do
+			p=; [ "$t" = base ] && p=base:
+			traced "${p}default" "$rung" "$round"
+			traced "${p}births-only" "$rung" "$round" --births-only
+		done
+	done
+	round=$((round + 1))
+done
+echo "===ICOUNT DONE==="
+sync
+poweroff -f
