@@ -61,29 +61,38 @@ static __always_inline void connect_enter(int fd, const void *uaddr, u32 addr_le
 
 /* ---- rung 1: fentry/fexit ------------------------------------------------ */
 
+/*
+ * `int __user *usockvec` is read from the trampoline's argument array, not
+ * the context: 5.10's verifier refuses a pointer argument to anything but a
+ * struct ("arg3 type INT is not a struct"; int pointers are allowed since 5.17).
+ */
 SEC("fentry/__sys_socketpair")
-int BPF_PROG(fentry_sys_socketpair, int family, int type, int protocol, int *usockvec)
+int BPF_PROG(fentry_sys_socketpair, int family, int type, int protocol)
 {
-	socketpair_enter(family, type, protocol, (u64)usockvec);
+	u64 usockvec = 0;
+
+	bpf_probe_read_kernel(&usockvec, sizeof(usockvec), (void *)ctx + 3 * sizeof(u64));
+	socketpair_enter(family, type, protocol, usockvec);
 	return 0;
 }
 
 SEC("fexit/__sys_socketpair")
-int BPF_PROG(fexit_sys_socketpair, int family, int type, int protocol, int *usockvec, int ret)
+int BPF_PROG(fexit_sys_socketpair, int family, int type, int protocol, u64 usockvec_unused, int ret)
 {
 	socketpair_exit(ret, ST_PROBE_FENTRY);
 	return 0;
 }
 
 SEC("fentry/__sys_accept4")
-int BPF_PROG(fentry_sys_accept4, int fd, void *upeer_sockaddr, int *upeer_addrlen, int flags)
+int BPF_PROG(fentry_sys_accept4, int fd, void *upeer_sockaddr, u64 upeer_addrlen_unused, int flags)
 {
 	accept_enter(fd, flags);
 	return 0;
 }
 
 SEC("fexit/__sys_accept4")
-int BPF_PROG(fexit_sys_accept4, int fd, void *upeer_sockaddr, int *upeer_addrlen, int flags, int ret)
+int BPF_PROG(fexit_sys_accept4, int fd, void *upeer_sockaddr, u64 upeer_addrlen_unused, int flags,
+	     int ret)
 {
 	accept_exit(ret, ST_PROBE_FENTRY);
 	return 0;
