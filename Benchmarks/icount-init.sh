@@ -6,13 +6,14 @@
 # (one vCPU: the tracer's own consumer work is paid by the same CPU, as on a
 # saturated server).
 #
-# Per round and rung, interleaved: untraced socket()+close(), untraced
-# bystander (open()+close() of /dev/null), socktrace default (the storm, then
-# the bystander while it traces the whole machine), socktrace --births-only
-# (the storm). One line per run:
-#   ICOUNT rung=R round=N config=C workload=W ns_per_call=X calls=N records=N lost=N
+# Per rung: the rounds untraced (socket()+close(), and the bystander:
+# open()+close() of /dev/null), then socktrace default started once around
+# every round's storm and bystander (it traces the whole machine), then
+# socktrace --births-only around every round's storm. One line per run:
+#   ICOUNT rung=R round=N config=C workload=W ns_per_call=X calls=N ok=N
+# and per tracer start: ICOUNT rung=R config=C records=N lost=N calls=N
 # With /bin/socktrace-base (icount.sh --baseline PATH) each traced config runs
-# with it too, interleaved in the same rounds (configs base:default, ...).
+# with it too, in the same boot (configs base:default, ...).
 # Kernel command line: st.rungs=fentry,kprobe,tracepoint st.rounds=3 st.iters=20000
 set -u
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
@@ -59,37 +60,46 @@ storm() {
 		"calls=$(field "$out" calls) ok=$(field "$out" ok)"
 }
 
-# traced CONFIG RUNG ROUND ARGS...: socktrace with ARGS around the storm (and
-# for the default config the bystander), then its records and losses.
+# traced CONFIG RUNG ARGS...: socktrace with ARGS, started once, around every
+# round's storm (and for the default config the bystander), then its records
+# and losses. One start per configuration: under TCG a start (verification
+# of every program) costs more instructions than the storms.
 traced() {
-	config=$1 rung=$2 round=$3 tracer=socktrace
-	shift 3
+	config=$1 rung=$2 tracer=socktrace
+	shift 2
 	case $config in base:*) tracer=socktrace-base ;; esac
 	rm -f /tmp/ev.jsonl /tmp/err
 	$tracer --attach "$rung" "$@" --json -o /tmp/ev.jsonl 2>/tmp/err &
 	pid=$!
-	if ! waitfor 300 tracing_or_dead /tmp/err "$pid" || dead "$pid"; then
-		echo "ICOUNT rung=$rung round=$round config=$config error=attach $(tail -c 300 /tmp/err | tr '\n' ' ')"
+	if ! waitfor 900 tracing_or_dead /tmp/err "$pid" || dead "$pid"; then
+		echo "ICOUNT rung=$rung config=$config error=attach $(tail -c 300 /tmp/err | tr '\n' ' ')"
 		wait "$pid"
 		return
 	fi
-	storm "$config" "$rung" "$round" inet-dgram
-	[ "$PROFILE" = 1 ] && programs "$config" "$rung" "$pid" inet-dgram
-	[ "${config#base:}" = default ] && storm "$config" "$rung" "$round" devnull
-	[ "$PROFILE" = 1 ] && [ "${config#base:}" = default ] && programs "$config" "$rung" "$pid" devnull
+	round=1
+	while [ "$round" -le "$ROUNDS" ]; do
+		storm "$config" "$rung" "$round" inet-dgram
+		[ "$PROFILE" = 1 ] && programs "$config" "$rung" inet-dgram
+		if [ "${config#base:}" = default ]; then
+			storm "$config" "$rung" "$round" devnull
+			[ "$PROFILE" = 1 ] && programs "$config" "$rung" devnull
+		fi
+		round=$((round + 1))
+	done
 	kill -INT "$pid"
-	waitfor 120 dead "$pid" || kill -KILL "$pid"
+	waitfor 300 dead "$pid" || kill -KILL "$pid"
 	wait "$pid"
 	sockets=$(grep -c '"event":"socket"' /tmp/ev.jsonl)
 	lost=$(grep '"event":"end"' /tmp/ev.jsonl | sed -n 's/.*"lost":\([0-9]*\).*/\1/p')
-	echo "ICOUNT rung=$rung round=$round config=$config records=$sockets lost=${lost:-?}"
+	echo "ICOUNT rung=$rung config=$config records=$sockets lost=${lost:-?} calls=$((ROUNDS * ITERS))"
 	rm -f /tmp/ev.jsonl
 }
 
-# programs CONFIG RUNG PID WORKLOAD: each loaded BPF program's runs and run
-# time (kernel.bpf_stats_enabled=1), cumulative since the tracer loaded it.
+# programs CONFIG RUNG WORKLOAD: each loaded BPF program's runs and run time
+# (kernel.bpf_stats_enabled=1), cumulative since the tracer loaded it (with
+# --profile one round: the report subtracts the storm's from the bystander's).
 programs() {
-	bpf-prog-stats | sed "s/^/ICOUNTPROG rung=$2 config=$1 workload=$4 /"
+	bpf-prog-stats | sed "s/^/ICOUNTPROG rung=$2 config=$1 workload=$3 /"
 }
 
 [ "$PROFILE" = 1 ] && { echo 1 >/proc/sys/kernel/bpf_stats_enabled; ROUNDS=1; }
@@ -101,18 +111,18 @@ echo "ICOUNT kernel=$(uname -r) iters=$ITERS rounds=$ROUNDS"
 sleep 5
 socket-storm -p 1 -n "$ITERS" -m inet-dgram >/dev/null 2>&1
 socket-storm -p 1 -n "$ITERS" -m devnull >/dev/null 2>&1
-round=1
-while [ "$round" -le "$ROUNDS" ]; do
-	for rung in $RUNGS; do
+for rung in $RUNGS; do
+	round=1
+	while [ "$round" -le "$ROUNDS" ]; do
 		storm untraced "$rung" "$round" inet-dgram
 		storm untraced "$rung" "$round" devnull
-		for t in $TRACERS; do
-			p=; [ "$t" = base ] && p=base:
-			traced "${p}default" "$rung" "$round"
-			traced "${p}births-only" "$rung" "$round" --births-only
-		done
+		round=$((round + 1))
 	done
-	round=$((round + 1))
+	for t in $TRACERS; do
+		p=; [ "$t" = base ] && p=base:
+		traced "${p}default" "$rung"
+		traced "${p}births-only" "$rung" --births-only
+	done
 done
 echo "===ICOUNT DONE==="
 sync

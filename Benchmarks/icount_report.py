@@ -44,7 +44,8 @@ def main(logs):
                     if f.get("calls") != f.get("ok"):
                         errors.append(f"{kernel} {f['rung']} {f['config']}: {line}")
                 elif "records" in f:
-                    checks.setdefault((kernel, f["rung"], f["config"]), []).append((f["records"], f["lost"]))
+                    checks.setdefault((kernel, f["rung"], f["config"]), []).append(
+                        (f["records"], f["lost"], f.get("calls")))
 
     def med(k):
         v = runs.get(k)
@@ -79,8 +80,8 @@ def main(logs):
     print(f"Guest ns per iteration = instructions (qemu `-icount shift=0,sleep=off`, one vCPU), "
           f"{iters} iterations, median of each configuration's rounds; ratios to the untraced "
           "median of the same rung's rounds in the same boot.")
-    bad = [f"{k[0]} {k[1]} {k[2]}: records/lost {v}" for k, v in checks.items()
-           if any(r != str(iters) or l != "0" for r, l in v)]
+    bad = [f"{k[0]} {k[1]} {k[2]}: records/lost/calls {v}" for k, v in checks.items()
+           if any(r != c or l != "0" for r, l, c in v)]
     if checks:
         print("Every traced run recorded all its socket() calls with nothing lost." if not bad else
               "Records/losses off: " + "; ".join(bad))
