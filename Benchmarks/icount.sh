@@ -18,7 +18,8 @@
 # program's runs and ns per run (bpf-prog-stats.c: BPF_OBJ_GET_INFO_BY_FD) after the default storm; a separate run (the stats cost two
 # clock reads per program run).
 #
-# Env: KERNEL_CACHE, KERNELS (Tests/kernels/fetch-kernels.sh), VM_TIMEOUT
+# Env: ICOUNT_WORK (initramfs and serial logs, default $KERNEL_CACHE/icount),
+# KERNEL_CACHE, KERNELS (Tests/kernels/fetch-kernels.sh), VM_TIMEOUT
 # (seconds per VM, default 3600), VM_PARALLEL (default 1: all kernels at once).
 set -euo pipefail
 
@@ -45,7 +46,7 @@ fi
 [ -x "$tracer" ] || { echo "icount.sh: no socktrace binary (--tracer PATH)" >&2; exit 2; }
 command -v qemu-system-x86_64 >/dev/null || { echo "icount.sh: needs qemu-system-x86 (apt)" >&2; exit 2; }
 
-work=$cache/icount
+work=${ICOUNT_WORK:-$cache/icount}
 mkdir -p "$work"
 gcc -O2 -static -o "$work/socket-storm" "$here/socket-storm.c"
 gcc -O2 -static -o "$work/bpf-prog-stats" "$here/bpf-prog-stats.c"

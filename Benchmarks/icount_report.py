@@ -23,7 +23,8 @@ def main(logs):
         except OSError as e:
             errors.append(f"{kernel}: {e}")
             continue
-        kernels.append(kernel)
+        if kernel not in kernels:  # one kernel's rungs may come from several runs
+            kernels.append(kernel)
         if "===ICOUNT DONE===" not in text:
             errors.append(f"{kernel}: the VM did not finish (see {path})")
         for line in text.splitlines():
@@ -72,6 +73,8 @@ def main(logs):
 
             for t in tracers:
                 name = "baseline" if t else "this build"
+                if not any((kernel, rung, t + c, "inet-dgram") in runs for c in ("default", "births-only")):
+                    continue
                 print(f"| {kernel} | {rung} | {name} | {base / 1000:.2f} k "
                       f"| {cell(med((kernel, rung, t + 'default', 'inet-dgram')), base)} "
                       f"| {cell(med((kernel, rung, t + 'births-only', 'inet-dgram')), base)} "
