@@ -53,11 +53,21 @@ tracing_or_dead() { grep -q '^Tracing' "$1" || dead "$2"; }
 # field JSON KEY: a number from socket-storm's one line.
 field() { echo "$1" | sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p"; }
 
-# storm CONFIG RUNG ROUND WORKLOAD(inet-dgram|devnull) [EVENTS]
+# tracer_ns PID: CPU time of every thread of PID so far (schedstat, ns =
+# instructions here), 0 without a tracer.
+tracer_ns() {
+	[ -n "${1:-}" ] || { echo 0; return; }
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'
+}
+
+# storm CONFIG RUNG ROUND WORKLOAD(inet-dgram|devnull) [TRACER_PID]: one run;
+# tracer_ns_per_call is the tracer process's own share of ns_per_call.
 storm() {
+	t0=$(tracer_ns "${5:-}")
 	out=$(socket-storm -p 1 -n "$ITERS" -m "$4" 2>/dev/null)
+	t1=$(tracer_ns "${5:-}")
 	echo "ICOUNT rung=$2 round=$3 config=$1 workload=$4 ns_per_call=$(field "$out" ns_per_call)" \
-		"calls=$(field "$out" calls) ok=$(field "$out" ok)"
+		"calls=$(field "$out" calls) ok=$(field "$out" ok) tracer_ns_per_call=$(((t1 - t0) / ITERS))"
 }
 
 # traced CONFIG RUNG ARGS...: socktrace with ARGS, started once, around every
@@ -78,10 +88,10 @@ traced() {
 	fi
 	round=1
 	while [ "$round" -le "$ROUNDS" ]; do
-		storm "$config" "$rung" "$round" inet-dgram
+		storm "$config" "$rung" "$round" inet-dgram "$pid"
 		[ "$PROFILE" = 1 ] && programs "$config" "$rung" inet-dgram
 		if [ "${config#base:}" = default ]; then
-			storm "$config" "$rung" "$round" devnull
+			storm "$config" "$rung" "$round" devnull "$pid"
 			[ "$PROFILE" = 1 ] && programs "$config" "$rung" devnull
 		fi
 		round=$((round + 1))

@@ -12,6 +12,7 @@ def fields(line):
 
 def main(logs):
     runs = {}  # (kernel, rung, config, workload) -> [ns_per_call]
+    tracer = {}  # the same -> [the tracer process's own ns per call]
     checks = {}  # (kernel, rung, config) -> [(records, lost)]
     errors = []
     progs = {}  # (kernel, rung, config, workload) -> {name: (cnt, ns)}
@@ -32,7 +33,9 @@ def main(logs):
             if line.startswith("ICOUNTPROG "):
                 f = fields(line)
                 key = (kernel, f["rung"], f["config"], f["workload"])
-                progs.setdefault(key, {})[f["name"]] = (int(f["run_cnt"]), int(f["run_time_ns"]))
+                # names are cut at 15 characters (fentry_sys_sock is __sys_socket's
+                # and __sys_socketpair's): the id tells them apart
+                progs.setdefault(key, {})[f"{f['name']} (id {f['id']})"] = (int(f["run_cnt"]), int(f["run_time_ns"]))
             elif line.startswith("ICOUNT "):
                 f = fields(line)
                 if "iters" in f:
@@ -42,6 +45,8 @@ def main(logs):
                 elif "ns_per_call" in f and f["ns_per_call"]:
                     key = (kernel, f["rung"], f["config"], f["workload"])
                     runs.setdefault(key, []).append(float(f["ns_per_call"]))
+                    if f.get("tracer_ns_per_call") and f["config"] != "untraced":
+                        tracer.setdefault(key, []).append(float(f["tracer_ns_per_call"]))
                     if f.get("calls") != f.get("ok"):
                         errors.append(f"{kernel} {f['rung']} {f['config']}: {line}")
                 elif "records" in f:
@@ -88,6 +93,16 @@ def main(logs):
     if checks:
         print("Every traced run recorded all its socket() calls with nothing lost." if not bad else
               "Records/losses off: " + "; ".join(bad))
+    if tracer:
+        print()
+        print("The tracer process's own CPU (all its threads' schedstat, guest ns = instructions) "
+              "within each traced iteration:")
+        print()
+        print("| kernel | rung | config | workload | traced iteration | of which the tracer process |")
+        print("|---|---|---|---|---|---|")
+        for key in sorted(tracer):
+            total, own = med(key), statistics.median(tracer[key])
+            print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {total / 1000:.2f} k | {own / 1000:.2f} k |")
     if progs:
         print()
         print("| kernel | rung | workload | program | runs/iteration | ns/run |")
