@@ -79,4 +79,6 @@ done <<<"$kernels"
 wait
 
 echo "icount: $(basename "$tracer") $(cd "$repo" && git rev-parse --short HEAD 2>/dev/null), $iters iterations, median of $rounds rounds"
-python3 "$here/icount_report.py" "${names[@]/#/$work/}"
+logs=()
+for name in "${names[@]}"; do logs+=("$work/$name.log"); done
+python3 "$here/icount_report.py" "${logs[@]}"
