@@ -266,6 +266,14 @@ def check_cause(name, op, recs, probe, version):
     """A call the causes scenario made to fail: recorded once with its errno
     and the cause the workload meant, with the figures that explain it."""
     seccomp = op["cause"] == "seccomp"
+    if seccomp and probe != "tracepoint":
+        # The function rungs attach no syscall tracepoint (issue 20): a call
+        # seccomp refused never reaches __sys_*, so it is not recorded, and
+        # start.blind_spots says so (cause:seccomp).
+        found = [r for r in recs if r.get("event") == op["op"] and r.get("pid") == op["pid"]
+                 and r.get("tid") == op["tid"] and r.get("errno") == op["errno"]]
+        check(not found, f"{name}: not recorded on the {probe} rung (cause:seccomp is blind)", f"{len(found)} records")
+        return found
     # Before 5.15 (no bpf_task_pt_regs) a seccomp-refused call's arguments are unknown: -1.
     blind_args = seccomp and version < (5, 15)
     family = -1 if blind_args else op["family"]

@@ -530,14 +530,19 @@ extension AttachPlan {
           && (rung == .fentry || (facts.kallsyms.contains($0) && !$0.hasPrefix("bpf_lsm_")))
       }
       programs.formUnion(present.map { prefix + $0 })
-      // seccomp refuses a call before __sys_socket runs: only sys_exit sees it.
-      programs.insert("tp_exit_socket")
       hooks.append(
         Hook(
           name: "failure cause", rung: rung,
           how: (rung == .fentry ? "fexit " : "kretprobe ")
-            + (present.isEmpty ? "(none found)" : present.joined(separator: ", "))
-            + "; sys_exit_socket without sys_enter: seccomp"))
+            + (present.isEmpty ? "(none found)" : present.joined(separator: ", "))))
+      // seccomp refuses a call before __sys_socket runs: only a syscall
+      // tracepoint would see it, and this rung attaches none (every task's
+      // syscalls would take the traced slow path for it).
+      causeBlindSpots.append(
+        BlindSpot(
+          path: .causeSeccomp,
+          reason: "a socket call a seccomp filter refused never reaches __sys_*; the function rungs attach no "
+            + "syscall tracepoint, so it is not recorded (the tracepoint rung records it)"))
       let named = present.filter { Self.moduleFunctions.contains($0) }
       if !present.contains("security_socket_create") {
         causeBlindSpots.append(
