@@ -70,18 +70,7 @@ extension KernelTests {
             s = socket.socket(); s.bind(address); print(name, s.getsockname()[1], flush=True); s.close()
         print("port", port, flush=True)
         """
-      // The port is chosen by the program: find a free one first, the same way.
-      let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-      var address = sockaddr_in()
-      address.sin_family = sa_family_t(AF_INET)
-      address.sin_addr.s_addr = inet_addr("127.0.0.1")
-      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-      _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
-      _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) }
-      }
-      let port = Int(UInt16(bigEndian: address.sin_port))
-      close(probe)
+      let port = try freeLoopbackPort()
       let fixed = program.replacingOccurrences(
         of: "probe = socket.socket(); probe.bind((\"127.0.0.1\", 0)); port = probe.getsockname()[1]; probe.close()",
         with: "port = \(port)")

@@ -176,23 +176,6 @@ final class MetricsService {
   }
 }
 
-/// A port nobody listens on, on 127.0.0.1.
-func freeLoopbackPort() throws -> Int {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  defer { close(fd) }
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  try withUnsafeMutablePointer(to: &address) { pointer in
-    try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-      try #require(bind(fd, raw, length) == 0)
-      try #require(getsockname(fd, raw, &length) == 0)
-    }
-  }
-  return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// GET /metrics over a plain socket: the body.
 func scrape(port: Int) throws -> String {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

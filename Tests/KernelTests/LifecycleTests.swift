@@ -165,29 +165,13 @@ extension KernelTests {
       }
     }
 
-    /// A free TCP port on 127.0.0.1, found by binding to port 0.
-    func freePort() throws -> Int {
-      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-      defer { close(fd) }
-      var address = sockaddr_in()
-      address.sin_family = sa_family_t(AF_INET)
-      address.sin_addr.s_addr = inet_addr("127.0.0.1")
-      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-      try withUnsafeMutablePointer(to: &address) { pointer in
-        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-          try #require(bind(fd, raw, length) == 0)
-          try #require(getsockname(fd, raw, &length) == 0)
-        }
-      }
-      return Int(UInt16(bigEndian: address.sin_port))
-    }
 
     /// `--port` and `--address` keep exactly the sockets whose address matched
     /// (their births held in the kernel until then), and nothing of the others
     /// the same process made at the same time.
     @Test(arguments: ["port", "ipv6", "unix"])
     func addressFiltersKeepOnlyMatchingSockets(filter: String) throws {
-      let port = try freePort()
+      let port = try freeLoopbackPort()
       let workload = try Workload(["lifecycle-port=\(port)"])
       let arguments: [String]
       switch filter {
