@@ -55,8 +55,10 @@ static __always_inline void connect_enter(int fd, const void *uaddr, u32 addr_le
 
 	op_enter(ST_KIND_CONNECT, fd, 0, uaddr, addr_len);
 	f = bpf_map_lookup_elem(&opflight, &tid);
-	if (f && f->kind == ST_KIND_CONNECT)
+	if (f && f->kind == ST_KIND_CONNECT) {
 		watch_connect(f->fd, f->start_ns);
+		note_connecting(f->fd); /* issue 21: the client of a later accept (peer.bpf.h) */
+	}
 }
 
 /* ---- rung 1: fentry/fexit ------------------------------------------------ */
