@@ -62,19 +62,16 @@ extension KernelTests {
 
     /// --port P --address A: a socket must match both.
     @Test func portAndAddressCombineWithAnd() throws {
+      let port = try freeLoopbackPort()
       let program = """
         import socket
-        probe = socket.socket(); probe.bind(("127.0.0.1", 0)); port = probe.getsockname()[1]; probe.close()
+        port = \(port)
         kinds = {"port only": ("127.0.0.1", port), "address only": ("127.0.0.2", 0), "both": ("127.0.0.2", port)}
         for name, address in kinds.items():
             s = socket.socket(); s.bind(address); print(name, s.getsockname()[1], flush=True); s.close()
         print("port", port, flush=True)
         """
-      let port = try freeLoopbackPort()
-      let fixed = program.replacingOccurrences(
-        of: "probe = socket.socket(); probe.bind((\"127.0.0.1\", 0)); port = probe.getsockname()[1]; probe.close()",
-        with: "port = \(port)")
-      let (truth, records) = try run(fixed, filters: ["--port", "\(port)", "--address", "127.0.0.2"])
+      let (truth, records) = try run(program, filters: ["--port", "\(port)", "--address", "127.0.0.2"])
       #expect(truth.count == 4)
       let binds = records.filter { $0["event"] as? String == "bind" }
       #expect(binds.count == 1, "\(binds.map { $0["address"] ?? "" })")
