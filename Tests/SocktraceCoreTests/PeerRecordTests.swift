@@ -195,6 +195,47 @@ import Testing
     #expect(far.peerPID == nil)
   }
 
+  /// Every release is the socket's end (the tracepoint rung reports the last
+  /// reference, whatever dropped it), so the join forgets the socket: a
+  /// listener gone is no longer anyone's peer, and a week of `serve` keeps
+  /// only what is alive.
+  @Test(arguments: [ST_RELEASE_SOCK, ST_RELEASE_CLOSE, ST_RELEASE_EXIT])
+  func aReleaseForgetsTheSocket(how: st_release_how) {
+    let join = PeerJoin()
+    var listener = [UInt8](repeating: 0, count: 28)  // [::]:9090, dual stack
+    listener[0] = 10
+    listener[2] = 0x23
+    listener[3] = 0x82
+    var bind = TraceEvent.socketCall(
+      SocketCallEvent(
+        raw: Self.op(
+          ST_KIND_BIND.rawValue, pid: 40, inode: 30, family: 10, address: listener, local: listener,
+          comm: Array("srv".utf8))))
+    join.resolve(&bind)
+    func connect(inode: UInt64) -> UInt32? {
+      var event = TraceEvent.socketCall(
+        SocketCallEvent(
+          raw: Self.op(
+            ST_KIND_CONNECT.rawValue, pid: 41, inode: inode, address: Self.sockaddrIn(127, 0, 0, 1, port: 9090),
+            local: Self.sockaddrIn(127, 0, 0, 1, port: 50000 + UInt16(inode)))))
+      join.resolve(&event)
+      guard case .socketCall(let call) = event else { return nil }
+      return call.peerPID
+    }
+    #expect(connect(inode: 31) == 40, "an IPv4 connect reaches a [::] listener")
+    #expect(join.occupancy.owners == 0 && join.occupancy.bound == 1 && join.occupancy.connected == 1)
+    for inode: UInt64 in [30, 31] {
+      var release = st_release()
+      release.h = Fixtures.header(kind: ST_KIND_RELEASE.rawValue, size: MemoryLayout<st_release>.size)
+      release.inode = inode
+      release.how = how.rawValue
+      var event = TraceEvent.release(ReleaseEvent(raw: release))
+      join.resolve(&event)
+    }
+    #expect(join.occupancy.bound == 0 && join.occupancy.connected == 0)
+    #expect(connect(inode: 32) == nil)
+  }
+
   @Test func theTimelineAndTheChromeTraceTellBothEnds() throws {
     let text = encode([
       .socket(SocketEvent(raw: Fixtures.socket(inode: 20))),

@@ -83,7 +83,7 @@ public struct JSONLinesEncoder {
       }
       out.appendRaw(",\"duration_ns\":")
       out.appendUIntString(result.durationNanoseconds)
-      appendLocal(result.localAddress, into: &out)
+      appendLocal(result.raw.local, length: result.raw.local_len, into: &out)
     }
     out.appendRaw("}\n")
   }
@@ -160,12 +160,8 @@ public struct JSONLinesEncoder {
     switch event.source {
     case .socket:
       // Null but for a snapshot (via "snapshot"): what /proc said of a socket open at start.
-      appendLocal(event.localAddress, into: &out)
-      let peer = event.peer
-      out.appendRaw(",\"address\":")
-      if let peer { out.appendString(peer.text) } else { out.appendNull() }
-      out.appendRaw(",\"port\":")
-      appendOptional(peer?.port.map { Int32(bitPattern: $0) }, into: &out)
+      appendLocal(event.raw.local, length: event.raw.local_len, into: &out)
+      appendPeerAddress(event, into: &out)
       out.appendRaw(",\"state\":")
       if let state = event.tcpState {
         out.appendName(SocketNames.tcpStateName(state), orPrefix: "TCP_", state)
@@ -182,12 +178,8 @@ public struct JSONLinesEncoder {
       appendOptional(event.secondFD, into: &out)
       out.appendRaw(",\"listen_inode\":")
       appendOptionalString(event.secondInode, into: &out)
-      let peer = event.peer
-      out.appendRaw(",\"address\":")
-      if let peer { out.appendString(peer.text) } else { out.appendNull() }
-      out.appendRaw(",\"port\":")
-      appendOptional(peer?.port.map { Int32(bitPattern: $0) }, into: &out)
-      appendLocal(event.localAddress, into: &out)
+      appendPeerAddress(event, into: &out)
+      appendLocal(event.raw.local, length: event.raw.local_len, into: &out)
       appendPeer(pid: event.peerPID, comm: event.peerComm, inode: event.peerInode, into: &out)
     }
     out.appendRaw(",\"ret\":")
@@ -310,19 +302,21 @@ public struct JSONLinesEncoder {
     }
     switch event.call {
     case .bind, .connect:
-      let address = event.address
-      out.appendRaw(",\"address\":")
-      if let address { out.appendString(address.text) } else { out.appendNull() }
-      out.appendRaw(",\"port\":")
-      appendOptional(address?.port.map { Int32(bitPattern: $0) }, into: &out)
-      appendLocal(event.localAddress, into: &out)
+      if event.raw.bits & UInt32(ST_OP_HAS_ADDR) != 0 {
+        withUnsafeBytes(of: event.raw.addr) {
+          out.appendAddressFields(",\"address\":", ",\"port\":", sockaddr: $0, length: Int(event.raw.addr_len))
+        }
+      } else {
+        out.appendFields(",\"address\":", ",\"port\":", nil)
+      }
+      appendLocal(event.raw.local, length: event.raw.local_len, into: &out)
       if event.call == .connect {
         appendPeer(pid: event.peerPID, comm: event.peerComm, inode: event.peerInode, into: &out)
       }
     case .listen:
       out.appendRaw(",\"backlog\":")
       out.appendInt(Int64(event.raw.arg))
-      appendLocal(event.localAddress, into: &out)
+      appendLocal(event.raw.local, length: event.raw.local_len, into: &out)
     case .shutdown:
       out.appendRaw(",\"how\":")
       switch event.raw.arg {
@@ -362,11 +356,18 @@ public struct JSONLinesEncoder {
   }
 
   /// `,"local_address":…,"local_port":…`: the socket's own address (issue 21).
-  private func appendLocal(_ address: SocketAddress?, into out: inout JSONBuffer) {
-    out.appendRaw(",\"local_address\":")
-    if let address { out.appendString(address.text) } else { out.appendNull() }
-    out.appendRaw(",\"local_port\":")
-    appendOptional(address?.port.map { Int32(bitPattern: $0) }, into: &out)
+  private func appendLocal<Bytes>(_ sockaddr: Bytes, length: some BinaryInteger, into out: inout JSONBuffer) {
+    withUnsafeBytes(of: sockaddr) {
+      out.appendAddressFields(",\"local_address\":", ",\"local_port\":", sockaddr: $0, length: Int(length))
+    }
+  }
+
+  /// `,"address":…,"port":…` of an accepted (or snapshot) socket's peer.
+  private func appendPeerAddress(_ event: SocketEvent, into out: inout JSONBuffer) {
+    withUnsafeBytes(of: event.raw.peer_addr) {
+      out.appendPeerAddressFields(
+        ",\"address\":", ",\"port\":", family: Int32(event.raw.peer_family), port: event.raw.peer_port, bytes: $0)
+    }
   }
 
   /// `,"peer_pid":…,"peer_comm":…,"peer_inode":…`: the other end, null when not known.

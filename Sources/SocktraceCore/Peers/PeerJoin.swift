@@ -22,31 +22,80 @@ import Glibc
 ///
 /// Never a guess: no match leaves peer_pid null. Records are amended in
 /// place before they are written. An endpoint is forgotten at its socket's
-/// `release` (fentry, kprobe rungs) or replaced by a later bind of the same
-/// address; a `close` (tracepoint rung) may leave another holder of the fd,
-/// so it forgets nothing.
+/// `release` (the last reference, on every rung) or replaced by a later bind
+/// of the same address.
 public final class PeerJoin {
   struct Holder {
     var pid: UInt32
     var comm: (UInt64, UInt64)
   }
 
-  /// One end of an inet socket: namespace, type (stream, dgram), the
-  /// address as 16 bytes (IPv4 as ::ffff:a.b.c.d), the port.
+  /// An inet address as 16 bytes (IPv4 as ::ffff:a.b.c.d) in two words:
+  /// hashed and compared as integers, never as text (every record of a busy
+  /// server comes through here).
+  struct Address: Hashable {
+    var high: UInt64
+    var low: UInt64
+
+    init(high: UInt64, low: UInt64) {
+      self.high = high
+      self.low = low
+    }
+
+    /// 4 bytes (IPv4) or 16 (IPv6) from `bytes` at `offset`.
+    init(_ bytes: UnsafeRawBufferPointer, at offset: Int, v4: Bool) {
+      if v4 {
+        high = 0
+        low = Self.v4Marker | UInt64(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) << 32
+      } else {
+        high = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        low = bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
+      }
+    }
+
+    /// Bytes 8–11 of ::ffff:a.b.c.d (0, 0, 0xff, 0xff), as the low word holds them.
+    static let v4Marker: UInt64 = 0xffff_0000
+    var isV4: Bool { high == 0 && low & 0xffff_ffff == Self.v4Marker }
+    var isLoopback: Bool {
+      (isV4 && (low >> 32) & 0xff == 127) || (high == 0 && low == 1 << 56)
+    }
+    /// The wildcard of this address's family: 0.0.0.0 or [::].
+    var wildcard: Address { isV4 ? Address(high: 0, low: Self.v4Marker) : Address(high: 0, low: 0) }
+
+    /// The 16 bytes, for the rare lookup in /proc's tables.
+    var bytes: [UInt8] { withUnsafeBytes(of: (high, low)) { Array($0) } }
+  }
+
+  /// One end of an inet socket: namespace, type (stream, dgram), address, port.
   struct Endpoint: Hashable {
     var netns: UInt32
     var type: Int32
-    var address: [UInt8]
+    var address: Address
     var port: UInt16
+  }
+
+  /// The endpoints an inode was remembered under (a bind and a listen repeat
+  /// one): two inline, so most sockets cost no array.
+  struct Remembered {
+    var first: Endpoint
+    var second: Endpoint?
+    var more: [Endpoint] = []
+
+    var all: [Endpoint] { [first] + (second.map { [$0] } ?? []) + more }
+
+    mutating func add(_ end: Endpoint) {
+      if end == first || end == second { return }
+      if second == nil { second = end } else if !more.contains(end) { more.append(end) }
+    }
   }
 
   private var owners: [UInt64: Holder] = [:]
   private var bound: [Endpoint: Holder] = [:]
   private var connected: [Endpoint: Holder] = [:]
   /// inode -> its endpoints in `bound` and `connected`, to forget them at release.
-  private var endpoints: [UInt64: [Endpoint]] = [:]
+  private var endpoints: [UInt64: Remembered] = [:]
   /// This host's addresses (every interface's), normalized; loopback is always local.
-  private let localAddresses: Set<[UInt8]>
+  private let localAddresses: Set<Address>
   /// The tracer's network namespace: interface addresses are its.
   private let netns: UInt32
 
@@ -54,6 +103,10 @@ public final class PeerJoin {
     localAddresses = Self.interfaceAddresses()
     netns = UInt32(truncatingIfNeeded: ProcContext.netnsInode(pid: getpid()) ?? 0)
   }
+
+  /// How many sockets and endpoints it holds (bounded by the live sockets: a
+  /// release forgets its socket).
+  var occupancy: (owners: Int, bound: Int, connected: Int) { (owners.count, bound.count, connected.count) }
 
   /// Learns from a record and fills what it can of its peer fields.
   public func resolve(_ event: inout TraceEvent) {
@@ -77,7 +130,8 @@ public final class PeerJoin {
     case .socketCall(var call):
       guard call.succeeded || call.errno == EINPROGRESS, let inode = call.inode else { return }
       let type = call.type ?? 0
-      if let local = call.localAddress, let end = endpoint(local, type: type, netns: call.raw.h.netns) {
+      let netns = call.raw.h.netns
+      if let end = withUnsafeBytes(of: call.raw.local, { Self.endpoint($0, Int(call.raw.local_len), type, netns) }) {
         let owner = owners[inode] ?? holder(call.raw.h)
         switch call.call {
         case .bind, .listen: remember(end, owner, inode: inode, in: \.bound)
@@ -88,7 +142,8 @@ public final class PeerJoin {
       guard call.call == .connect, call.raw.peer_pid == 0 else { return }
       if let peer = call.peerInode, let owner = owners[peer] {
         set(&call.raw.peer_pid, &call.raw.peer_comm, owner)
-      } else if let target = call.address, let end = endpoint(target, type: type, netns: call.raw.h.netns),
+      } else if call.raw.bits & UInt32(ST_OP_HAS_ADDR) != 0,
+        let end = withUnsafeBytes(of: call.raw.addr, { Self.endpoint($0, Int(call.raw.addr_len), type, netns) }),
         isLocal(end), let owner = listener(for: end)
       {
         set(&call.raw.peer_pid, &call.raw.peer_comm, owner)
@@ -97,13 +152,15 @@ public final class PeerJoin {
       }
       event = .socketCall(call)
     case .release(let release):
-      // close(2) (the tracepoint rung) ends an fd, not the socket: a forked
-      // child closing its copy of the listener leaves the parent listening.
-      guard release.how == .release else { return }
+      // A release is the socket's end on every rung (the tracepoint rung
+      // reports the last reference, whatever dropped it: issue 19), so its
+      // inode and endpoints are forgotten: a week of `serve` holds what is alive.
       owners[release.inode] = nil
-      for end in endpoints.removeValue(forKey: release.inode) ?? [] {
-        bound[end] = nil
-        connected[end] = nil
+      if let ends = endpoints.removeValue(forKey: release.inode) {
+        for end in ends.all {
+          bound[end] = nil
+          connected[end] = nil
+        }
       }
     default:
       return
@@ -114,13 +171,19 @@ public final class PeerJoin {
     _ end: Endpoint, _ owner: Holder, inode: UInt64, in map: ReferenceWritableKeyPath<PeerJoin, [Endpoint: Holder]>
   ) {
     self[keyPath: map][end] = owner
-    endpoints[inode, default: []].append(end)
+    if endpoints[inode] == nil {
+      endpoints[inode] = Remembered(first: end)
+    } else {
+      endpoints[inode]?.add(end)
+    }
   }
 
   /// A snapshot socket bound to a port: a TCP listener, or a bound UDP socket.
   private func learnBound(_ socket: SocketEvent) {
-    guard let local = socket.localAddress, let inode = socket.inode,
-      let end = endpoint(local, type: socket.type, netns: socket.raw.h.netns), end.port != 0
+    guard let inode = socket.inode,
+      let end = withUnsafeBytes(
+        of: socket.raw.local, { Self.endpoint($0, Int(socket.raw.local_len), socket.type, socket.raw.h.netns) }),
+      end.port != 0
     else { return }
     let owner = holder(socket.raw.h)
     if socket.type == streamType && socket.tcpState == 10 {
@@ -136,11 +199,10 @@ public final class PeerJoin {
   private func listener(for end: Endpoint) -> Holder? {
     if let exact = bound[end] { return exact }
     var wildcard = end
-    let isV4 = end.address.starts(with: Self.v4Prefix)
-    wildcard.address = isV4 ? Self.v4Prefix + [0, 0, 0, 0] : [UInt8](repeating: 0, count: 16)
+    wildcard.address = end.address.wildcard
     if let any = bound[wildcard] { return any }
-    if isV4 {  // a dual-stack [::] listener takes IPv4 too (bindv6only off)
-      wildcard.address = [UInt8](repeating: 0, count: 16)
+    if end.address.isV4 {  // a dual-stack [::] listener takes IPv4 too (bindv6only off)
+      wildcard.address = Address(high: 0, low: 0)
       return bound[wildcard]
     }
     return nil
@@ -148,28 +210,42 @@ public final class PeerJoin {
 
   /// An accepted inet connection's client: its connect's source, or the kernel's table.
   private func acceptPeer(_ socket: SocketEvent) -> Holder? {
-    guard let peer = socket.peer, let remote = endpoint(peer, type: socket.type, netns: socket.raw.h.netns),
-      isLocal(remote)
-    else { return nil }
+    let family = Int32(socket.raw.peer_family)
+    guard family == SocketAddress.inet || family == SocketAddress.inet6 else { return nil }
+    let address = withUnsafeBytes(of: socket.raw.peer_addr) { Address($0, at: 0, v4: family == SocketAddress.inet) }
+    let remote = Endpoint(netns: socket.raw.h.netns, type: socket.type, address: address, port: socket.raw.peer_port)
+    guard isLocal(remote) else { return nil }
     if let client = connected[remote] { return client }
-    guard let local = socket.localAddress, let own = endpoint(local, type: socket.type, netns: remote.netns),
+    guard
+      let own = withUnsafeBytes(
+        of: socket.raw.local, { Self.endpoint($0, Int(socket.raw.local_len), socket.type, remote.netns) }),
       let inode = ProcNetTables.inode(
-        pid: Int32(bitPattern: socket.raw.h.pid), type: socket.type, local: (remote.address, remote.port),
-        remote: (own.address, own.port))
+        pid: Int32(bitPattern: socket.raw.h.pid), type: socket.type, local: (remote.address.bytes, remote.port),
+        remote: (own.address.bytes, own.port))
     else { return nil }
     return owners[inode]
   }
 
   private func isLocal(_ end: Endpoint) -> Bool {
-    if end.address.starts(with: Self.v4Prefix + [127]) || end.address == Self.v6Loopback { return true }
-    return end.netns == netns && localAddresses.contains(end.address)
+    end.address.isLoopback || (end.netns == netns && localAddresses.contains(end.address))
   }
 
-  private func endpoint(_ address: SocketAddress, type: Int32, netns: UInt32) -> Endpoint? {
-    guard let port = address.port, address.family == 2 || address.family == 10,
-      let bytes = Self.addressBytes(address)
-    else { return nil }
-    return Endpoint(netns: netns, type: type, address: Self.normalize(bytes), port: UInt16(truncatingIfNeeded: port))
+  /// The endpoint of an inet `struct sockaddr` of `length` bytes, read in place.
+  static func endpoint(_ sockaddr: UnsafeRawBufferPointer, _ length: Int, _ type: Int32, _ netns: UInt32)
+    -> Endpoint?
+  {
+    let count = min(max(length, 0), sockaddr.count)
+    guard count >= 8 else { return nil }
+    let family = Int32(sockaddr.loadUnaligned(as: UInt16.self))
+    let port = UInt16(bigEndian: sockaddr.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+    switch family {
+    case SocketAddress.inet:
+      return Endpoint(netns: netns, type: type, address: Address(sockaddr, at: 4, v4: true), port: port)
+    case SocketAddress.inet6 where count >= 24:
+      return Endpoint(netns: netns, type: type, address: Address(sockaddr, at: 8, v4: false), port: port)
+    default:
+      return nil
+    }
   }
 
   private func holder(_ header: st_header) -> Holder {
@@ -186,47 +262,29 @@ public final class PeerJoin {
   }
 
   static let v4Prefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
-  static let v6Loopback: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
 
   /// 16 bytes: IPv4 (4 bytes) as ::ffff:a.b.c.d, IPv6 as is.
   static func normalize(_ address: [UInt8]) -> [UInt8] {
     address.count == 4 ? v4Prefix + address : address
   }
 
-  /// The address bytes of an inet SocketAddress, from its text form.
-  static func addressBytes(_ address: SocketAddress) -> [UInt8]? {
-    var text = String(decoding: address.text, as: UTF8.self)
-    guard let colon = text.lastIndex(of: ":") else { return nil }
-    text = String(text[..<colon])
-    if address.family == 10 {
-      text = String(text.dropFirst().dropLast())  // [addr]
-      if let percent = text.firstIndex(of: "%") { text = String(text[..<percent]) }
-      var raw = in6_addr()
-      guard inet_pton(AF_INET6, text, &raw) == 1 else { return nil }
-      return withUnsafeBytes(of: raw) { Array($0) }
-    }
-    var raw = in_addr()
-    guard inet_pton(AF_INET, text, &raw) == 1 else { return nil }
-    return withUnsafeBytes(of: raw) { Array($0) }
-  }
-
   /// Every address of this host's interfaces (getifaddrs), normalized.
-  static func interfaceAddresses() -> Set<[UInt8]> {
+  static func interfaceAddresses() -> Set<Address> {
     var list: UnsafeMutablePointer<ifaddrs>?
     guard getifaddrs(&list) == 0, let first = list else { return [] }
     defer { freeifaddrs(list) }
-    var addresses = Set<[UInt8]>()
+    var addresses = Set<Address>()
     var walk: UnsafeMutablePointer<ifaddrs>? = first
     while let entry = walk {
       if let address = entry.pointee.ifa_addr {
         switch Int32(address.pointee.sa_family) {
         case AF_INET:
-          _ = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-            addresses.insert(normalize(withUnsafeBytes(of: sin.pointee.sin_addr) { Array($0) }))
+          address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+            withUnsafeBytes(of: sin.pointee.sin_addr) { addresses.insert(Address($0, at: 0, v4: true)) }
           }
         case AF_INET6:
-          _ = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-            addresses.insert(withUnsafeBytes(of: sin6.pointee.sin6_addr) { Array($0) })
+          address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+            withUnsafeBytes(of: sin6.pointee.sin6_addr) { addresses.insert(Address($0, at: 0, v4: false)) }
           }
         default: break
         }
