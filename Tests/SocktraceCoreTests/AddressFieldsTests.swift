@@ -26,10 +26,11 @@ import Testing
     written { $0.appendFields(",\"address\":", ",\"port\":", address) }
   }
 
-  @Test(arguments: [
-    ([0, 0, 0, 0], 0), ([127, 0, 0, 1], 8080), ([255, 255, 255, 255], 65535), ([10, 9, 100, 1], 1),
-    ([192, 168, 0, 99], 443),
-  ] as [([UInt8], UInt16)])
+  @Test(
+    arguments: [
+      ([0, 0, 0, 0], 0), ([127, 0, 0, 1], 8080), ([255, 255, 255, 255], 65535), ([10, 9, 100, 1], 1),
+      ([192, 168, 0, 99], 443),
+    ] as [([UInt8], UInt16)])
   func ipv4IsWhatSocketAddressSays(octets: [UInt8], port: UInt16) {
     let bytes = Self.sockaddrIn(octets, port: port)
     let fast = bytes.withUnsafeBytes { raw in
