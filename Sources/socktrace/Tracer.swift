@@ -198,9 +198,9 @@ final class Tracer {
       do {
         if pipeline.takePause() {
           try session.drain()  // more is queued: read on without waiting
-        } else if try session.poll(interval: Self.pollIntervalMilliseconds) > 0 {
+        } else if case let read = try session.poll(interval: Self.pollIntervalMilliseconds), read > 0 {
           try? pipeline.flush()  // what was woken goes out now
-          if !pipeline.pausedForBatch { RingBufferReader.coalesce() }  // then let a storm gather
+          if !pipeline.pausedForBatch { RingBufferReader.coalesce(afterReading: read) }  // then let a storm gather
         }
         reportLosses(session, encoder: encoder)
         try? pipeline.flush()

@@ -111,22 +111,20 @@ public final class PeerJoin {
   /// Learns from a record and fills what it can of its peer fields.
   public func resolve(_ event: inout TraceEvent) {
     switch event {
-    case .socket(var socket):
+    case .socket(let socket):
       guard socket.succeeded else { return }
       if let inode = socket.inode { owners[inode] = holder(socket.raw.h) }
       if socket.via == .snapshot {
         learnBound(socket)
         return
       }
-      guard socket.source == .accept, socket.raw.peer_pid == 0 else { return }
-      if let inode = socket.peerInode, let owner = owners[inode] {
-        set(&socket.raw.peer_pid, &socket.raw.peer_comm, owner)
-      } else if let found = acceptPeer(socket) {
-        set(&socket.raw.peer_pid, &socket.raw.peer_comm, found)
-      } else {
-        return
-      }
-      event = .socket(socket)
+      // Only an accept the kernel named no peer for is amended (and copied).
+      guard socket.source == .accept, socket.raw.peer_pid == 0,
+        let owner = socket.peerInode.flatMap({ owners[$0] }) ?? acceptPeer(socket)
+      else { return }
+      var amended = socket
+      set(&amended.raw.peer_pid, &amended.raw.peer_comm, owner)
+      event = .socket(amended)
     case .socketCall(var call):
       guard call.succeeded || call.errno == EINPROGRESS, let inode = call.inode else { return }
       let type = call.type ?? 0
@@ -134,8 +132,8 @@ public final class PeerJoin {
       if let end = withUnsafeBytes(of: call.raw.local, { Self.endpoint($0, Int(call.raw.local_len), type, netns) }) {
         let owner = owners[inode] ?? holder(call.raw.h)
         switch call.call {
-        case .bind, .listen: remember(end, owner, inode: inode, in: \.bound)
-        case .connect: remember(end, owner, inode: inode, in: \.connected)
+        case .bind, .listen: remember(end, owner, inode: inode, in: .bound)
+        case .connect: remember(end, owner, inode: inode, in: .connected)
         case .shutdown: break
         }
       }
@@ -167,10 +165,13 @@ public final class PeerJoin {
     }
   }
 
-  private func remember(
-    _ end: Endpoint, _ owner: Holder, inode: UInt64, in map: ReferenceWritableKeyPath<PeerJoin, [Endpoint: Holder]>
-  ) {
-    self[keyPath: map][end] = owner
+  private enum Table { case bound, connected }
+
+  private func remember(_ end: Endpoint, _ owner: Holder, inode: UInt64, in table: Table) {
+    switch table {
+    case .bound: bound[end] = owner
+    case .connected: connected[end] = owner
+    }
     if endpoints[inode] == nil {
       endpoints[inode] = Remembered(first: end)
     } else {
@@ -187,11 +188,11 @@ public final class PeerJoin {
     else { return }
     let owner = holder(socket.raw.h)
     if socket.type == streamType && socket.tcpState == 10 {
-      remember(end, owner, inode: inode, in: \.bound)
+      remember(end, owner, inode: inode, in: .bound)
     } else if socket.type == streamType && socket.tcpState == 1 {
-      remember(end, owner, inode: inode, in: \.connected)
+      remember(end, owner, inode: inode, in: .connected)
     } else if socket.type == datagramType {
-      remember(end, owner, inode: inode, in: \.bound)
+      remember(end, owner, inode: inode, in: .bound)
     }
   }
 
