@@ -26,7 +26,7 @@ public final class RingBufferReader {
   /// ring holds far more than a window's records at any rate measured.
   public static let coalesceMicroseconds = 1000
   public static let stormMicroseconds = 4000
-  public static let stormRecords = 128
+  public static let stormRecords = 32
 
   /// Sleeps the coalescing window for a read of `records` (a signal ends it early).
   public static func coalesce(afterReading records: Int) {
