@@ -209,6 +209,8 @@ struct task_struct {
 #if defined(__TARGET_ARCH_x86)
 	struct thread_info thread_info;
 #endif
+	unsigned int flags; /* PF_* */
+	int exit_state;     /* EXIT_ZOMBIE, EXIT_DEAD: set by exit_notify */
 	int pid;
 	int tgid;
 	int exit_code;

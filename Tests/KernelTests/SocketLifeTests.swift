@@ -104,6 +104,49 @@ extension KernelTests {
       #expect(end["lost"] as? Int == 0)
     }
 
+    /// A parent's close and a child's exit at the same moment: the child's
+    /// exit is checked before exit_files drops its copy, so each can see the
+    /// other's reference (a forking server's client socket; the soak found 16
+    /// of 99 unreleased). Exactly one release each, by one of the two.
+    @Test func aCloseRacingAnExitReleasesOnce() throws {
+      let program = """
+        import os, socket
+        for _ in range(300):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            child = os.fork()
+            if child == 0:
+                os._exit(0)
+            inode = os.fstat(s.fileno()).st_ino; s.close()
+            print(inode, os.getpid(), child, flush=True)
+            os.waitpid(child, 0)
+        """
+      let output = NSTemporaryDirectory() + "socktrace-life-\(UUID().uuidString).jsonl"
+      defer { unlink(output) }
+      let result = try runSocktraceFully(["--json", "-o", output, "--", "/usr/bin/python3", "-c", program])
+      #expect(result.status == 0, "\(result.stderr)")
+      var releases: [Int: [Int]] = [:]
+      var end: [String: Any] = [:]
+      for line in try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n") {
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        if record["event"] as? String == "release", let inode = record.u64("inode") {
+          releases[inode, default: []].append(record["pid"] as? Int ?? 0)
+        } else if record["event"] as? String == "end" {
+          end = record
+        }
+      }
+      let truth = result.stdout.split(separator: "\n").map { $0.split(separator: " ").compactMap { Int($0) } }
+      #expect(truth.count == 300)
+      var unreleased = 0
+      for fields in truth where fields.count == 3 {
+        let pids = releases[fields[0]] ?? []
+        if pids.isEmpty { unreleased += 1 }
+        #expect(pids.count <= 1, "inode \(fields[0]): \(pids.count) releases")
+        #expect(pids.allSatisfy { $0 == fields[1] || $0 == fields[2] }, "inode \(fields[0]) released by \(pids)")
+      }
+      #expect(unreleased == 0, "\(unreleased) of \(truth.count) sockets never released")
+      #expect(end["lost"] as? Int == 0)
+    }
+
     /// 70 processes exit holding 1,000 sockets each: every one is released
     /// (the bookkeeping frees them), and a socket made after is still followed.
     @Test func seventyThousandSocketsLeftOpenAtExitAreAllReleased() throws {

@@ -13,31 +13,38 @@
 
 static __always_inline void emit_release(u64 inode, u32 how)
 {
-	int *family = bpf_map_lookup_elem(&births, &inode);
+	int *entry = bpf_map_lookup_elem(&births, &inode);
 	struct st_release *e;
+	int family;
 
-	if (!family)
+	if (!entry)
 		return; /* not born under tracing */
+	family = *entry;
+	/*
+	 * The release is claimed by deleting the birth: of two droppers that
+	 * both saw themselves last at the same moment (tracepoint rung: a close
+	 * and its own second look), one record.
+	 */
+	if (bpf_map_delete_elem(&births, &inode))
+		return;
 	if (address_filter() && !socket_matched(inode)) {
 		bpf_map_delete_elem(&held, &inode); /* it never matched: nothing was said of it */
-		goto out;
+		return;
 	}
-	if (*family & ST_BIRTH_LOST) {
+	if (family & ST_BIRTH_LOST) {
 		count_drop(ST_LOSS_UNRECORDED_BIRTH, ST_KIND_RELEASE);
-		goto out;
+		return;
 	}
 	e = reserve(ST_KIND_RELEASE, sizeof(*e));
 	if (e) {
 		fill_header(&e->h, ST_KIND_RELEASE, sizeof(*e));
 		e->inode = inode;
 		e->how = how;
-		e->family = *family;
+		e->family = family;
 		submit(e, sizeof(*e));
 	}
 	if (address_filter())
 		bpf_map_delete_elem(&matched, &inode);
-out:
-	bpf_map_delete_elem(&births, &inode);
 }
 
 /*
@@ -112,13 +119,51 @@ __attribute__((noinline)) int release_file_if_last(u64 file_ptr, u32 how)
 	return 1;
 }
 
+/*
+ * close(2) of a shared socket is not its release, unless the other holders
+ * let go while it ran: a child exiting with its copy checks at
+ * sched_process_exit, before exit_files drops it, so a parent's close and a
+ * child's exit at the same moment each see the other's reference. The file
+ * is looked at again at sys_exit_close: a count of 0 there means the last
+ * reference went during the call (fput's __fput, and the file with it, waits
+ * for the task work of whoever dropped last). Noted only for a socket born
+ * under tracing, the only kind a release is made for.
+ */
+static __always_inline void note_shared_close(struct file *file)
+{
+	struct socket *sock = file_socket(file);
+	struct shared_close note;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+
+	if (!sock)
+		return;
+	note.file = (u64)file;
+	note.inode = socket_inode(sock);
+	if (bpf_map_lookup_elem(&births, &note.inode))
+		bpf_map_update_elem(&shared_closes, &tid, &note, BPF_ANY);
+}
+
 SEC("tracepoint/syscalls/sys_enter_close")
 int tp_enter_close(struct syscall_enter_ctx *ctx)
 {
 	struct file *file = fd_file(ctx->args[0]);
 
-	if (file)
-		release_file_if_last((u64)file, ST_RELEASE_CLOSE);
+	if (file && !release_file_if_last((u64)file, ST_RELEASE_CLOSE))
+		note_shared_close(file);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_close")
+int tp_exit_close(struct syscall_exit_ctx *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct shared_close *note = bpf_map_lookup_elem(&shared_closes, &tid);
+
+	if (!note)
+		return 0;
+	if (file_refs((struct file *)note->file) == 0)
+		emit_release(note->inode, ST_RELEASE_CLOSE);
+	bpf_map_delete_elem(&shared_closes, &tid);
 	return 0;
 }
 

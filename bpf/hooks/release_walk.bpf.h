@@ -21,14 +21,17 @@ struct fd_walk {
 	unsigned long *cloexec; /* execve: only fds marked close-on-exec */
 	u32 first, last;
 	u32 how;
-	u32 full; /* execve: more sockets than its note holds */
+	u32 full; /* more sockets than its note holds */
 	u32 base; /* the fd of bit 0 of the word being walked */
 	unsigned long bits; /* its open fds (close-on-exec ones, for execve) */
-	struct exec_closing *note;
+	struct exec_closing *note; /* execve: its sockets; exit: the shared ones */
 };
 
-/* execve: remember a close-on-exec socket born under tracing. */
-static __always_inline void note_exec_socket(struct fd_walk *walk, struct file *file)
+/*
+ * execve: remember a close-on-exec socket born under tracing; exit: one
+ * another holder still shares.
+ */
+static __always_inline void note_socket(struct fd_walk *walk, struct file *file)
 {
 	struct socket *sock = file_socket(file);
 	struct exec_closing *note = walk->note;
@@ -63,9 +66,9 @@ static long walk_bit(u32 bit, void *ctx)
 	if (!file)
 		return 0;
 	if (walk->how == ST_RELEASE_EXEC)
-		note_exec_socket(walk, file);
-	else
-		release_file_if_last((u64)file, walk->how);
+		note_socket(walk, file);
+	else if (!release_file_if_last((u64)file, walk->how) && walk->note)
+		note_socket(walk, file); /* exit: shared, looked at again (exit_release_recheck) */
 	return 0;
 }
 
@@ -204,10 +207,51 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_release_walk, struct task_struct *task)
 {
 	struct fd_walk walk = { .first = 0, .last = ~0U, .how = ST_RELEASE_EXIT };
+	struct exec_closing fresh = {};
+	u64 key = (u64)task;
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
+	if (bpf_map_update_elem(&exit_shared, &key, &fresh, BPF_ANY) == 0)
+		walk.note = bpf_map_lookup_elem(&exit_shared, &key);
+	else
+		walk.full = 1;
 	walk_fds(BPF_CORE_READ(task, files, fdt), &walk);
+	if (walk.full)
+		count_drop(ST_LOSS_WALK_FULL, ST_KIND_RELEASE);
+	if (walk.note && !walk.note->count)
+		bpf_map_delete_elem(&exit_shared, &key);
+	return 0;
+}
+
+/*
+ * A socket the exiting process shared at its walk may still be its to
+ * release: the other holder may have let go after the walk (a parent closing
+ * its copy while the child exits) and before exit_files dropped this one. No
+ * tracepoint follows exit_files in do_exit but the task's last switch off the
+ * CPU (do_task_dead, exit_state set by exit_notify), where `current` is still
+ * the exiting task: a count of 0 there was this process's last reference.
+ * The close side has its own second look (tp_exit_close); the release is
+ * claimed once (emit_release). Every other switch costs a flag test.
+ */
+#define PF_EXITING 0x00000004
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(exit_release_recheck, bool preempt, struct task_struct *prev)
+{
+	struct exec_closing *note;
+	u64 key = (u64)prev;
+
+	if (!(BPF_CORE_READ(prev, flags) & PF_EXITING) || !BPF_CORE_READ(prev, exit_state))
+		return 0;
+	note = bpf_map_lookup_elem(&exit_shared, &key);
+	if (!note)
+		return 0;
+	for (u32 i = 0; i < ST_EXEC_SLOTS && i < note->count; i++) {
+		if (file_refs((struct file *)note->file[i]) == 0)
+			emit_release(note->inode[i], ST_RELEASE_EXIT);
+	}
+	bpf_map_delete_elem(&exit_shared, &key);
 	return 0;
 }
 

@@ -105,6 +105,23 @@ struct {
 } births SEC(".maps");
 
 /*
+ * Tracepoint rung: a close(2) whose file another holder still shared at the
+ * call, by thread: looked at again when the call returns (release.bpf.h), in
+ * case that holder dropped its reference meanwhile (an exit racing a close).
+ */
+struct shared_close {
+	u64 file;
+	u64 inode;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct shared_close);
+} shared_closes SEC(".maps");
+
+/*
  * Tracepoint rung: the close-on-exec sockets a thread's execve will close, by
  * task (the task_struct survives de_thread, unlike its tid): read at the
  * call, checked at sched_process_exec (the files are then released, their
@@ -124,6 +141,18 @@ struct {
 	__type(key, u64);
 	__type(value, struct exec_closing);
 } exec_closing SEC(".maps");
+
+/*
+ * Tracepoint rung: the sockets an exiting process still shared with another
+ * holder at its exit walk (struct exec_closing's layout: file and inode), by
+ * task: looked at again when the task leaves the CPU for the last time.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u64);
+	__type(value, struct exec_closing);
+} exit_shared SEC(".maps");
 
 /* --comm (16-byte comms), --uid, --netns (inodes): filled before attach. */
 struct {

@@ -274,11 +274,13 @@ public struct AttachPlan: Equatable, Sendable {
   }
 
   /// The tracepoint rung's releases: every way an fd table drops a file.
-  static let releaseByReferencePrograms: Set<String> = ["tp_enter_close", "tp_enter_dup2", "tp_enter_dup3"]
+  static let releaseByReferencePrograms: Set<String> = [
+    "tp_enter_close", "tp_exit_close", "tp_enter_dup2", "tp_enter_dup3",
+  ]
   /// Those that walk an fd table (close_range, execve, exit): with bpf_loop (5.17+).
   static let releaseWalkPrograms: Set<String> = [
     "tp_enter_close_range", "tp_enter_execve", "tp_enter_execveat", "tp_exit_execve", "tp_exit_execveat",
-    "exit_release_walk",
+    "exit_release_walk", "exit_release_recheck",
   ]
 
   /// Whether a release is the last fd reference going (the tracepoint rung's

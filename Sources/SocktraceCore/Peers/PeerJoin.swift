@@ -280,11 +280,11 @@ public final class PeerJoin {
       if let address = entry.pointee.ifa_addr {
         switch Int32(address.pointee.sa_family) {
         case AF_INET:
-          address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+          _ = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
             withUnsafeBytes(of: sin.pointee.sin_addr) { addresses.insert(Address($0, at: 0, v4: true)) }
           }
         case AF_INET6:
-          address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+          _ = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
             withUnsafeBytes(of: sin6.pointee.sin6_addr) { addresses.insert(Address($0, at: 0, v4: false)) }
           }
         default: break
