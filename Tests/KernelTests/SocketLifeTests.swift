@@ -70,7 +70,8 @@ extension KernelTests {
     func trace(_ arguments: [String]) throws -> (truth: [[String: Any]], records: [[String: Any]], end: [String: Any]) {
       let output = NSTemporaryDirectory() + "socktrace-life-\(UUID().uuidString).jsonl"
       defer { unlink(output) }
-      let result = try runSocktraceFully(["--json", "-o", output, "--", "/usr/bin/python3", "-c", Self.program] + arguments)
+      let result = try runSocktraceFully(
+        ["--json", "-o", output, "--", "/usr/bin/python3", "-c", Self.program] + arguments)
       #expect(result.status == 0, "\(result.stderr)")
       let truth = try result.stdout.split(separator: "\n").map { line in
         try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
