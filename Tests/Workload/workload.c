@@ -32,6 +32,12 @@
 //                hold-peers (a TCP listener on 127.0.0.1 and a socketpair, made
 //                  at once, printed with fds and inodes; held until a line on
 //                  stdin, then closed: for a tracer started after them)
+//                share (issue 19: one socket, many references; each socket's
+//                  last reference and who drops it, one "share" line each with
+//                  the boot-clock ns just before and after: shared by fork,
+//                  dup2'ed to fd 40, passed by SCM_RIGHTS to a child that binds
+//                  and listens, close_range(2) over two, a SOCK_CLOEXEC socket
+//                  across an exec of this program, a child exiting with three)
 //                sleep-ms=N
 //                burst=N (N inet-stream socket()+close(), reported as one line)
 //                hold-processes=N (N children alive at once, then each makes a
@@ -74,6 +80,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -968,6 +975,210 @@ static void hold_peers(void) {
 	fflush(stdout);
 }
 
+/* ---- share: one socket, many references (issue 19) ------------------------- */
+
+/* Boot-clock nanoseconds: the clock of the records' ts_ns. */
+static unsigned long long boot_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+static unsigned long long st_ino_of(int fd) {
+	struct stat st;
+	return fstat(fd, &st) ? 0ULL : (unsigned long long)st.st_ino;
+}
+
+/* One socket's truth: who made it (maker), who drops its last reference
+ * (pid), how the tracepoint rung names that (how), and the boot-clock times
+ * just before that moment (after) and once it is certainly past (before). */
+static void share_line(const char *c, pid_t maker, pid_t pid, unsigned long long inode,
+		       const char *how, unsigned long long after, unsigned long long before) {
+	printf("{\"op\":\"share\",\"case\":\"%s\",\"maker\":%d,\"pid\":%d,\"inode\":%llu,"
+	       "\"how\":\"%s\",\"after\":%llu,\"before\":%llu}\n",
+	       c, (int)maker, (int)pid, inode, how, after, before);
+	fflush(stdout);
+}
+
+/* A child's sockets, told to its parent through a pipe: inode and the time
+ * just before the child lets them go (exec, exit). */
+struct share_note {
+	unsigned long long inode[3], after;
+	int n;
+};
+
+/* fork: the child closes its copy and exits; the parent binds it, then closes it. */
+static void share_fork(void) {
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 0) return unsupported("share", errno);
+	unsigned long long inode = st_ino_of(s);
+	pid_t child = fork();
+	if (child == 0) {
+		close(s);
+		_exit(0);
+	}
+	waitpid(child, NULL, 0);
+	traced_bind(s, (struct sockaddr *)&in, sizeof(in));
+	unsigned long long after = boot_ns();
+	close(s);
+	share_line("fork_shared", getpid(), getpid(), inode, "close", after, boot_ns());
+}
+
+/* dup2 to fd 40, the original closed, a pause, then fd 40: released by the second close. */
+static void share_dup2(void) {
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 0) return unsupported("share", errno);
+	unsigned long long inode = st_ino_of(s);
+	if (dup2(s, 40) != 40) return unsupported("share", errno);
+	close(s);
+	usleep(2000);
+	unsigned long long after = boot_ns();
+	close(40);
+	share_line("dup2", getpid(), getpid(), inode, "close", after, boot_ns());
+}
+
+/* SCM_RIGHTS: A makes a unix socket after forking B, sends it over a
+ * socketpair and closes its copy; B binds and listens on it, then closes it
+ * once A says its copy is closed (on one CPU the wakeup of B can preempt A
+ * inside sendmsg, which still holds a reference: B's close would not be the
+ * last one then, and A's close(u) would release it). */
+static void share_scm_rights(void) {
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return unsupported("share", errno);
+	pid_t maker = getpid();
+	pid_t child = fork();
+	if (child == 0) {
+		char byte, control[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {&byte, 1};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+				     .msg_controllen = sizeof(control)};
+		int r = -1;
+		close(sv[0]);
+		if (recvmsg(sv[1], &msg, 0) == 1 && CMSG_FIRSTHDR(&msg) &&
+		    CMSG_FIRSTHDR(&msg)->cmsg_type == SCM_RIGHTS)
+			memcpy(&r, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(r));
+		if (r < 0) _exit(1);
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		int n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "socktrace-share-%d", getpid());
+		traced_bind(r, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + 1 + n);
+		traced_listen(r, 1);
+		/* A's copy is gone first: A may still be inside sendmsg, holding it */
+		while (read(sv[1], &byte, 1) < 0 && errno == EINTR) {}
+		unsigned long long inode = st_ino_of(r), after = boot_ns();
+		close(r);
+		share_line("scm_rights", maker, getpid(), inode, "close", after, boot_ns());
+		close(sv[1]);
+		_exit(0);
+	}
+	close(sv[1]);
+	int u = socket(AF_UNIX, SOCK_STREAM, 0);
+	char byte = 'x', control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {&byte, 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			     .msg_controllen = sizeof(control)};
+	memset(control, 0, sizeof(control));
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &u, sizeof(u));
+	if (u < 0 || sendmsg(sv[0], &msg, 0) != 1) unsupported("share", errno);
+	if (u >= 0) close(u);
+	if (write(sv[0], &byte, 1) != 1) unsupported("share", errno); /* B may close it now */
+	waitpid(child, NULL, 0);
+	close(sv[0]);
+}
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* close_range(2) over two sockets, moved to fds 50 and 51 so nothing else is in the range. */
+static void share_close_range(void) {
+	unsigned long long inode[2];
+	for (int k = 0; k < 2; k++) {
+		int s = socket(AF_INET, SOCK_DGRAM, 0);
+		if (s < 0 || dup2(s, 50 + k) != 50 + k) return unsupported("share", errno);
+		close(s);
+		inode[k] = st_ino_of(50 + k);
+	}
+	unsigned long long after = boot_ns();
+	if (syscall(SYS_close_range, 50, 51, 0)) return unsupported("share", errno);
+	unsigned long long before = boot_ns();
+	for (int k = 0; k < 2; k++)
+		share_line("close_range", getpid(), getpid(), inode[k], "close_range", after, before);
+}
+
+/* A child with a SOCK_CLOEXEC socket execs this program with no scenario. */
+static void share_exec(void) {
+	int note[2];
+	struct share_note got = {0};
+	if (pipe2(note, O_CLOEXEC)) return unsupported("share", errno);
+	pid_t child = fork();
+	if (child == 0) {
+		struct share_note mine = {0};
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0) _exit(1);
+		mine.inode[0] = st_ino_of(s);
+		mine.n = 1;
+		mine.after = boot_ns();
+		char self[4096];
+		ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (len <= 0) _exit(1);
+		self[len] = '\0'; /* its own path, so the exec keeps its comm */
+		if (write(note[1], &mine, sizeof(mine)) != sizeof(mine)) _exit(1);
+		execl(self, "socktrace-workload", (char *)NULL);
+		_exit(127);
+	}
+	close(note[1]);
+	int n = read(note[0], &got, sizeof(got));
+	close(note[0]);
+	int status = 0;
+	waitpid(child, &status, 0);
+	if (n != sizeof(got) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return unsupported("share", ECHILD);
+	share_line("exec", child, child, got.inode[0], "exec", got.after, boot_ns());
+}
+
+/* A child exits holding three sockets. */
+static void share_exit(void) {
+	int note[2];
+	struct share_note got = {0};
+	if (pipe(note)) return unsupported("share", errno);
+	pid_t child = fork();
+	if (child == 0) {
+		struct share_note mine = {0};
+		int kinds[3][2] = {{AF_INET, SOCK_STREAM}, {AF_INET6, SOCK_DGRAM}, {AF_UNIX, SOCK_DGRAM}};
+		close(note[0]);
+		for (int k = 0; k < 3; k++) {
+			int s = socket(kinds[k][0], kinds[k][1], 0);
+			if (s < 0) _exit(1);
+			mine.inode[mine.n++] = st_ino_of(s);
+		}
+		mine.after = boot_ns();
+		if (write(note[1], &mine, sizeof(mine)) != sizeof(mine)) _exit(1);
+		_exit(0);
+	}
+	close(note[1]);
+	int n = read(note[0], &got, sizeof(got));
+	close(note[0]);
+	waitpid(child, NULL, 0);
+	unsigned long long before = boot_ns();
+	if (n != sizeof(got)) return unsupported("share", ECHILD);
+	for (int k = 0; k < got.n; k++)
+		share_line("exit", child, child, got.inode[k], "exit", got.after, before);
+}
+
+static void share(void) {
+	share_fork();
+	share_dup2();
+	share_scm_rights();
+	share_close_range();
+	share_exec();
+	share_exit();
+}
+
 static int run(const char *s) {
 	if (!strcmp(s, "inet-stream")) one_socket(AF_INET, SOCK_STREAM, 0);
 	else if (!strcmp(s, "inet6-dgram")) one_socket(AF_INET6, SOCK_DGRAM, 0);
@@ -989,6 +1200,7 @@ static int run(const char *s) {
 	else if (!strcmp(s, "hostile-unix")) hostile_unix();
 	else if (!strcmp(s, "peers")) peers();
 	else if (!strcmp(s, "hold-peers")) hold_peers();
+	else if (!strcmp(s, "share")) share();
 	else if (!strcmp(s, "io-uring-socket")) uring_socket(s, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	else if (!strcmp(s, "io-uring-bad-family")) uring_socket(s, 255, SOCK_STREAM, 0);
 	else if (!strcmp(s, "io-uring-accept")) uring_accept(s, 0);

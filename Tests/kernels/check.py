@@ -51,12 +51,19 @@ SCENARIO_OPS = {
     "ia32-accept4": ({"socket": 2, "accept": 1}, None),
     # issue 22: one failing call per cause (the seccomp thread adds a socketpair)
     "causes": ({"socket": 9, "socketpair": 1}, None),
+    # issue 19: nine shared sockets; the fork's parent binds, the SCM_RIGHTS receiver binds and listens
+    "share": ({"share": 9, "bind": 2, "listen": 1}, None),
 }
 # Failure causes (issue 22): where each of the workload's fails (failed_stage
 # on the function rungs); a seccomp refusal is seen at sys_exit on every rung.
 CAUSE_STAGE = {"bad_flags": "sys_socket", "bad_type": "sock_create", "family_out_of_range": "sock_create",
                "family_unavailable": "sock_create", "protocol_unsupported": "sock_create",
                "fd_limit": "sock_map_fd", "permission": "sock_create", "lsm": "sock_create"}
+# The tracepoint rung's releases that walk an fd table (close_range, an exec's
+# close-on-exec fds, an exit) need bpf_loop, 5.17+ (AttachPlan.releaseWalkPrograms);
+# before it they are declared blind (release_elsewhere).
+BPF_LOOP = (5, 17)
+WALKED = ("close_range", "exec", "exit")
 # The multishot scenario's listener and clients are made before it finds out.
 UNSUPPORTED_OPS = {"io-uring-accept-multishot": {"socket": 3}}
 
@@ -381,10 +388,12 @@ def check_rung(kdir, kernel, rung, version):
     check_lifecycle(pre, ops, recs, probe)
     check_calls(pre, ops, recs)
     check_peers(pre, ops, recs)
+    check_share(pre, ops, recs, probe, version, start[0] if start else {})
     # Nothing else claims to be a socket() call of the workload's processes
-    # (the peers scenario reports its sockets by their ends, not as socket ops).
+    # (the peers and share scenarios report their sockets by their ends and
+    # by their share lines, not as socket ops).
     pids = {op["pid"] for op in ops}
-    peer_inodes = {op["inode"] for op in ops if op["op"] in ("peer-listen", "peer-connect")}
+    peer_inodes = {op["inode"] for op in ops if op["op"] in ("peer-listen", "peer-connect", "share")}
     stray = [r for r in sockets if r.get("pid") in pids and not r.get("kernel")
              and not any(r is m for m in matched) and r.get("inode") not in peer_inodes]
     check(not stray, f"{pre}: no unexpected socket records from the workload",
@@ -411,6 +420,61 @@ def check_peers(pre, ops, recs):
             want["peer_pid"] = op["other_pid"]
         bad = diff(found[0], want)
         check(not bad, f"{name}: local address and peer", "; ".join(bad))
+
+
+def check_share(pre, ops, recs, probe, version, start):
+    """Issue 19 (the share scenario): a socket shared by fork, dup2 or
+    SCM_RIGHTS, or let go by close_range, an exec's close-on-exec or an exit,
+    has exactly one release: by the process that dropped its last reference,
+    between the workload's "after" (just before) and "before" (certainly
+    past), named "release" (__sock_release) on the function rungs and by how
+    the fd table let it go on the tracepoint rung. Without bpf_loop (5.10) the
+    tracepoint rung cannot walk an fd table: there start.blind_spots must name
+    close_range, exec and exit under release_elsewhere, and no release of those
+    sockets may be a wrong one."""
+    shares = [o for o in ops if o["op"] == "share"]
+    cases = sorted({o["case"] for o in shares})
+    check(len(shares) == 9 and cases == sorted(("fork_shared", "dup2", "scm_rights") + WALKED),
+          f"{pre} share: the workload reported 9 sockets of 6 cases", f"{len(shares)} sockets, cases {cases}")
+    walks_blind = probe == "tracepoint" and version < BPF_LOOP
+    spot = next((b for b in start.get("blind_spots") or [] if b.get("path") == "release_elsewhere"), {})
+    hook = next((h for h in start.get("hooks") or [] if h.get("hook") == "__sock_release"), {})
+    names_walks = all(w in spot.get("reason", "") for w in WALKED)
+    if probe == "tracepoint":
+        # The plan says what it walks: the blind spot names the walks exactly
+        # where bpf_loop is missing, the release hook names them elsewhere.
+        hooked = all(w in hook.get("how", "") for w in ("close_range", "execve", "exit"))
+        check(names_walks == walks_blind and hooked != walks_blind,
+              f"{pre} share: close_range, exec and exit are "
+              + ("declared blind (release_elsewhere)" if walks_blind else "hooked (fd-table walks)"),
+              f"release_elsewhere={spot.get('reason')!r} __sock_release={hook.get('how')!r}")
+    for op in shares:
+        name = f"{pre} share {op['case']} inode {op['inode']}"
+        births = [r for r in recs if r.get("event") == "socket" and r.get("inode") == op["inode"]]
+        check(len(births) == 1 and births[0].get("pid") == op["maker"], f"{name}: born once, by pid {op['maker']}",
+              f"births by {[r.get('pid') for r in births]}")
+        early = [r.get("event") for r in recs if r.get("inode") == op["inode"] and r.get("born_before_trace")]
+        check(not early, f"{name}: no call on it marked born_before_trace", f"{early}")
+        rel = [r for r in recs if r.get("event") == "release" and r.get("inode") == op["inode"]]
+        how = op["how"] if probe == "tracepoint" else "release"
+
+        def wrong(r):
+            bad = diff(r, {"pid": op["pid"], "how": how})
+            if not op["after"] <= (r.get("ts_ns") or 0) <= op["before"]:
+                bad.append(f"ts_ns={r.get('ts_ns')} (want {op['after']}..{op['before']})")
+            return bad
+
+        seen = "; ".join(f"{r.get('how')} by {r.get('pid')} at {r.get('ts_ns')}" for r in rel)
+        if walks_blind and op["how"] in WALKED:
+            bad = [b for r in rel for b in wrong(r)]
+            check(names_walks and len(rel) <= 1 and not bad,
+                  f"{name}: blind on this rung and declared so (release_elsewhere), no wrong release",
+                  f"declared={names_walks}; releases: {seen}; " + "; ".join(bad))
+            print(f"INFO {name}: {len(rel)} releases on a rung blind to {op['how']}")
+            continue
+        if check(len(rel) == 1, f"{name}: one release", f"{len(rel)} releases: {seen}"):
+            bad = wrong(rel[0])
+            check(not bad, f"{name}: released by pid {op['pid']}, how {how}, at its last reference", "; ".join(bad))
 
 
 def check_lifecycle(pre, ops, recs, probe):

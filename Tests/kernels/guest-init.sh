@@ -21,7 +21,7 @@ export LD_LIBRARY_PATH
 
 RUNGS="auto kprobe tracepoint"
 SCENARIOS="inet-stream inet6-dgram unix-nonblock-cloexec raw-icmp netlink bad-family
- bad-flags bad-protocol emfile socketpair accept thread fork lifecycle io-uring-socket
+ bad-flags bad-protocol emfile socketpair accept thread fork lifecycle share io-uring-socket
  io-uring-bad-family io-uring-accept io-uring-accept-multishot ia32-socket
  ia32-socketcall ia32-socketpair ia32-accept4 causes peers unshare-net" # unshare-net last: the
 # workload stays in the new network namespace, whose loopback is down
