@@ -8,8 +8,12 @@
 #ifndef __ST_FDTABLE_BPF_H
 #define __ST_FDTABLE_BPF_H
 
-/* The struct file behind fd in the current task's table, or NULL. */
-static __always_inline struct file *fd_file(int fd)
+/*
+ * The struct file behind fd in the current task's table, or 0. A global
+ * function (verified once per program, see current_ppid_netns): its address
+ * comes back as a number, read with BPF_CORE_READ like any probe-read pointer.
+ */
+__attribute__((noinline)) u64 current_fd_file(int fd)
 {
 	struct file **fds;
 	struct file *file = NULL;
@@ -28,9 +32,15 @@ static __always_inline struct file *fd_file(int fd)
 		fds = BPF_CORE_READ(fdt, fd);
 	}
 	if (fd < 0 || (unsigned int)fd >= max_fds)
-		return NULL;
+		return 0;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	return file;
+	return (u64)file;
+}
+
+/* The struct file behind fd in the current task's table, or NULL. */
+static __always_inline struct file *fd_file(int fd)
+{
+	return (struct file *)current_fd_file(fd);
 }
 
 /* Whether fd is close-on-exec in the current task's table. */
