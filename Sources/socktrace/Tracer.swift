@@ -116,7 +116,9 @@ final class Tracer {
       table: table, output: output,
       keepRecording: timeline)
     pipeline.spill = spill
-    pipeline.peers = PeerJoin()
+    // --births-only makes no connect record: the client of a TCP accept could
+    // only be found in /proc's table, a read per accept; left null there.
+    pipeline.peers = PeerJoin(procReadsPerSecond: options.lifecycle ? 50 : 0)
     self.pipeline = pipeline
     if exporters.enabled {
       let exporters = self.exporters
@@ -229,6 +231,7 @@ final class Tracer {
       exporters.finish()  // what is still queued for the collector, for a bounded time
     }
     summary.seconds = Double(BootClock.now(CLOCK_MONOTONIC) - started) / 1e9
+    summary.peersUnknown = pipeline.peers?.procReadsSkipped ?? 0
     if pipeline.writeFailure == nil {
       if Signals.forced { output.makeNonBlocking() }
       writeOwnRecords { writeEnd(encoder: encoder, output: output) }

@@ -236,6 +236,28 @@ import Testing
     #expect(connect(inode: 32) == nil)
   }
 
+  /// An accept whose client's connect has not come is looked up in /proc's
+  /// table, a read of a whole namespace's table each: at most the budget a
+  /// second, the rest left unknown and counted; none with a budget of 0
+  /// (--births-only, where no connect ever comes).
+  @Test(arguments: [(2, 2, 1), (0, 0, 0)])
+  func procTableReadsAreBudgeted(budget: Int, reads: Int, skipped: UInt64) {
+    let join = PeerJoin(procReadsPerSecond: budget) { 7_000_000_000 }  // one second, whatever the machine
+    var peers: [UInt32?] = []
+    for inode: UInt64 in [50, 51, 52] {
+      var accept = TraceEvent.socket(
+        SocketEvent(
+          raw: Self.accepted(
+            pid: UInt32(getpid()), inode: inode, peer: (127, 0, 0, 1, 40000 + UInt16(inode)),
+            local: Self.sockaddrIn(127, 0, 0, 1, port: 9))))
+      join.resolve(&accept)
+      guard case .socket(let socket) = accept else { return }
+      peers.append(socket.peerPID)
+    }
+    #expect(peers == [nil, nil, nil], "no such connection: unknown, never guessed")
+    #expect(join.procReadsSkipped == skipped, "\(reads) reads of the table, then counted")
+  }
+
   @Test func theTimelineAndTheChromeTraceTellBothEnds() throws {
     let text = encode([
       .socket(SocketEvent(raw: Fixtures.socket(inode: 20))),

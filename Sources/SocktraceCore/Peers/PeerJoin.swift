@@ -99,9 +99,45 @@ public final class PeerJoin {
   /// The tracer's network namespace: interface addresses are its.
   private let netns: UInt32
 
-  public init() {
+  /// Reads of /proc/PID/net/tcp for an accept whose client's connect has not
+  /// come: each is the whole table of a network namespace (a busy server's
+  /// is megabytes), so they are budgeted, `procReadsPerSecond` a second; past
+  /// it the peer stays null (unknown, never guessed) and is counted.
+  private let procReadsPerSecond: Int
+  private var procReadsLeft: Int
+  private var procBudgetSecond: UInt64 = 0
+  /// Accepts whose peer was left unknown because the budget was spent.
+  public private(set) var procReadsSkipped: UInt64 = 0
+  private let clock: () -> UInt64
+
+  /// `procReadsPerSecond`: 0 when no connect record is made (`--births-only`):
+  /// every TCP accept would need the table.
+  public convenience init(procReadsPerSecond: Int = 50) {
+    self.init(procReadsPerSecond: procReadsPerSecond) { BootClock.now(CLOCK_MONOTONIC) }
+  }
+
+  /// `clock`: nanoseconds of a monotonic clock (tests pass their own).
+  init(procReadsPerSecond: Int, clock: @escaping () -> UInt64) {
     localAddresses = Self.interfaceAddresses()
     netns = UInt32(truncatingIfNeeded: ProcContext.netnsInode(pid: getpid()) ?? 0)
+    self.procReadsPerSecond = procReadsPerSecond
+    procReadsLeft = procReadsPerSecond
+    self.clock = clock
+  }
+
+  /// Whether one more /proc table read fits this second's budget.
+  private func spendProcRead() -> Bool {
+    let second = clock() / 1_000_000_000
+    if second != procBudgetSecond {
+      procBudgetSecond = second
+      procReadsLeft = procReadsPerSecond
+    }
+    guard procReadsLeft > 0 else {
+      procReadsSkipped &+= 1
+      return false
+    }
+    procReadsLeft -= 1
+    return true
   }
 
   /// How many sockets and endpoints it holds (bounded by the live sockets: a
@@ -217,7 +253,7 @@ public final class PeerJoin {
     let remote = Endpoint(netns: socket.raw.h.netns, type: socket.type, address: address, port: socket.raw.peer_port)
     guard isLocal(remote) else { return nil }
     if let client = connected[remote] { return client }
-    guard
+    guard procReadsPerSecond > 0, spendProcRead(),
       let own = withUnsafeBytes(
         of: socket.raw.local, { Self.endpoint($0, Int(socket.raw.local_len), socket.type, remote.netns) }),
       let inode = ProcNetTables.inode(

@@ -10,6 +10,9 @@ public struct Summary {
   public var losses = LossCounts()
   public var decodeErrors: UInt64 = 0
   public var seconds = 0.0
+  /// TCP accepts whose client was left unknown (peer_pid null): their
+  /// connect had not come and the /proc table read budget was spent.
+  public var peersUnknown: UInt64 = 0
   /// Socket births per process.
   private var births = BirthsPerProcess()
 
@@ -34,6 +37,10 @@ public struct Summary {
       + "\(lost) lost, in \(String(format1: seconds)) s"
     if decodeErrors > 0 { text += ", \(decodeErrors) undecodable" }
     if lost > 0 { text += "\nlost: \(losses.text)" }
+    if peersUnknown > 0 {
+      text +=
+        "\npeers: \(peersUnknown) accepts' clients left unknown (their connect not yet seen, /proc read budget spent)"
+    }
     let busiest = perProcess.sorted {
       $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key)
     }
