@@ -43,6 +43,12 @@ def options():
     ap.add_argument("--bpftool", default=shutil.which("bpftool") or "")
     ap.add_argument("--nginx", default=shutil.which("nginx") or "")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "")
+    ap.add_argument("--perf", default=shutil.which("perf") or "",
+                    help="perf, for the tracer's profile under nginx ('' or --skip perf leaves it out)")
+    ap.add_argument("--swift-demangle", default=shutil.which("swift-demangle") or shutil.which("swift") or "",
+                    help="swift-demangle (or swift) for the profile's Swift names")
+    ap.add_argument("--icount-json", default="",
+                    help="icount_report.py --json output of this run's icount.sh (run.sh --icount)")
     ap.add_argument("--quick", action="store_true", help="~1.5 minute version")
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--iters", type=int, help="socket() calls per worker per run")
@@ -78,7 +84,8 @@ def options():
     ap.add_argument("--docs", metavar="FILE", default="",
                     help="also rewrite FILE's benchmark section (between its markers), "
                     "e.g. docs/performance.md")
-    ap.add_argument("--skip", default="", help="comma list of: " + ",".join(PARTS))
+    ap.add_argument("--skip", default="", help="comma list of: " + ",".join(PARTS)
+                    + ",perf (the tracer's profile under nginx)")
     a = ap.parse_args()
     q = a.quick
     defaults = {
@@ -105,15 +112,30 @@ def options():
 
 def tables(results, a):
     rep = Report(results, a)
-    out = []
+    out = ["Issue 20's targets (each with its anchor from this run):", "", rep.issue20(), ""]
+    hooks = rep.hooks()
+    if hooks:
+        out += [hooks, ""]
     targets = rep.targets()
     if targets:
         out += ["Issue 8's measurements:", "", targets, ""]
     out += ["All configurations:", "", rep.table(), ""]
+    nginx = rep.nginx_table()
+    if nginx:
+        out += ["nginx + wrk `Connection: close` (Debian's nginx, 1 worker; configurations interleaved "
+                "in a random order each round; tracer CPU over the wrk run and the drain after it):",
+                "", nginx, ""]
     programs = rep.programs()
     if programs:
         out += ["Per BPF program (kernel.bpf_stats_enabled=1, `bpftool prog show`; P=1, "
                 "separate runs: the stats add ~2 clock reads per run):", "", programs, ""]
+    perf = rep.perf()
+    if perf:
+        pr = results["nginx_perf"]
+        out += [f"The tracer's profile under nginx (`perf record -g -p PID` over one default wrk run, "
+                f"{pr['perf']['samples']} samples, {pr.get('rps') or 0:.0f} requests/s; not a ratio run): "
+                "top of `perf report --no-children --sort dso,symbol`, then each stage's inclusive share:",
+                "", perf, ""]
     return "\n".join(out)
 
 
@@ -134,9 +156,19 @@ def main():
         ap.error("--storm and --counter are required")
     b = Bench(a, START, PY_START)
     b.results["meta"] = run_meta(a)
+    if a.icount_json:
+        try:
+            with open(a.icount_json) as f:
+                b.results["icount"] = json.load(f)
+        except (OSError, ValueError) as e:
+            measure.loud("icount", f"cannot read {a.icount_json}: {e}")
     skip = set(filter(None, a.skip.split(",")))
     measure.foreign_tracers()
     try:
+        try:
+            b.hooks()  # what the bpftrace references hook: before any part runs
+        except Exception as e:
+            measure.loud("hooks", f"could not list socktrace's hooks: {type(e).__name__}: {e}")
         for part in PARTS:
             if part in skip:
                 continue
