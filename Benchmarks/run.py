@@ -358,7 +358,7 @@ class Bench:
         # The rounds may use up to this much of the time budget; the rest is
         # for the other parts.
         built = self.py_start - self.start  # what run.sh spent installing and building
-        limit = built + max(0.0, self.a.budget - built) * self.a.rounds_share
+        limit = built + max(0.0, self.a.budget - built - self.nginx_estimate()) * self.a.rounds_share
         rounds_t0 = time.time()
         for rnd in range(1, self.a.rounds + 1):
             if rnd > 2:
@@ -422,6 +422,17 @@ class Bench:
     # ================================================================ nginx
     # The nginx rows, interleaved in a random order within each round.
     NGINX_CONFIGS = ("untraced", "st-json", "st-so-json", "floor", "bpftrace")
+
+    def nginx_estimate(self):
+        """Seconds the nginx part takes (each run: wrk, and ~2.5 s to start,
+        settle, stop and count; the perf run; the warm-up), kept out of the
+        rounds' share of the budget."""
+        a = self.a
+        if not (a.nginx and a.wrk) or a.nginx_rounds <= 0 or "nginx" in a.skip.split(","):
+            return 0.0
+        runs = a.nginx_rounds * len([k for k in self.NGINX_CONFIGS if k in self.configs])
+        runs += 1 if a.perf and "perf" not in a.skip.split(",") else 0
+        return runs * (a.nginx_seconds + 2.5) + 1
 
     def nginx(self):
         """Debian's nginx serving a small file on 127.0.0.1 to Debian's wrk with
@@ -587,9 +598,9 @@ http {{
         if foreign:
             run["disturbed_by"] = foreign
         if bg:
-            # A tracer that needs more than 5x the wrk run to drain is killed
-            # and said so (the loss check then has no end record).
-            limit = min(a.stop_timeout, 5 * seconds)
+            # A socktrace that needs more than 5x the wrk run to drain is
+            # killed and said so (the loss check then has no end record).
+            limit = min(a.stop_timeout, 5 * seconds) if cfg.check == "json" else a.stop_timeout
             run["stop_ms"] = bg.stop(limit) * 1e3
             if bg.killed:
                 run["killed"] = True
