@@ -5,8 +5,8 @@
 # recording (seconds, peak RSS; text and chrome); every run checked for loss.
 # See Benchmarks/README.md.
 #
-#   sudo Benchmarks/run.sh            # full run, < 10 minutes
-#   sudo Benchmarks/run.sh --quick    # ~1.5 minutes
+#   sudo Benchmarks/run.sh            # full run, ~11 minutes
+#   sudo Benchmarks/run.sh --quick    # ~2 minutes
 #
 # Options of its own (everything else goes to bench.py, see --help there):
 #   --tracer PATH         benchmark this socktrace binary, do not build one
