@@ -318,12 +318,12 @@ class Report:
                 f"{p1:.2f}× / {p2:.2f}×" if p2 else f"{p1:.2f}×", "≤ 1.10× / ≤ 1.15×",
                 p1 <= 1.10 and (p2 is None or p2 <= 1.15))
         if b1 is not None and p1 is not None:
-            row("bpftrace only counting the same two tracepoints, P=1 / P=2",
+            row("bpftrace only counting, on the hooks socktrace attaches, P=1 / P=2",
                 f"{b1:.2f}× / {b2:.2f}×" if b2 else f"{b1:.2f}×", "beat it while exporting every record",
                 p1 < b1 and (p2 is None or b2 is None or p2 < b2))
         f1, f2 = (self.ratio_median("floor", "storm", p) for p in (1, 2))
         if f1 is not None:
-            row("the floor: bpftrace, empty programs on socktrace's 3 tracepoints, P=1 / P=2",
+            row("the floor: bpftrace, empty programs on the hooks socktrace attaches, P=1 / P=2",
                 f"{f1:.2f}× / {f2:.2f}×" if f2 else f"{f1:.2f}×", "(reference)", None)
         by, bso = (self.ratio_median(c, "bystander", 1) for c in ("st-json", "st-so-json"))
         if by is not None:
