@@ -43,6 +43,12 @@ def options():
     ap.add_argument("--bpftool", default=shutil.which("bpftool") or "")
     ap.add_argument("--nginx", default=shutil.which("nginx") or "")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "")
+    ap.add_argument("--perf", default=shutil.which("perf") or "",
+                    help="perf, for the tracer's profile under nginx ('' or --skip perf leaves it out)")
+    ap.add_argument("--swift-demangle", default=shutil.which("swift-demangle") or shutil.which("swift") or "",
+                    help="swift-demangle (or swift) for the profile's Swift names")
+    ap.add_argument("--icount-json", default="",
+                    help="icount_report.py --json output of this run's icount.sh (run.sh --icount)")
     ap.add_argument("--quick", action="store_true", help="~1.5 minute version")
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--iters", type=int, help="socket() calls per worker per run")
@@ -70,7 +76,7 @@ def options():
     ap.add_argument("--first-event-timeout", type=float, default=5)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--budget", type=float, help="seconds for the whole run, build included "
-                    "(rounds stop early to stay inside it; default 570, 90 with --quick)")
+                    "(rounds stop early to stay inside it; default 660, 130 with --quick)")
     ap.add_argument("--rounds-share", type=float, default=0.5,
                     help="share of the budget the rounds may use")
     ap.add_argument("--keep", action="store_true", help="keep the JSON files")
@@ -78,7 +84,8 @@ def options():
     ap.add_argument("--docs", metavar="FILE", default="",
                     help="also rewrite FILE's benchmark section (between its markers), "
                     "e.g. docs/performance.md")
-    ap.add_argument("--skip", default="", help="comma list of: " + ",".join(PARTS))
+    ap.add_argument("--skip", default="", help="comma list of: " + ",".join(PARTS)
+                    + ",perf (the tracer's profile under nginx)")
     a = ap.parse_args()
     q = a.quick
     defaults = {
@@ -92,7 +99,9 @@ def options():
         "profile_iters": 20000 if q else 100000,
         "startup_trials": 3 if q else 7,
         "loss_rounds": 1 if q else 2,
-        "budget": 90 if q else 570,
+        # nginx's five interleaved rows and the perf run take ~45 s (quick) /
+        # ~90 s (full) of these, kept out of the rounds' share (run.py)
+        "budget": 130 if q else 660,
         "rss_events": 1_000_000 if q else 10_000_000,
         "slow_events": 0 if q else 2_000_000,
         "timeline_sockets": 100_000 if q else 1_500_000,
@@ -105,15 +114,30 @@ def options():
 
 def tables(results, a):
     rep = Report(results, a)
-    out = []
+    out = ["Issue 20's targets (each with its anchor from this run):", "", rep.issue20(), ""]
+    hooks = rep.hooks()
+    if hooks:
+        out += [hooks, ""]
     targets = rep.targets()
     if targets:
         out += ["Issue 8's measurements:", "", targets, ""]
     out += ["All configurations:", "", rep.table(), ""]
+    nginx = rep.nginx_table()
+    if nginx:
+        out += ["nginx + wrk `Connection: close` (Debian's nginx, 1 worker; configurations interleaved "
+                "in a random order each round; tracer CPU over the wrk run and the drain after it):",
+                "", nginx, ""]
     programs = rep.programs()
     if programs:
         out += ["Per BPF program (kernel.bpf_stats_enabled=1, `bpftool prog show`; P=1, "
                 "separate runs: the stats add ~2 clock reads per run):", "", programs, ""]
+    perf = rep.perf()
+    if perf:
+        pr = results["nginx_perf"]
+        out += [f"The tracer's profile under nginx (`perf record -g -p PID` over one default wrk run, "
+                f"{pr['perf']['samples']} samples, {pr.get('rps') or 0:.0f} requests/s; not a ratio run): "
+                "top of `perf report --no-children --sort dso,symbol`, then each stage's inclusive share:",
+                "", perf, ""]
     return "\n".join(out)
 
 
@@ -134,9 +158,19 @@ def main():
         ap.error("--storm and --counter are required")
     b = Bench(a, START, PY_START)
     b.results["meta"] = run_meta(a)
+    if a.icount_json:
+        try:
+            with open(a.icount_json) as f:
+                b.results["icount"] = json.load(f)
+        except (OSError, ValueError) as e:
+            measure.loud("icount", f"cannot read {a.icount_json}: {e}")
     skip = set(filter(None, a.skip.split(",")))
     measure.foreign_tracers()
     try:
+        try:
+            b.hooks()  # what the bpftrace references hook: before any part runs
+        except Exception as e:
+            measure.loud("hooks", f"could not list socktrace's hooks: {type(e).__name__}: {e}")
         for part in PARTS:
             if part in skip:
                 continue

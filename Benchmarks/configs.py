@@ -13,18 +13,41 @@ A config's `check` says how its output is verified:
 import socket
 from dataclasses import dataclass
 
-BPFTRACE_PROGRAM = (
-    'BEGIN { printf("Tracing\\n"); } '
-    "tracepoint:syscalls:sys_enter_socket,tracepoint:syscalls:sys_exit_socket "
-    "{ @[probe] = count(); }"
-)
-# The floor of the mechanism: socktrace's three syscall tracepoints, each with
-# a program that does nothing. What a tracepoint-rung tracer cannot go below.
-FLOOR_PROGRAM = (
-    'BEGIN { printf("Tracing\\n"); } '
-    "tracepoint:syscalls:sys_enter_socket,tracepoint:syscalls:sys_exit_socket,"
-    "tracepoint:syscalls:sys_enter_close { }"
-)
+# The bpftrace references hook exactly the tracepoints socktrace attaches:
+# run.py (`hooks`) starts `socktrace --json -o FILE` before the rounds, lists
+# what it attached (`bpftool perf show`) and sets args.probes. Only when no
+# socktrace runs (--no-tracer) are they these 3, its first version's.
+FALLBACK_PROBES = ("tracepoint:syscalls:sys_enter_socket", "tracepoint:syscalls:sys_exit_socket",
+                   "tracepoint:syscalls:sys_enter_close")
+
+
+def bpftrace_program(probes, body):
+    """BEGIN prints the ready line, then `body` on every probe. A hook
+    attached n times (two programs on sched_process_exit) is listed in n
+    blocks: bpftrace refuses a probe twice in one list."""
+    blocks, left = [], list(probes)
+    while left:
+        once, again = [], []
+        for p in left:
+            (again if p in once else once).append(p)
+        blocks.append(",".join(once) + " { " + body + " }")
+        left = again
+    return 'BEGIN { printf("Tracing\\n"); } ' + " ".join(blocks)
+
+
+def probes(a):
+    return getattr(a, "probes", None) or FALLBACK_PROBES
+
+
+def counting_program(a):
+    """bpftrace counting every probe: `@[probe] = count()`."""
+    return bpftrace_program(probes(a), "@[probe] = count();")
+
+
+def floor_program(a):
+    """The floor of the mechanism: the same hooks, each with a program that
+    does nothing. What a tracer on these hooks cannot go below."""
+    return bpftrace_program(probes(a), "")
 
 
 @dataclass(frozen=True)
@@ -80,15 +103,15 @@ CONFIGS = [
            text_to_devnull=True),
     Config("st-tp-json", "socktrace --attach tracepoint --json -o FILE", "json",
            socktrace("--attach", "tracepoint")),
-    Config("st-so-json", "socktrace --sockets-only --json -o FILE", "json",
-           socktrace("--sockets-only"), workloads=("storm", "bystander")),
+    Config("st-so-json", "socktrace --births-only --json -o FILE", "json",
+           socktrace("--births-only"), workloads=("storm", "bystander")),
     Config("st-metrics", "socktrace --json -o FILE --metrics 127.0.0.1:PORT", "json",
            lambda a, path: [a.tracer, "--json", "-o", path, "--metrics", f"127.0.0.1:{free_port()}"]),
-    Config("bpftrace", "bpftrace counting sys_enter/exit_socket", "bpftrace",
-           lambda a, path: [a.bpftrace, "-e", BPFTRACE_PROGRAM], ready_stream="stdout",
+    Config("bpftrace", "bpftrace counting (`@[probe] = count()`) on the tracepoints socktrace attaches",
+           "bpftrace", lambda a, path: [a.bpftrace, "-e", counting_program(a)], ready_stream="stdout",
            needs="bpftrace"),
-    Config("floor", "bpftrace, empty programs on sys_enter/exit_socket + sys_enter_close (floor)",
-           None, lambda a, path: [a.bpftrace, "-e", FLOOR_PROGRAM], ready_stream="stdout",
+    Config("floor", "bpftrace, empty programs on the tracepoints socktrace attaches (the floor)",
+           None, lambda a, path: [a.bpftrace, "-e", floor_program(a)], ready_stream="stdout",
            needs="bpftrace"),
     Config("strace", "strace -f -o /dev/null (reference)", None, None, needs="strace",
            reference_only=True),

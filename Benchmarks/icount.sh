@@ -18,7 +18,9 @@
 # program's runs and ns per run (bpf-prog-stats.c: BPF_OBJ_GET_INFO_BY_FD) after the default storm; a separate run (the stats cost two
 # clock reads per program run).
 #
-# Env: ICOUNT_WORK (initramfs and serial logs, default $KERNEL_CACHE/icount),
+# Env: ICOUNT_JSON (also write every configuration's median there as JSON:
+# run.sh --icount hands it to bench.py for issue 20's targets table),
+# ICOUNT_WORK (initramfs and serial logs, default $KERNEL_CACHE/icount),
 # KERNEL_CACHE, KERNELS (Tests/kernels/fetch-kernels.sh), VM_TIMEOUT
 # (seconds per VM, default 3600), VM_PARALLEL (default 1: all kernels at once).
 set -euo pipefail
@@ -81,4 +83,4 @@ wait
 echo "icount: $(basename "$tracer") $(cd "$repo" && git rev-parse --short HEAD 2>/dev/null), $iters iterations, median of $rounds rounds"
 logs=()
 for name in "${names[@]}"; do logs+=("$work/$name.log"); done
-python3 "$here/icount_report.py" "${logs[@]}"
+python3 "$here/icount_report.py" ${ICOUNT_JSON:+--json "$ICOUNT_JSON"} "${logs[@]}"

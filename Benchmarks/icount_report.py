@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""icount_report.py LOG...: the tables of Benchmarks/icount.sh from its VMs'
-serial logs (ICOUNT and ICOUNTPROG lines of icount-init.sh)."""
+"""icount_report.py [--json FILE] LOG...: the tables of Benchmarks/icount.sh
+from its VMs' serial logs (ICOUNT and ICOUNTPROG lines of icount-init.sh).
+--json FILE also writes every configuration's median there (run.sh --icount
+hands it to bench.py for issue 20's targets table)."""
+import json
 import re
 import statistics
 import sys
@@ -10,7 +13,7 @@ def fields(line):
     return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
 
 
-def main(logs):
+def main(logs, json_path=""):
     runs = {}  # (kernel, rung, config, workload) -> [ns_per_call]
     tracer = {}  # the same -> [the tracer process's own ns per call]
     checks = {}  # (kernel, rung, config) -> [(records, lost)]
@@ -122,8 +125,18 @@ def main(logs):
             print(f"| {kernel} | {rung} | {workload} | **all** | | **{total:.0f}** per iteration |")
     for e in errors:
         print("ERROR", e)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"iters": iters, "kernels": kernels, "errors": errors, "checks_off": bad,
+                       "medians": [{"kernel": k[0], "rung": k[1], "config": k[2], "workload": k[3],
+                                    "ns": med(k), "rounds": len(v)} for k, v in sorted(runs.items())]},
+                      f, indent=1)
     return 1 if errors else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    args = sys.argv[1:]
+    out = ""
+    if args[:1] == ["--json"]:
+        out, args = args[1], args[2:]
+    sys.exit(main(args, out))

@@ -68,6 +68,22 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_sched_seconds(pid):
+    """CPU time of all threads of a process from /proc/PID/task/*/schedstat
+    (nanoseconds on CPU, not clock ticks), in seconds."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    except OSError:
+        return None
+    return total / 1e9
+
+
 def children(pid):
     """Pids whose parent is pid."""
     out = []
@@ -325,3 +341,127 @@ class Background:
 
     def text(self, name):
         return "\n".join(line for _, line in self.lines[name])
+
+
+# ---------------------------------------------------------------- hooks
+def tracepoint_category(name):
+    """The tracefs category of tracepoint `name` (syscalls, sched, sock, ...), or None."""
+    if name.startswith(("sys_enter_", "sys_exit_")):
+        return "syscalls"
+    for root in ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"):
+        try:
+            for cat in os.listdir(root):
+                if os.path.isdir(os.path.join(root, cat, name)):
+                    return cat
+        except OSError:
+            continue
+    return None
+
+
+def attached_hooks(pid, bpftool):
+    """What process pid has attached, one entry per attachment:
+    [{"type": tracepoint|raw_tracepoint|kprobe|kretprobe|..., "name": ...}],
+    from `bpftool perf show --json` (perf-event and raw tracepoint
+    attachments, with the process that holds them); and how many of its BPF
+    programs are attached some other way (fentry/fexit links, which bpftool
+    does not name by process). None if bpftool fails."""
+    try:
+        r = subprocess.run([bpftool, "perf", "show", "--json"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, check=True)
+        entries = [e for e in json.loads(r.stdout) if e.get("pid") == pid]
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return None, 0
+    hooks = []
+    for e in entries:
+        kind = e.get("fd_type", "?")
+        name = e.get("tracepoint") or e.get("func") or e.get("filename") or "?"
+        hooks.append({"type": kind, "name": name, "prog_id": e.get("prog_id")})
+    seen = {h["prog_id"] for h in hooks}
+    progs = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-prog":
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    info = dict(line.split(":", 1) for line in f if ":" in line)
+                progs.add(int(info["prog_id"]))
+            except (OSError, KeyError, ValueError):
+                continue
+    except OSError:
+        pass
+    hooks.sort(key=lambda h: (h["type"], h["name"]))
+    return hooks, len(progs - seen)
+
+
+# ---------------------------------------------------------------- perf
+def demangle(names, swift):
+    """Swift symbols demangled (`swift demangle --simplified --compact`), others as they are."""
+    names = list(names)
+    mangled = [n for n in names if n.startswith(("$s", "_$s", "$S"))]
+    out = {n: n for n in names}
+    if not mangled or not swift:
+        return out
+    argv = [swift] if swift.endswith("swift-demangle") else [swift, "demangle"]
+    try:
+        r = subprocess.run(argv + ["--simplified", "--compact"], input="\n".join(mangled) + "\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60)
+        lines = r.stdout.splitlines()
+        if r.returncode == 0 and len(lines) == len(mangled):
+            out.update(zip(mangled, lines))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+# The tracer's stages under load: a sample belongs to a stage when any frame of
+# its call chain matches (inclusive share).
+PERF_STAGES = (
+    ("JSON encoding (`JSONLinesEncoder.encode`)", r"JSONLinesEncoder\.encode"),
+    ("`PeerJoin.resolve`", r"PeerJoin\.resolve"),
+    ("decode (`EventDecoder.decode`)", r"Decoder\.decode"),
+    ("`write` (libc and kernel)", r"^(__GI___libc_write|__libc_write|write|ksys_write|__x64_sys_write)(@.*)?$"),
+    ("`nanosleep` (reader's batching window)", r"nanosleep"),
+    ("`Tracer.reportLosses`", r"reportLosses"),
+    ("waiting for the ring (`epoll_wait`, `ring_buffer__poll`)", r"epoll_wait|ring_buffer__poll"),
+)
+
+
+def perf_profile(data, perf, swift, top=15):
+    """From a `perf record -g` file: the top entries of
+    `perf report --no-children --sort dso,symbol` ((percent, dso, symbol)),
+    the samples, and each PERF_STAGES stage's inclusive share (of samples
+    whose call chain has a matching frame)."""
+    r = subprocess.run([perf, "report", "-i", data, "--no-children", "--sort", "dso,symbol",
+                        "--stdio", "-g", "none", "--percent-limit", "0.1"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    entries = []
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[[^\]]+\]\s+(.*?)\s*$", line)
+        if m:
+            # (perf may add empty columns after the symbol: " -  -")
+            sym = re.sub(r"(\s+-)+$", "", m.group(3))
+            entries.append((float(m.group(1)), os.path.basename(m.group(2)), sym))
+    entries = entries[:top]
+    s = subprocess.run([perf, "script", "-i", data, "-F", "ip,sym,dso"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    chains, chain = [], []
+    for line in s.stdout.splitlines():
+        if not line.strip():
+            if chain:
+                chains.append(chain)
+            chain = []
+            continue
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            chain.append(parts[1].rsplit(" (", 1)[0].strip())
+    if chain:
+        chains.append(chain)
+    names = demangle({e[2] for e in entries} | {f for c in chains for f in c}, swift)
+    stages = []
+    for label, pattern in PERF_STAGES:
+        rx = re.compile(pattern)
+        hit = sum(1 for c in chains if any(rx.search(names.get(f, f)) for f in c))
+        stages.append((label, 100.0 * hit / len(chains) if chains else None))
+    return {"samples": len(chains), "top": [(p, dso, names.get(sym, sym)) for p, dso, sym in entries],
+            "stages": stages}

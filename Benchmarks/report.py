@@ -1,7 +1,12 @@
 """The tables, from results (what run.py collected, or a saved results.json):
+  issue20()   issue 20's targets: measured, target, the anchor from the same
+              run (bpftrace counting, the floor, untraced), met or missed;
+  hooks()     the hooks the bpftrace references reproduce;
   targets()   issue 8's rows: measured, target, met or missed;
   table()     every configuration and workload, ratios against untraced;
+  nginx_table() every nginx configuration: ratio, tracer CPU, records, bytes;
   programs()  ns per call of each socktrace BPF program (the profile runs);
+  perf()      the tracer's profile under nginx (perf record -g);
   docs()      the section of docs/performance.md between its markers, which
               write_docs() replaces (bench.py --docs FILE).
 """
@@ -77,20 +82,225 @@ class Report:
         return statistics.median(ratios) if ratios else None
 
     # ------------------------------------------------------------ rows
-    def nginx_ratios(self):
-        """traced/untraced requests/s within each round."""
+    def nginx_ratios(self, cfg="st-json"):
+        """cfg's requests/s over untraced's within each round: [(ratio, {config: run})]."""
         by_round = {}
         for r in self.r.get("nginx", []):
             if r.get("rps"):
                 by_round.setdefault(r["round"], {})[r["config"]] = r
         out = []
         for rnd, pair in sorted(by_round.items()):
-            if "untraced" in pair and "st-json" in pair:
-                out.append((pair["st-json"]["rps"] / pair["untraced"]["rps"], pair))
+            if "untraced" in pair and cfg in pair:
+                out.append((pair[cfg]["rps"] / pair["untraced"]["rps"], pair))
         return out
+
+    def nginx_ratio(self, cfg):
+        """(median, text "0.95× [0.93–0.97] (n=4)") or (None, "—")."""
+        ng = [x for x, _ in self.nginx_ratios(cfg)]
+        if not ng:
+            return None, "—"
+        return statistics.median(ng), (f"{statistics.median(ng):.2f}× [{min(ng):.2f}–{max(ng):.2f}] "
+                                       f"(n={len(ng)})")
+
+    def nginx_runs(self, cfg):
+        return [r for r in self.r.get("nginx", []) if r["config"] == cfg and r.get("rps")]
+
+    def nginx_cost(self, cfg):
+        """Medians over cfg's nginx runs: tracer CPU ms per 1,000 requests (from
+        /proc/PID/stat) and by schedstat, µs per record, records per request,
+        JSON bytes per record. None where not measured."""
+        rs = self.nginx_runs(cfg)
+
+        def m(f):
+            vals = [f(r) for r in rs]
+            vals = [v for v in vals if v is not None]
+            return statistics.median(vals) if vals else None
+
+        def per(r, num, den, scale=1.0):
+            return r[num] * scale / r[den] if r.get(num) is not None and r.get(den) else None
+
+        return {"ms_per_1000": m(lambda r: per(r, "tracer_cpu_s", "requests", 1e6)),
+                "ms_per_1000_all": [per(r, "tracer_cpu_s", "requests", 1e6) for r in rs],
+                "sched_ms_per_1000": m(lambda r: per(r, "tracer_sched_s", "requests", 1e6)),
+                "us_per_record": m(lambda r: per(r, "tracer_cpu_s", "records", 1e6)),
+                "sched_us_per_record": m(lambda r: per(r, "tracer_sched_s", "records", 1e6)),
+                "records_per_request": m(lambda r: per(r, "records", "requests")),
+                "bytes_per_record": m(lambda r: per(r, "record_bytes", "records")),
+                "rps": m(lambda r: r["rps"]), "n": len(rs)}
 
     def startup(self, field):
         return [t.get(field) for t in self.r.get("startup", [])]
+
+    # ------------------------------------------------------------ issue 20
+    def icount(self, config, workload):
+        """(traced ns, untraced ns) of 6.12's fentry rung from this run's
+        icount medians, or None."""
+        ic = self.r.get("icount") or {}
+        meds = {(m["kernel"], m["rung"], m["config"], m["workload"]): m["ns"] for m in ic.get("medians", [])}
+        for kernel in ic.get("kernels", []):
+            if kernel.startswith("6.12"):
+                v = meds.get((kernel, "fentry", config, workload))
+                base = meds.get((kernel, "fentry", "untraced", workload))
+                if v and base:
+                    return v, base, kernel
+        return None
+
+    def issue20(self):
+        """Issue 20's targets, each with its anchor measured in the same run."""
+        rows = []
+
+        def row(what, measured, target, anchor, met):
+            verdict = "—" if met is None else ("met" if met else "**missed**")
+            rows.append(f"| {what} | {measured} | {target} | {anchor} | {verdict} |")
+
+        def x(v):
+            return f"{v:.2f}×" if v is not None else "—"
+
+        has_nginx = bool(self.r.get("nginx"))
+        floor_n, floor_t = self.nginx_ratio("floor")
+        count_n, count_t = self.nginx_ratio("bpftrace")
+        anchor = f"bpftrace counting {count_t}; floor (empty programs) {floor_t}"
+        for cfg, what, goal in (("st-json", "nginx+wrk, default (`socktrace --json -o FILE`)", 0.95),
+                                ("st-so-json", "nginx+wrk, `--births-only`", 0.98)):
+            v, text = self.nginx_ratio(cfg)
+            bad = [r for r in self.nginx_runs(cfg) if r.get("check") not in FINE]
+            if bad:
+                text += f" **{len(bad)} run(s) failed the check: {', '.join(sorted(set(str(r.get('check')) for r in bad)))}**"
+            if has_nginx:
+                row(what + ", requests/s traced ÷ untraced", text, f"≥ {goal:.2f}×", anchor,
+                    None if v is None else v >= goal)
+            else:
+                row(what, "not run", f"≥ {goal:.2f}×", "—", None)
+        c, bo = self.nginx_cost("st-json"), self.nginx_cost("st-so-json")
+
+        def ms(v, fmt="{:.1f}"):
+            return fmt.format(v) if v is not None else "—"
+
+        if c["ms_per_1000"] is not None:
+            vals = [v for v in c["ms_per_1000_all"] if v is not None]
+            row("tracer CPU per 1,000 nginx requests, default (user+sys, `/proc/PID/stat`)",
+                f"{ms(c['ms_per_1000'])} ms [{min(vals):.1f}–{max(vals):.1f}] (schedstat "
+                f"{ms(c['sched_ms_per_1000'])}; {ms(c['records_per_request'], '{:.2f}')} records/request)",
+                "≤ 2 ms", f"`--births-only` {ms(bo['ms_per_1000'])} ms "
+                f"({ms(bo['records_per_request'], '{:.2f}')} records/request)", c["ms_per_1000"] <= 2)
+            row("tracer CPU per record, default, under nginx",
+                f"{ms(c['us_per_record'], '{:.2f}')} µs (schedstat {ms(c['sched_us_per_record'], '{:.2f}')}; "
+                f"{ms(c['bytes_per_record'], '{:.0f}')} JSON bytes/record)", "≤ 0.5 µs",
+                f"`--births-only` {ms(bo['us_per_record'], '{:.2f}')} µs "
+                f"({ms(bo['bytes_per_record'], '{:.0f}')} B/record)",
+                c["us_per_record"] is not None and c["us_per_record"] <= 0.5)
+        elif not has_nginx:
+            row("tracer CPU per 1,000 nginx requests, default", "not run", "≤ 2 ms", "—", None)
+        p1, p2 = (self.ratio_median("st-json", "storm", p) for p in (1, 2))
+        b1, b2 = (self.ratio_median("bpftrace", "storm", p) for p in (1, 2))
+        f1, f2 = (self.ratio_median("floor", "storm", p) for p in (1, 2))
+        if p1 is not None or p2 is not None:
+            row("storm socket()+close(), default, P=1 / P=2",
+                f"{x(p1)} / {x(p2)}", "≤ 1.25× / ≤ 1.30×",
+                f"bpftrace counting {x(b1)} / {x(b2)}; floor {x(f1)} / {x(f2)}",
+                (p1 is None or p1 <= 1.25) and (p2 is None or p2 <= 1.30))
+        else:
+            row("storm socket()+close(), default, P=1 / P=2", "not run", "≤ 1.25× / ≤ 1.30×", "—", None)
+        for label, config, workload, goal in (
+                ("icount, 6.12, fentry rung, socket()+close(), default", "default", "inet-dgram", 1.50),
+                ("icount, 6.12, fentry rung, socket()+close(), `--births-only`", "births-only", "inet-dgram", 1.30),
+                ("icount, 6.12, fentry rung, bystander (open()+close(), traced default)", "default", "devnull", 1.01)):
+            got = self.icount(config, workload)
+            if got:
+                v, base, kernel = got
+                row(label, f"{v / base:.2f}× ({v / 1000:.2f} k instructions)", f"≤ {goal:.2f}×",
+                    f"untraced {base / 1000:.2f} k ({kernel})", v / base <= goal)
+            else:
+                row(label, "not run (pass `--icount`)" if not self.r.get("icount") else "not measured",
+                    f"≤ {goal:.2f}×", "—", None)
+        ready = [v for v in self.startup("ready_ms") if v is not None]
+        bt = [r["ready_ms"] for r in self.r["runs"] if r["config"] in ("bpftrace", "floor") and "ready_ms" in r]
+        if ready:
+            v = statistics.median(ready)
+            row("launch → `Tracing`", f"{v:.0f} ms [{min(ready):.0f}–{max(ready):.0f}]", "≤ 50 ms",
+                f"bpftrace on the same hooks: {statistics.median(bt):.0f} ms [{min(bt):.0f}–{max(bt):.0f}]"
+                if bt else "—", v <= 50)
+        else:
+            row("launch → `Tracing`", "not run", "≤ 50 ms", "—", None)
+        tl = self.r.get("timeline")
+        if tl:
+            for fmt in ("text", "chrome"):
+                m = tl.get(fmt)
+                what = (f"`timeline{' --format chrome' if fmt == 'chrome' else ''}` of "
+                        f"{tl['records'] / 1e6:.1f} M records")
+                if not m:
+                    row(what, "failed", "≤ 300 MB, ≤ 10 s", "—", False)
+                    continue
+                row(what, f"{mb(m['rss_max_kib'])} MB peak RSS, {m['seconds']:.1f} s", "≤ 300 MB, ≤ 10 s",
+                    f"the recording: {tl['bytes'] / 1e9:.2f} GB; {m['cpu_seconds']:.1f} s CPU",
+                    m["seconds"] <= 10 and m["rss_max_kib"] <= 300 * 1024)
+        else:
+            row("`timeline` of 3 M records", "not run", "≤ 300 MB, ≤ 10 s", "—", None)
+        return "\n".join(["| measurement | measured | target | anchor, same run | |",
+                          "|---|---|---|---|---|"] + rows)
+
+    def hooks(self):
+        """The hooks the bpftrace references reproduce, one line."""
+        h = self.r.get("hooks")
+        if not h:
+            return ""
+        if not h.get("derived"):
+            return f"bpftrace references on {', '.join(h['probes'])} ({h.get('note')})."
+        text = (f"bpftrace references on the {len(h['probes'])} hooks `socktrace --json -o FILE` attached "
+                f"in this run (`bpftool perf show`): " + ", ".join(f"`{p}`" for p in h["probes"]) + ".")
+        if h.get("raw_as_tracepoint"):
+            text += (" Its raw (BTF) tracepoints are hooked as plain tracepoints of the same name: this "
+                     "bpftrace has no `rawtracepoint` probe.")
+        if h.get("skipped"):
+            text += f" Not reproducible in bpftrace: {', '.join(h['skipped'])}."
+        if h.get("other_programs"):
+            text += (f" {h['other_programs']} of socktrace's programs are attached otherwise "
+                     "(fentry/fexit links): not reproduced.")
+        return text
+
+    def nginx_table(self):
+        """Every nginx configuration: requests/s against untraced, the tracer's
+        CPU, its records and their bytes, the loss check."""
+        if not self.r.get("nginx"):
+            return ""
+        labels = {c.key: c.label for c in configs.CONFIGS}
+        lines = ["| configuration | requests/s ÷ untraced, median [min–max] (n) | requests/s median | "
+                 "tracer CPU ms per 1,000 requests: stat (schedstat) | tracer CPU µs per record | "
+                 "records per request | JSON bytes per record | lost (sum) | check |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        for cfg in ("untraced", "st-json", "st-so-json", "bpftrace", "floor"):
+            rs = self.nginx_runs(cfg)
+            if not rs:
+                continue
+            c = self.nginx_cost(cfg)
+            ratio = "1 (the anchor)" if cfg == "untraced" else self.nginx_ratio(cfg)[1]
+            lost, check = self.check_cells(rs) if cfg != "untraced" else ("", "")
+
+            def f(v, fmt):
+                return fmt.format(v) if v is not None else "—"
+
+            cpu = "" if cfg == "untraced" else (f"{f(c['ms_per_1000'], '{:.1f}')} "
+                                                f"({f(c['sched_ms_per_1000'], '{:.1f}')})")
+            lines.append(f"| {labels.get(cfg, cfg)} | {ratio} | {f(c['rps'], '{:.0f}')} | {cpu} | "
+                         f"{f(c['us_per_record'], '{:.2f}')} | {f(c['records_per_request'], '{:.2f}')} | "
+                         f"{f(c['bytes_per_record'], '{:.0f}')} | {lost} | {check} |")
+        return "\n".join(lines)
+
+    def perf(self):
+        """The tracer's profile under nginx: top self entries and stage shares."""
+        run = self.r.get("nginx_perf") or {}
+        pr = run.get("perf")
+        if not pr:
+            return ""
+        lines = ["| self % | dso | symbol |", "|---|---|---|"]
+        for pct, dso, sym in pr["top"]:
+            sym = sym if len(sym) <= 100 else sym[:99] + "…"
+            lines.append(f"| {pct:.1f} | {dso} | `{sym}` |")
+        lines += ["", "| stage (any frame of the call chain) | inclusive % of the tracer's samples |",
+                  "|---|---|"]
+        for label, v in pr["stages"]:
+            lines.append(f"| {label} | {'—' if v is None else f'{v:.1f}'} |")
+        return "\n".join(lines)
 
     # ------------------------------------------------------------ issue 8
     def targets(self):
@@ -108,17 +318,17 @@ class Report:
                 f"{p1:.2f}× / {p2:.2f}×" if p2 else f"{p1:.2f}×", "≤ 1.10× / ≤ 1.15×",
                 p1 <= 1.10 and (p2 is None or p2 <= 1.15))
         if b1 is not None and p1 is not None:
-            row("bpftrace only counting the same two tracepoints, P=1 / P=2",
+            row("bpftrace only counting, on the hooks socktrace attaches, P=1 / P=2",
                 f"{b1:.2f}× / {b2:.2f}×" if b2 else f"{b1:.2f}×", "beat it while exporting every record",
                 p1 < b1 and (p2 is None or b2 is None or p2 < b2))
         f1, f2 = (self.ratio_median("floor", "storm", p) for p in (1, 2))
         if f1 is not None:
-            row("the floor: bpftrace, empty programs on socktrace's 3 tracepoints, P=1 / P=2",
+            row("the floor: bpftrace, empty programs on the hooks socktrace attaches, P=1 / P=2",
                 f"{f1:.2f}× / {f2:.2f}×" if f2 else f"{f1:.2f}×", "(reference)", None)
         by, bso = (self.ratio_median(c, "bystander", 1) for c in ("st-json", "st-so-json"))
         if by is not None:
             row("bystander: open()+close() of /dev/null, socktrace tracing the whole machine "
-                "(default / `--sockets-only`)",
+                "(default / `--births-only`)",
                 f"{by:.2f}× / {bso:.2f}×" if bso else f"{by:.2f}×", "≤ 1.02×",
                 by <= 1.02 and (bso is None or bso <= 1.02))
         ng = self.nginx_ratios()
@@ -219,16 +429,6 @@ class Report:
             v[6 + np_], v[7 + np_] = self.check_cells(rs)
             add(label, v)
 
-        ng = self.nginx_ratios()
-        if ng:
-            rs = [r for r in self.r.get("nginx", []) if r["config"] == "st-json"]
-            lost, check = self.check_cells(rs)
-            add("nginx + wrk `Connection: close`: requests/s traced ÷ untraced "
-                "(ns/call column: requests/s untraced / traced)",
-                {1: spread([x for x, _ in ng], "{:.3f}") + f" (n={len(ng)})",
-                 1 + np_: med([p["untraced"]["rps"] for _, p in ng], "{:.0f}") + " / "
-                 + med([p["st-json"]["rps"] for _, p in ng], "{:.0f}"),
-                 6 + np_: lost, 7 + np_: check})
         su = self.r.get("startup", [])
         if su:
             missing = sum(1 for t in su if t.get("lone_ms") is None)
@@ -329,14 +529,23 @@ class Report:
                f"Tracer: `{meta.get('tracer_version') or self.a.tracer or 'none'}`. Ratios are medians of "
                "per-round ratios against untraced; the spreads are in `results.json` "
                "(`python3 Benchmarks/bench.py --report results.json` prints every table).", ""]
+        out += ["Issue 20's targets, each with its anchor from the same run:", "", self.issue20(), ""]
+        if self.hooks():
+            out += [self.hooks(), ""]
         targets = self.targets()
         if targets:
-            out += [targets, ""]
+            out += ["Issue 8's targets:", "", targets, ""]
         programs = self.programs()
         if programs:
             out += ["Each BPF program's cost per call (`kernel.bpf_stats_enabled=1`, run counts and times "
                     "from the tracer's program fds; P=1, separate runs; the stats add about two clock "
                     "reads to each run):", "", programs, ""]
+        nginx = self.nginx_table()
+        if nginx:
+            out += ["nginx + wrk `Connection: close`, every configuration:", "", nginx, ""]
+        perf = self.perf()
+        if perf:
+            out += ["The tracer's profile under nginx (`perf record -g`, one default wrk run):", "", perf, ""]
         checked = [r for r in self.r["runs"] + self.r.get("nginx", []) if r.get("check")]
         checked += [self.r[k] for k in ("rss", "rss_slow") if self.r.get(k) and self.r[k].get("check")]
         bad = [r for r in checked if r["check"] not in FINE]

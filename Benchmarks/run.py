@@ -18,9 +18,9 @@ import threading
 import time
 
 import configs
-from measure import (Background, BPFStats, bpf_programs, children, cpu_busy_seconds,
+from measure import (Background, BPFStats, attached_hooks, bpf_programs, children, cpu_busy_seconds,
                      foreign_tracers, irq_work_count, log, loud, proc_cpu_seconds, proc_status,
-                     smaps_rss)
+                     own_pids, perf_profile, proc_sched_seconds, smaps_rss, tracepoint_category)
 
 
 class Bench:
@@ -166,7 +166,7 @@ class Bench:
             if cpu0 is not None and bg.cpu_seconds is not None:
                 run["tracer_cpu_ns_per_call"] = (bg.cpu_seconds - cpu0) * 1e9 / max(calls, 1)
         if cfg.check == "json":
-            self.check_json(run, where, path, res, workload, lifecycle="--sockets-only" not in argv)
+            self.check_json(run, where, path, res, workload, lifecycle=not {"--sockets-only", "--births-only"} & set(argv))
             if not self.a.keep and os.path.exists(path):
                 os.unlink(path)
         elif cfg.check == "text":
@@ -289,6 +289,62 @@ class Bench:
             run["check"] = "VIOLATION"
             loud(where, f"bpftrace counted enter={enter} exit={exit_} < {res['calls']} calls")
 
+    # ================================================================ hooks
+    def hooks(self):
+        """What `socktrace --json -o FILE` attaches on this machine, asked of
+        a running one (`bpftool perf show`: each attachment with the process
+        holding it), so the bpftrace references (configs.py: the floor and
+        counting) hook exactly those tracepoints. Sets args.probes."""
+        a = self.a
+        info = {"derived": False, "probes": list(configs.FALLBACK_PROBES)}
+        self.results["hooks"] = info
+        if "st-json" not in self.configs or not a.bpftool:
+            info["note"] = "no socktrace run (or no bpftool): its first version's 3 tracepoints"
+            log(f"== hooks: {info['note']}")
+            return
+        path = os.path.join(self.out, "hooks.jsonl")
+        bg = self.start_tracer(self.configs["st-json"], self.configs["st-json"].argv(a, path), "hooks")
+        if bg is None:
+            info["note"] = "socktrace did not start: its first version's 3 tracepoints"
+            return
+        hooks, other = attached_hooks(bg.pid, a.bpftool)
+        bg.stop(a.stop_timeout)
+        if os.path.exists(path) and not a.keep:
+            os.unlink(path)
+        if not hooks:
+            info["note"] = "bpftool listed no attachment: its first version's 3 tracepoints"
+            loud("hooks", info["note"])
+            return
+        raw_ok = True
+        raw = [h["name"] for h in hooks if h["type"] == "raw_tracepoint"]
+        if raw and a.bpftrace:
+            # bpftrace before 0.21 has no rawtracepoint probe: then the
+            # tracepoint of the same name (a perf-event program: a little more
+            # dispatch per hit than socktrace's raw/BTF one).
+            r = subprocess.run([a.bpftrace, "-e", f"rawtracepoint:{raw[0]} {{ }} BEGIN {{ exit(); }}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            raw_ok = r.returncode == 0
+        probes, skipped = [], []
+        for h in hooks:
+            kind, name = h["type"], h["name"]
+            if kind == "raw_tracepoint" and raw_ok:
+                probes.append(f"rawtracepoint:{name}")
+            elif kind in ("tracepoint", "raw_tracepoint") and tracepoint_category(name):
+                probes.append(f"tracepoint:{tracepoint_category(name)}:{name}")
+            elif kind in ("kprobe", "kretprobe"):
+                probes.append(f"{kind}:{name}")
+            else:
+                skipped.append(f"{kind} {name}")
+        info.update(derived=True, hooks=[f"{h['type']} {h['name']}" for h in hooks], probes=probes,
+                    skipped=skipped, other_programs=other, raw_as_tracepoint=bool(raw) and not raw_ok)
+        a.probes = probes
+        log(f"== hooks: socktrace --json -o FILE attached {len(hooks)} hooks ({other} programs "
+            f"attached otherwise, e.g. fentry links: not reproduced); bpftrace references on "
+            f"{len(probes)} probes" + (" (raw tracepoints as tracepoints: this bpftrace has no "
+                                       "rawtracepoint)" if info["raw_as_tracepoint"] else "")
+            + (f"; not reproducible: {', '.join(skipped)}" if skipped else ""))
+        log("   " + " ".join(probes))
+
     # ================================================================ 1. rounds
     def rounds(self):
         """Every config on every workload it names, for each P, in a fresh
@@ -302,7 +358,7 @@ class Bench:
         # The rounds may use up to this much of the time budget; the rest is
         # for the other parts.
         built = self.py_start - self.start  # what run.sh spent installing and building
-        limit = built + max(0.0, self.a.budget - built) * self.a.rounds_share
+        limit = built + max(0.0, self.a.budget - built - self.nginx_estimate()) * self.a.rounds_share
         rounds_t0 = time.time()
         for rnd in range(1, self.a.rounds + 1):
             if rnd > 2:
@@ -364,14 +420,33 @@ class Bench:
                                             "-o", path])
 
     # ================================================================ nginx
+    # The nginx rows, interleaved in a random order within each round.
+    NGINX_CONFIGS = ("untraced", "st-json", "st-so-json", "floor", "bpftrace")
+
+    def nginx_estimate(self):
+        """Seconds the nginx part takes (each run: wrk, and ~2.5 s to start,
+        settle, stop and count; the perf run; the warm-up), kept out of the
+        rounds' share of the budget."""
+        a = self.a
+        if not (a.nginx and a.wrk) or a.nginx_rounds <= 0 or "nginx" in a.skip.split(","):
+            return 0.0
+        runs = a.nginx_rounds * len([k for k in self.NGINX_CONFIGS if k in self.configs])
+        runs += 1 if a.perf and "perf" not in a.skip.split(",") else 0
+        return runs * (a.nginx_seconds + 2.5) + 1
+
     def nginx(self):
         """Debian's nginx serving a small file on 127.0.0.1 to Debian's wrk with
-        `Connection: close` (a socket per request on both sides): requests/s
-        traced by `socktrace --json -o FILE` against untraced, interleaved.
-        Check: nginx's own accept counter (stub_status) == accept records of
-        its worker + lost; wrk's socket records + lost >= requests it made."""
+        `Connection: close` (a socket per request on both sides): requests/s of
+        each configuration (untraced, socktrace default and --births-only,
+        bpftrace's floor and counting on the tracepoints socktrace attaches),
+        interleaved in a random order each round; the tracer's CPU over the
+        wrk run, its records and bytes. Check: nginx's own accept counter
+        (stub_status) == accept records of its worker + lost; wrk's socket
+        records + lost >= requests it made. Then one more default run under
+        `perf record -g` (not a ratio): the tracer's profile."""
         a = self.a
-        if not (a.nginx and a.wrk and "st-json" in self.configs) or a.nginx_rounds <= 0:
+        keys = [k for k in self.NGINX_CONFIGS if k in self.configs]
+        if not (a.nginx and a.wrk) or a.nginx_rounds <= 0 or len(keys) < 2:
             return
         d = tempfile.mkdtemp(prefix="socktrace-nginx-")
         os.makedirs(os.path.join(d, "www"))
@@ -410,17 +485,22 @@ http {{
                 loud("nginx", f"did not start: {master.stderr.read1(2000) if master.poll() else ''}")
                 return
             url = f"http://127.0.0.1:{port}/index.html"
+            seed = a.seed + 2
             log(f"== nginx + wrk (Connection: close), {a.nginx_rounds} rounds of {a.nginx_seconds}s, "
-                f"worker pid {workers}")
-            rng = random.Random(a.seed + 2)
-            st = self.configs["st-json"]
+                f"worker pid {workers}; {', '.join(keys)} in a random order each round (seed {seed})")
+            rng = random.Random(seed)
             self.wrk(url, 1, None, None)  # warm up
             for rnd in range(1, a.nginx_rounds + 1):
-                order = ["untraced", "st-json"]
+                order = list(keys)
                 rng.shuffle(order)
                 for key in order:
-                    self.results["nginx"].append(
-                        self.wrk(url, rnd, st if key == "st-json" else None, (port, workers)))
+                    cfg = None if key == "untraced" else self.configs[key]
+                    self.results["nginx"].append(self.wrk(url, rnd, cfg, (port, workers)))
+            if "perf" not in a.skip.split(",") and a.perf and "st-json" in keys:
+                log("-- the tracer's profile: one more default run under perf record -g (not a ratio)")
+                run = self.wrk(url, 0, self.configs["st-json"], (port, workers), perf=True)
+                run["group"] = "perf"
+                self.results["nginx_perf"] = run
         finally:
             master.terminate()
             try:
@@ -443,32 +523,89 @@ http {{
         m = re.search(rb"\n\s*(\d+)\s+(\d+)\s+(\d+)", data)
         return int(m.group(1)) if m else None
 
-    def wrk(self, url, rnd, cfg, server):
+    @staticmethod
+    def drained(path, timeout=2.0):
+        """Waits until the tracer's file stops growing (two polls 20 ms apart)."""
+        size, still, deadline = -1, 0, time.monotonic() + timeout
+        while still < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                now = os.path.getsize(path)
+            except OSError:
+                now = 0
+            still = still + 1 if now == size else 0
+            size = now
+
+    @staticmethod
+    def line_bytes(path):
+        """Bytes of the first and of the last line of a file (the start and end records)."""
+        try:
+            with open(path, "rb") as f:
+                first = len(f.readline())
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 65536))
+                lines = f.read().rstrip(b"\n").split(b"\n")
+            return first, len(lines[-1]) + 1
+        except OSError:
+            return 0, 0
+
+    def wrk(self, url, rnd, cfg, server, perf=False):
         """One wrk run, traced by cfg (or not). Returns its result."""
         a = self.a
         seconds = a.nginx_seconds if server else 1
         run = {"config": cfg.key if cfg else "untraced", "round": rnd}
         where = f"nginx {run['config']} round {rnd}"
-        path = os.path.join(self.out, f"nginx-r{rnd}.jsonl")
+        path = os.path.join(self.out, f"nginx-{run['config']}-r{rnd}.jsonl")
         if os.path.exists(path):
             os.unlink(path)
         accepts0 = self.nginx_accepts(server[0]) if server else None
-        bg = None
+        bg = prof = None
         if cfg:
             bg = self.start_tracer(cfg, cfg.argv(a, path), where)
             if bg is None:
                 return run
             time.sleep(a.settle)
+        if perf:
+            data = os.path.join(self.out, "perf-nginx.data")
+            prof = subprocess.Popen([a.perf, "record", "-g", "-p", str(bg.pid), "-o", data],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            own_pids.add(prof.pid)
+            time.sleep(0.2)  # perf attaches
         foreign = foreign_tracers()
+        cpu0, sched0 = (proc_cpu_seconds(bg.pid), proc_sched_seconds(bg.pid)) if bg else (None, None)
         p = subprocess.Popen([a.wrk, "-t1", "-c8", f"-d{seconds}s", "-H", "Connection: close", url],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out, _ = p.communicate()
         accepts1 = self.nginx_accepts(server[0]) if server else None
+        if bg:
+            # The tracer's CPU over the wrk run and the drain of what it left
+            # in the ring (not its start-up or its exit).
+            if cfg.check == "json":
+                self.drained(path)
+            cpu1, sched1 = proc_cpu_seconds(bg.pid), proc_sched_seconds(bg.pid)
+            if None not in (cpu0, cpu1):
+                run["tracer_cpu_s"] = cpu1 - cpu0
+            if None not in (sched0, sched1):
+                run["tracer_sched_s"] = sched1 - sched0
+        if prof:
+            prof.send_signal(signal.SIGINT)
+            try:
+                prof.wait(30)
+            except subprocess.TimeoutExpired:
+                prof.kill()
+                prof.wait()
         foreign = sorted(set(foreign) | set(foreign_tracers()))
         if foreign:
             run["disturbed_by"] = foreign
         if bg:
-            run["stop_ms"] = bg.stop(a.stop_timeout) * 1e3
+            # A socktrace that needs more than 5x the wrk run to drain is
+            # killed and said so (the loss check then has no end record).
+            limit = min(a.stop_timeout, 5 * seconds) if cfg.check == "json" else a.stop_timeout
+            run["stop_ms"] = bg.stop(limit) * 1e3
+            if bg.killed:
+                run["killed"] = True
+                loud(where, f"tracer did not exit within {limit}s of SIGINT (still draining?); killed. "
+                     f"stderr: {bg.text('stderr')[-300:]!r}")
         rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
         reqs = re.search(r"(\d+) requests in", out)
         errors = re.search(r"Socket errors: (.*)", out)
@@ -480,27 +617,66 @@ http {{
             loud(where, f"wrk printed no Requests/sec: {out[-400:]}")
         if not server:
             return run
-        if cfg:
+        run["accepts"] = accepts1 - accepts0 if None not in (accepts0, accepts1) else None
+        if prof:
+            if prof.returncode not in (0, -signal.SIGINT) or not os.path.exists(data):
+                loud(where, f"perf record failed (exit {prof.returncode}): "
+                     f"{prof.stderr.read().decode(errors='replace')[-300:]}")
+            else:
+                run["perf"] = perf_profile(data, a.perf, a.swift_demangle)
+                if not a.keep:
+                    os.unlink(data)
+        if cfg and cfg.check == "json":
             end = self.end_record(path)
             lost = self.lost_of(end)
             nginx_side = self.count(path, server[1])
             wrk_side = self.count(path, [p.pid])
-            run["accepts"] = accepts1 - accepts0 if None not in (accepts0, accepts1) else None
             run["accept_records"] = nginx_side["pid_accept_lines"]
             run["wrk_socket_records"] = wrk_side["pid_socket_lines"]
             run["lost"] = lost
+            # Every record the tracer wrote: all but start, end and its live
+            # loss reports; and their bytes.
+            first, last = self.line_bytes(path)
+            run["records"] = nginx_side["lines"] - 2 - nginx_side.get("lost_lines", 0)
+            run["record_bytes"] = nginx_side["bytes"] - first - last
             # nginx's counter is exact: every accept it made while traced.
             self.verdict(run, where, run["accept_records"], lost, run["accepts"])
+            if run.get("killed"):
+                run["check"] = "KILLED at stop"
             if run["check"] == "ok" and run["requests"] and run["wrk_socket_records"] < run["requests"]:
                 run["check"] = "VIOLATION"
                 loud(where, f"wrk made {run['requests']} requests (a socket each), "
                      f"{run['wrk_socket_records']} socket records")
             if not a.keep:
                 os.unlink(path)
-        log(f"  nginx {run['config']:<9} round {rnd}: {run['rps']} requests/s"
-            + (f", accepts {run.get('accepts')} = records {run.get('accept_records')} + lost "
-               f"{run.get('lost')}, wrk sockets {run.get('wrk_socket_records')} for "
-               f"{run['requests']} requests: {run.get('check')}" if cfg else ""))
+        elif cfg and cfg.check == "bpftrace":
+            # It counts every process: nginx's accepts are a lower bound.
+            m = re.search(r"sys_exit_accept4\]: (\d+)", bg.text("stdout"))
+            if m and run["accepts"] is not None:
+                run["bpftrace_accepts"] = int(m.group(1))
+                run["check"] = "ok" if int(m.group(1)) >= run["accepts"] else "VIOLATION"
+                if run["check"] != "ok":
+                    loud(where, f"bpftrace counted {m.group(1)} accept4 exits, nginx made {run['accepts']}")
+        if bg and run.get("tracer_cpu_s") is not None and run["requests"]:
+            run["tracer_ms_per_1000"] = run["tracer_cpu_s"] * 1e6 / run["requests"]
+        extra = ""
+        if run.get("records") is not None and run["requests"]:
+            extra = (f", {run['records'] / run['requests']:.2f} records/request, "
+                     f"{run['record_bytes'] / max(run['records'], 1):.0f} B/record")
+        if "tracer_ms_per_1000" in run:
+            extra += (f", tracer CPU {run['tracer_ms_per_1000']:.1f} ms/1000 requests "
+                      f"(schedstat {run.get('tracer_sched_s', 0) * 1e6 / run['requests']:.1f})")
+        if "accept_records" in run:
+            extra += f"; accepts {run.get('accepts')} = records {run['accept_records']} + lost " \
+                     f"{run.get('lost')}: {run['check']}"
+        elif "bpftrace_accepts" in run:
+            extra += f"; accept4 exits counted {run['bpftrace_accepts']} >= accepts {run['accepts']}: {run['check']}"
+        log(f"  nginx {run['config']:<10} round {rnd}: {run['rps']} requests/s{extra}"
+            + (f" DISTURBED by pid {','.join(map(str, foreign))}" if foreign else ""))
+        if run.get("perf"):
+            pr = run["perf"]
+            log(f"   perf: {pr['samples']} samples; "
+                + ", ".join(f"{label} {v:.0f}%" for label, v in pr["stages"] if v is not None))
         return run
 
     # ================================================================ profile
