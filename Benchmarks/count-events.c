@@ -7,7 +7,7 @@
 //   {"bytes":B,"lines":L,"socket_lines":S,"birth_lines":N,"pid_socket_lines":K,"pid_socket_failed":F,
 //    "pid_accept_lines":A,"pid_lines":P,"end_lines":E,"lost_lines":L,"other_lines":O}
 // socket_lines: records whose "event" is "socket" (any process);
-// birth_lines: socket, socketpair and accept records (the end record's "sockets");
+// birth_lines: socket (not the start snapshot's), socketpair and accept records (the end record's "sockets");
 // pid_socket_lines: of those, the ones whose top-level "pid" is one of PID...;
 // pid_socket_failed: of those, the ones whose "ret" is negative (a failed call);
 // pid_accept_lines: accept records whose "pid" is one of PID...;
@@ -90,8 +90,11 @@ int main(int argc, char **argv) {
 				int ours = anypid && is_pid(strtol(anypid, NULL, 10));
 				pidlines += ours;
 				if (ev && nl - ev >= 8 && !memcmp(ev, "\"socket\"", 8)) {
+					const char *via = value_of(start, nl, "\"via\"");
+
 					sock++;
-					births++;
+					/* a socket open at start (via "snapshot") is no birth */
+					births += !(via && nl - via >= 10 && !memcmp(via, "\"snapshot\"", 10));
 					const char *pv = value_of(start, nl, "\"pid\"");
 					if (pv && is_pid(strtol(pv, NULL, 10))) {
 						pidsock++;
