@@ -146,6 +146,8 @@ public final class CgroupResolver {
   private var paths: [UInt64: String] = [:]
   /// Each id's fields, encoded once: `,"cgroup_path":…,"pod_uid":…`.
   private var fragments: [UInt64: [UInt8]] = [:]
+  /// Bumped whenever a fragment is learnt: what was written for an id before may differ now.
+  public private(set) var generation: UInt64 = 0
   private var lastID: UInt64 = .max
   private var lastFragment: [UInt8] = []
   private var lastWalk: UInt64 = 0
@@ -320,7 +322,10 @@ public final class CgroupResolver {
       out.appendNull()
     }
     let bytes = out.bytes
-    if path != nil { fragments[id] = bytes }  // unknown ids are asked again (after the miss interval)
+    if path != nil {  // unknown ids are asked again (after the miss interval)
+      fragments[id] = bytes
+      generation &+= 1
+    }
     return bytes
   }
 }

@@ -26,6 +26,9 @@ public struct JSONLinesEncoder {
   /// one those fields are null.
   public let cgroups: CgroupResolver?
 
+  /// The header fields each thread's records share, kept encoded.
+  private let headerFields = HeaderFieldsCache()
+
   public init(clock: BootClock, cgroups: CgroupResolver? = nil) {
     self.clock = clock
     self.cgroups = cgroups
@@ -96,6 +99,13 @@ public struct JSONLinesEncoder {
     out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: header.ts_ns))
     out.appendRaw(",\"ts_ns\":")
     out.appendUIntString(header.ts_ns)
+    headerFields.append(header, generation: cgroups?.generation ?? 0, into: &out) { header, out in
+      encodeThreadFields(header, into: &out)
+    }
+  }
+
+  /// `pid` … the cgroup fields: what depends only on the thread (HeaderFieldsCache).
+  private func encodeThreadFields(_ header: st_header, into out: inout JSONBuffer) {
     out.appendRaw(",\"pid\":")
     out.appendUInt(UInt64(header.pid))
     out.appendRaw(",\"tid\":")
