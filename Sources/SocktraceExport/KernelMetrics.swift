@@ -45,8 +45,8 @@ extension TracerMetrics {
     commTotals = comms
     publishBirths()
 
-    for kind in EventKind.allCases where kind.rawValue + 1 < now.records.count {
-      countedByKind[kind.rawValue] = now.records[kind.rawValue + 1]  // st_kind = EventKind + 1
+    for kind in RecordKind.allCases where kind.number < now.records.count {
+      countedByKind[kind.slot] = now.records[kind.number]
     }
     publishCounted()
     if now.acceptWouldBlock > before.acceptWouldBlock {

@@ -13,6 +13,19 @@ public enum TraceEvent {
   case socketCall(SocketCallEvent)
   case connectResult(ConnectResultEvent)
 
+  /// The record's kind, as the kernel numbered it.
+  public var kind: RecordKind {
+    switch self {
+    case .socket(let event): return event.source.kind
+    case .release: return .release
+    case .fork: return .fork
+    case .exec: return .exec
+    case .exit: return .exit
+    case .socketCall(let event): return event.call.kind
+    case .connectResult: return .connectResult
+    }
+  }
+
   public var header: EventHeader {
     switch self {
     case .socketCall(let event): return event.header
@@ -152,13 +165,15 @@ public enum ReleaseKind: String, Sendable, CaseIterable {
 public enum SocketSource: Sendable {
   case socket, socketpair, accept
 
-  public var eventName: String {
+  public var kind: RecordKind {
     switch self {
-    case .socket: return "socket"
-    case .socketpair: return "socketpair"
-    case .accept: return "accept"
+    case .socket: return .socket
+    case .socketpair: return .socketpair
+    case .accept: return .accept
     }
   }
+
+  public var eventName: String { kind.name }
 }
 
 /// One socket birth — socket(), socketpair() or accept() — joined in the kernel.
@@ -253,14 +268,16 @@ extension SocketEvent {
 public enum SocketCall: Sendable, CaseIterable {
   case bind, connect, listen, shutdown
 
-  public var eventName: String {
+  public var kind: RecordKind {
     switch self {
-    case .bind: return "bind"
-    case .connect: return "connect"
-    case .listen: return "listen"
-    case .shutdown: return "shutdown"
+    case .bind: return .bind
+    case .connect: return .connect
+    case .listen: return .listen
+    case .shutdown: return .shutdown
     }
   }
+
+  public var eventName: String { kind.name }
 }
 
 /// bind(2), connect(2), listen(2) or shutdown(2) on a socket, keyed by its

@@ -371,7 +371,7 @@ private struct Emitter: ~Copyable {
         if let local = call.localAddress { connectsByLocal[local] = call }
       }
     }
-    var name = Array(call.kind.rawValue.utf8)
+    var name = Array(call.kind.name.utf8)
     if let address = call.address { name += Array(" ".utf8) + address }
     if let error = call.error { name += Array(" ✗ ".utf8) + Array(error.utf8) }
     let end = call.header.timestamp

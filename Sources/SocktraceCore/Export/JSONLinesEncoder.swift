@@ -35,7 +35,7 @@ public struct JSONLinesEncoder {
     switch event {
     case .socket(let socket): encodeSocket(socket, into: &out)
     case .release(let release):
-      encodeHeader("release", release.raw.h, into: &out)
+      encodeHeader(.release, release.raw.h, into: &out)
       out.appendRaw(",\"inode\":")
       out.appendUIntString(release.inode)
       appendOptionalFamily(release.family, into: &out)
@@ -46,13 +46,13 @@ public struct JSONLinesEncoder {
         out.appendUnnamed("how_", Int32(bitPattern: release.raw.how))
       }
     case .fork(let fork):
-      encodeHeader("fork", fork.raw.h, into: &out)
+      encodeHeader(.fork, fork.raw.h, into: &out)
       out.appendRaw(",\"child_pid\":")
       out.appendUInt(UInt64(fork.childPID))
       out.appendRaw(",\"child_tid\":")
       out.appendUInt(UInt64(fork.childTID))
     case .exec(let exec):
-      encodeHeader("exec", exec.raw.h, into: &out)
+      encodeHeader(.exec, exec.raw.h, into: &out)
       out.appendRaw(",\"exe\":")
       out.appendString(exec.filename)
       out.appendRaw(",\"argv\":")
@@ -61,14 +61,14 @@ public struct JSONLinesEncoder {
       out.appendBool(exec.argumentsTruncated)
       out.appendRaw(",\"from_proc\":false")
     case .exit(let exit):
-      encodeHeader("exit", exit.raw.h, into: &out)
+      encodeHeader(.exit, exit.raw.h, into: &out)
       out.appendRaw(",\"exit_code\":")
       out.appendInt(Int64(exit.exitCode))
       out.appendRaw(",\"signal\":")
       out.appendInt(Int64(exit.signal))
     case .socketCall(let call): encodeSocketCall(call, into: &out)
     case .connectResult(let result):
-      encodeHeader("connect_result", result.raw.h, into: &out)
+      encodeHeader(.connectResult, result.raw.h, into: &out)
       out.appendRaw(",\"inode\":")
       out.appendUIntString(result.inode)
       out.appendRaw(",\"result\":")
@@ -88,9 +88,9 @@ public struct JSONLinesEncoder {
     out.appendRaw("}\n")
   }
 
-  private func encodeHeader(_ kind: StaticString, _ header: st_header, into out: inout JSONBuffer) {
+  private func encodeHeader(_ kind: RecordKind, _ header: st_header, into out: inout JSONBuffer) {
     out.appendRaw("{\"event\":\"")
-    out.appendRaw(kind)
+    out.appendRaw(kind.staticName)
     out.append(UInt8(ascii: "\""))
     out.appendRaw(",\"time\":")
     out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: header.ts_ns))
@@ -128,11 +128,7 @@ public struct JSONLinesEncoder {
   }
 
   private func encodeSocket(_ event: SocketEvent, into out: inout JSONBuffer) {
-    switch event.source {
-    case .socket: encodeHeader("socket", event.raw.h, into: &out)
-    case .socketpair: encodeHeader("socketpair", event.raw.h, into: &out)
-    case .accept: encodeHeader("accept", event.raw.h, into: &out)
-    }
+    encodeHeader(event.source.kind, event.raw.h, into: &out)
     out.appendRaw(",\"family\":")
     out.appendName(SocketNames.familyName(event.family), orPrefix: "AF_", event.family)
     out.appendRaw(",\"family_num\":")
@@ -287,12 +283,7 @@ public struct JSONLinesEncoder {
   /// bind, connect, listen, shutdown: the socket (by inode, the join key to
   /// its birth), the call's own argument, and how it ended.
   private func encodeSocketCall(_ event: SocketCallEvent, into out: inout JSONBuffer) {
-    switch event.call {
-    case .bind: encodeHeader("bind", event.raw.h, into: &out)
-    case .connect: encodeHeader("connect", event.raw.h, into: &out)
-    case .listen: encodeHeader("listen", event.raw.h, into: &out)
-    case .shutdown: encodeHeader("shutdown", event.raw.h, into: &out)
-    }
+    encodeHeader(event.call.kind, event.raw.h, into: &out)
     out.appendRaw(",\"fd\":")
     out.appendInt(Int64(event.fd))
     out.appendRaw(",\"inode\":")
@@ -325,12 +316,7 @@ public struct JSONLinesEncoder {
       appendLocal(event.localAddress, into: &out)
     case .shutdown:
       out.appendRaw(",\"how\":")
-      switch event.raw.arg {
-      case 0: out.appendRaw("\"SHUT_RD\"")
-      case 1: out.appendRaw("\"SHUT_WR\"")
-      case 2: out.appendRaw("\"SHUT_RDWR\"")
-      default: out.appendUnnamed("SHUT_", event.raw.arg)
-      }
+      out.appendName(ShutdownHow.staticName(event.raw.arg), orPrefix: "SHUT_", event.raw.arg)
       out.appendRaw(",\"how_num\":")
       out.appendInt(Int64(event.raw.arg))
     }

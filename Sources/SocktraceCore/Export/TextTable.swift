@@ -253,7 +253,7 @@ public struct TextTable {
       if let first = what.utf8.first, first == UInt8(ascii: "/") || first == UInt8(ascii: "@") { path = what }
     case .listen: what = "backlog \(call.raw.arg)"
     case .shutdown:
-      what = [0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"][call.raw.arg] ?? "how \(call.raw.arg)"
+      what = ShutdownHow.name(call.raw.arg) ?? "how \(call.raw.arg)"
     }
     let outcome = call.succeeded ? " ok" : " " + (ErrnoNames.name(call.errno) ?? "errno \(call.errno)")
     what += outcome

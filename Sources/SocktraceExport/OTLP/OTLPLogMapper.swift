@@ -43,43 +43,37 @@ struct OTLPLogMapper {
       }
       if let pod = CgroupNames.podUID(inPath: path) { attributes.append(.text("k8s.pod.uid", pod)) }
     }
-    let kind: String
+    let kind = event.kind.name
     var body: String
     switch event {
     case .socket(let socket):
-      kind = socket.source.eventName
       body = socketAttributes(socket, into: &attributes)
       if !socket.succeeded {
         record.severityNumber = .warn
         record.severityText = "WARN"
       }
     case .release(let release):
-      kind = "release"
       attributes.append(.int("socktrace.inode", release.inode))
       if let family = release.family { attributes.append(.text("socktrace.family", familyName(family))) }
       let how = release.how?.rawValue ?? "unknown"
       attributes.append(.text("socktrace.how", how))
       body = "release inode \(release.inode) (\(how))"
     case .fork(let fork):
-      kind = "fork"
       attributes.append(.int("socktrace.child_pid", fork.childPID))
       attributes.append(.int("socktrace.child_tid", fork.childTID))
       body = "fork child pid \(fork.childPID)"
     case .exec(let exec):
-      kind = "exec"
       attributes.append(.string("process.executable.path", exec.filename))
       attributes.append(KeyValue(key: "process.command_args", array: exec.arguments.map(AnyValue.init(bytes:))))
       attributes.append(.bool("socktrace.argv_truncated", exec.argumentsTruncated))
       body = "exec " + utf8OrEscaped(exec.filename)
     case .socketCall(let call):
-      kind = call.call.eventName
       body = socketCallAttributes(call, into: &attributes)
       if !call.succeeded {
         record.severityNumber = .warn
         record.severityText = "WARN"
       }
     case .connectResult(let result):
-      kind = "connect_result"
       attributes.append(.int("socktrace.inode", result.inode))
       attributes.append(.text("socktrace.result", result.established ? "established" : "failed"))
       attributes.append(.int("socktrace.duration_ns", result.durationNanoseconds))
@@ -93,7 +87,6 @@ struct OTLPLogMapper {
         record.severityText = "WARN"
       }
     case .exit(let exit):
-      kind = "exit"
       attributes.append(.int("process.exit.code", exit.exitCode))
       attributes.append(.int("socktrace.signal", exit.signal))
       body = exit.signal != 0 ? "exit by signal \(exit.signal)" : "exit \(exit.exitCode)"
