@@ -89,32 +89,45 @@ public struct JSONLinesEncoder {
   }
 
   private func encodeHeader(_ kind: RecordKind, _ header: st_header, into out: inout JSONBuffer) {
-    out.appendRaw("{\"event\":\"")
-    out.appendRaw(kind.staticName)
-    out.append(UInt8(ascii: "\""))
-    out.appendRaw(",\"time\":")
-    out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: header.ts_ns))
-    out.appendRaw(",\"ts_ns\":")
-    out.appendUIntString(header.ts_ns)
-    out.appendRaw(",\"pid\":")
-    out.appendUInt(UInt64(header.pid))
-    out.appendRaw(",\"tid\":")
-    out.appendUInt(UInt64(header.tid))
-    out.appendRaw(",\"ppid\":")
-    out.appendUInt(UInt64(header.ppid))
-    out.appendRaw(",\"uid\":")
-    out.appendUInt(UInt64(header.uid))
-    out.appendRaw(",\"gid\":")
-    out.appendUInt(UInt64(header.gid))
-    out.appendRaw(",\"comm\":")
-    withUnsafeBytes(of: header.comm) { bytes in
-      out.appendString(bytes.prefix { $0 != 0 })
+    withUnsafeBytes(of: header.comm) { comm in
+      appendHeader(
+        kind.staticName, boot: header.ts_ns, pid: Int64(header.pid), tid: Int64(header.tid),
+        ppid: Int64(header.ppid), uid: header.uid, gid: header.gid, comm: comm.prefix { $0 != 0 },
+        cgroupID: header.cgroup_id, netns: UInt64(header.netns), into: &out)
     }
+  }
+
+  /// The fields every process's record opens with, in schema order, whether
+  /// the kernel wrote the record or /proc told (`exec` with `from_proc`):
+  /// `{"event":…,"time":…,"ts_ns":…,"pid":…,…,"netns":…` and the cgroup fields.
+  @inline(__always)
+  private func appendHeader(
+    _ kind: StaticString, boot: UInt64, pid: Int64, tid: Int64, ppid: Int64, uid: UInt32, gid: UInt32,
+    comm: some Collection<UInt8>, cgroupID: UInt64?, netns: UInt64?, into out: inout JSONBuffer
+  ) {
+    out.appendRaw("{\"event\":\"")
+    out.appendRaw(kind)
+    out.appendRaw("\",\"time\":")
+    out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: boot))
+    out.appendRaw(",\"ts_ns\":")
+    out.appendUIntString(boot)
+    out.appendRaw(",\"pid\":")
+    out.appendInt(pid)
+    out.appendRaw(",\"tid\":")
+    out.appendInt(tid)
+    out.appendRaw(",\"ppid\":")
+    out.appendInt(ppid)
+    out.appendRaw(",\"uid\":")
+    out.appendUInt(UInt64(uid))
+    out.appendRaw(",\"gid\":")
+    out.appendUInt(UInt64(gid))
+    out.appendRaw(",\"comm\":")
+    out.appendString(comm)
     out.appendRaw(",\"cgroup_id\":")
-    out.appendUIntString(header.cgroup_id)
+    appendOptionalString(cgroupID, into: &out)
     out.appendRaw(",\"netns\":")
-    out.appendUInt(UInt64(header.netns))
-    appendCgroupFields(header.cgroup_id, into: &out)
+    if let netns { out.appendUInt(netns) } else { out.appendNull() }
+    appendCgroupFields(cgroupID, into: &out)
   }
 
   /// `cgroup_path`, `container_id`, `container_runtime`, `pod_uid`.
@@ -676,27 +689,10 @@ extension JSONLinesEncoder {
   /// An `exec` record for a process that was running before tracing began,
   /// marked `"from_proc":true`: its context read from /proc/PID.
   public func encode(_ process: ProcContext, into out: inout JSONBuffer) {
-    out.appendRaw("{\"event\":\"exec\",\"time\":")
-    out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: process.startBootNanoseconds))
-    out.appendRaw(",\"ts_ns\":")
-    out.appendUIntString(process.startBootNanoseconds)
-    out.appendRaw(",\"pid\":")
-    out.appendInt(Int64(process.pid))
-    out.appendRaw(",\"tid\":")
-    out.appendInt(Int64(process.pid))
-    out.appendRaw(",\"ppid\":")
-    out.appendInt(Int64(process.ppid))
-    out.appendRaw(",\"uid\":")
-    out.appendUInt(UInt64(process.uid))
-    out.appendRaw(",\"gid\":")
-    out.appendUInt(UInt64(process.gid))
-    out.appendRaw(",\"comm\":")
-    out.appendString(process.comm)
-    out.appendRaw(",\"cgroup_id\":")
-    appendOptionalString(process.cgroupID, into: &out)
-    out.appendRaw(",\"netns\":")
-    if let netns = process.netns { out.appendUInt(UInt64(netns)) } else { out.appendNull() }
-    appendCgroupFields(process.cgroupID, into: &out)
+    appendHeader(
+      RecordKind.exec.staticName, boot: process.startBootNanoseconds, pid: Int64(process.pid),
+      tid: Int64(process.pid), ppid: Int64(process.ppid), uid: process.uid, gid: process.gid, comm: process.comm,
+      cgroupID: process.cgroupID, netns: process.netns, into: &out)
     out.appendRaw(",\"exe\":")
     out.appendString(process.exe)
     out.appendRaw(",\"argv\":")
