@@ -27,8 +27,6 @@ struct OTLPLogMapper {
     let header = event.header
     record.timeUnixNano = clock.epochNanoseconds(boot: header.bootTimeNanoseconds)
     record.observedTimeUnixNano = now
-    record.severityNumber = .info
-    record.severityText = "INFO"
     var attributes: [KeyValue] = [
       .int("process.pid", header.pid), .int("process.parent_pid", header.ppid), .int("thread.id", header.tid),
       .string("process.executable.name", header.comm), .int("process.real_user.id", header.uid),
@@ -45,13 +43,11 @@ struct OTLPLogMapper {
     }
     let kind = event.kind.name
     var body: String
+    var failed = false
     switch event {
     case .socket(let socket):
       body = socketAttributes(socket, into: &attributes)
-      if !socket.succeeded {
-        record.severityNumber = .warn
-        record.severityText = "WARN"
-      }
+      failed = !socket.succeeded
     case .release(let release):
       attributes.append(.int("socktrace.inode", release.inode))
       if let family = release.family { attributes.append(.text("socktrace.family", familyName(family))) }
@@ -69,10 +65,7 @@ struct OTLPLogMapper {
       body = "exec " + utf8OrEscaped(exec.filename)
     case .socketCall(let call):
       body = socketCallAttributes(call, into: &attributes)
-      if !call.succeeded {
-        record.severityNumber = .warn
-        record.severityText = "WARN"
-      }
+      failed = !call.succeeded
     case .connectResult(let result):
       attributes.append(.int("socktrace.inode", result.inode))
       attributes.append(.text("socktrace.result", result.established ? "established" : "failed"))
@@ -83,14 +76,16 @@ struct OTLPLogMapper {
         attributes.append(.text("error.type", name))
         attributes.append(.int("socktrace.errno", result.errno))
         body += " " + name
-        record.severityNumber = .warn
-        record.severityText = "WARN"
+        failed = true
       }
     case .exit(let exit):
       attributes.append(.int("process.exit.code", exit.exitCode))
       attributes.append(.int("socktrace.signal", exit.signal))
       body = exit.signal != 0 ? "exit by signal \(exit.signal)" : "exit \(exit.exitCode)"
     }
+    // A failed call is a warning, every other record information.
+    record.severityNumber = failed ? .warn : .info
+    record.severityText = failed ? "WARN" : "INFO"
     attributes.append(.text("socktrace.event", kind))
     record.eventName = "socktrace." + kind
     record.body = AnyValue(text: body)
