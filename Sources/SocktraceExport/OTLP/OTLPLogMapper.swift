@@ -96,8 +96,8 @@ struct OTLPLogMapper {
   /// A socket birth's attributes; returns the body.
   private func socketAttributes(_ socket: SocketEvent, into attributes: inout [KeyValue]) -> String {
     let family = familyName(socket.family)
-    let type = SocketNames.type(socket.type) ?? "\(socket.type)"
-    let proto = SocketNames.protocol(socket.protocol, family: socket.family) ?? "\(socket.protocol)"
+    let type = SocketNames.typeLabel(socket.type)
+    let proto = SocketNames.protocolLabel(socket.protocol, family: socket.family)
     let result = socket.succeeded ? "ok" : ErrnoNames.name(socket.errno) ?? "E\(socket.errno)"
     if let transport = Self.transport(family: socket.family, type: socket.type, protocol: socket.protocol) {
       attributes.append(.text("network.transport", transport))
@@ -171,7 +171,7 @@ struct OTLPLogMapper {
         attributes.append(.text("network.transport", transport))
       }
     }
-    if let type = call.type { attributes.append(.text("socktrace.type", SocketNames.type(type) ?? "\(type)")) }
+    if let type = call.type { attributes.append(.text("socktrace.type", SocketNames.typeLabel(type))) }
     var body = "\(call.call.eventName) fd \(call.fd)"
     if let address = call.address {
       let side = call.call == .bind ? "network.local" : "network.peer"
@@ -193,7 +193,8 @@ struct OTLPLogMapper {
     return body
   }
 
-  private func familyName(_ family: Int32) -> String { SocketNames.family(family) ?? "\(family)" }
+  /// As JSON and the metrics name it: `AF_INET`, or `AF_255` for a family with no name.
+  private func familyName(_ family: Int32) -> String { SocketNames.familyLabel(family) }
 
   /// OpenTelemetry's network.transport values that a socket's numbers name.
   static func transport(family: Int32, type: Int32, protocol: Int32) -> String? {
