@@ -1,17 +1,15 @@
-import CSocktrace
-
 /// The kinds of record the kernel writes (`enum st_kind` in socktrace.h), each
 /// with the one name records carry as `event` (docs/schema.md). The JSON
 /// encoder, the recording reader, loss reports, metrics, OTLP and the table
 /// all take kind names from here.
-public enum RecordKind: CaseIterable, Sendable {
-  case socket, socketpair, accept, release, fork, exec, exit, bind, connect, listen, shutdown, connectResult
+public enum RecordKind: Int, CaseIterable, Sendable {
+  /// The raw value is `st_kind`, how the BPF program numbers the kind: dense
+  /// from 1 in this order (LayoutTests pins each to socktrace.h's ST_KIND_*).
+  case socket = 1
+  case socketpair, accept, release, fork, exec, exit, bind, connect, listen, shutdown, connectResult
 
   /// The kind a record's `st_header.kind` names; nil for 0 and unknown numbers.
-  public init?(number: Int) {
-    guard let kind = Self.allCases.first(where: { $0.number == number }) else { return nil }
-    self = kind
-  }
+  public init?(number: Int) { self.init(rawValue: number) }
 
   /// The kind named by an `event` field; nil for the tracer's own records
   /// (`start`, `end`, `lost`) and unknown names.
@@ -21,22 +19,7 @@ public enum RecordKind: CaseIterable, Sendable {
   }
 
   /// `st_kind`: how the BPF program numbers this kind.
-  public var number: Int {
-    switch self {
-    case .socket: return Int(ST_KIND_SOCKET.rawValue)
-    case .socketpair: return Int(ST_KIND_SOCKETPAIR.rawValue)
-    case .accept: return Int(ST_KIND_ACCEPT.rawValue)
-    case .release: return Int(ST_KIND_RELEASE.rawValue)
-    case .fork: return Int(ST_KIND_FORK.rawValue)
-    case .exec: return Int(ST_KIND_EXEC.rawValue)
-    case .exit: return Int(ST_KIND_EXIT.rawValue)
-    case .bind: return Int(ST_KIND_BIND.rawValue)
-    case .connect: return Int(ST_KIND_CONNECT.rawValue)
-    case .listen: return Int(ST_KIND_LISTEN.rawValue)
-    case .shutdown: return Int(ST_KIND_SHUTDOWN.rawValue)
-    case .connectResult: return Int(ST_KIND_CONNECTED.rawValue)
-    }
-  }
+  public var number: Int { rawValue }
 
   /// The `event` name, a constant string: the encoder writes it into every
   /// record without allocating.
