@@ -76,7 +76,7 @@ extension TracerMetrics {
         let histogram = counts.histograms[source.index][stage.rawValue]
         let total = histogram.count
         guard stage == .total || total > 0 else { continue }
-        let labels = #"event="\#(source.eventName)",stage="\#(stage.name)""#
+        let labels = #"event="\#(source.kind.name)",stage="\#(stage.name)""#
         var cumulative: UInt64 = 0
         for (index, edge) in durationBuckets.enumerated() {
           cumulative &+= histogram.counts[index]

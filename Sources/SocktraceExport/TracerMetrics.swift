@@ -148,7 +148,7 @@ public final class TracerMetrics: @unchecked Sendable {
   ) -> ValueHistogram {
     registry.makeValueHistogram(
       descriptor: .socktrace("socket_creation_duration", "seconds", durationHelp),
-      labels: [("event", source.eventName), ("stage", stage.name)], buckets: durationBuckets)
+      labels: [("event", source.kind.name), ("stage", stage.name)], buckets: durationBuckets)
   }
 
   /// Labels from the session: the probe in use, the version, the kernel.
@@ -215,7 +215,7 @@ public final class TracerMetrics: @unchecked Sendable {
         "socket_failures", "total",
         "Sockets that could not be made, by event and cause: the kernel check that refused them "
           + "(unknown: the probe could not tell)."),
-      labels: [("event", source.eventName), ("cause", cause.name)])
+      labels: [("event", source.kind.name), ("cause", cause.name)])
     failures[source.index][index] = counter
     return counter
   }

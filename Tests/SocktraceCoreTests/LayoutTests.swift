@@ -29,6 +29,8 @@ import Testing
     ]
     #expect(RecordKind.allCases.map(\.number) == header.map { Int($0.rawValue) })
     #expect(RecordKind.allCases.count < Int(ST_KIND_SLOTS))
+    #expect([SocketSource.socket, .socketpair, .accept].map(\.kind) == [.socket, .socketpair, .accept])
+    #expect(SocketCall.allCases.map(\.kind) == [.bind, .connect, .listen, .shutdown])
   }
 
   @Test func headerFieldsAreWhereTheBPFSideWritesThem() {

@@ -308,7 +308,7 @@ private struct Emitter: ~Copyable {
     let record = socket.record
     let pid = record.header.pid
     let tid = record.header.tid
-    var name = Array(record.source.eventName.utf8) + Array(" ".utf8) + Array(record.family.utf8)
+    var name = Array(record.source.kind.name.utf8) + Array(" ".utf8) + Array(record.family.utf8)
     if let error = record.error {
       name += Array(" ✗ ".utf8) + Array(error.utf8)
     } else {

@@ -265,7 +265,7 @@ public struct TextTable {
     return row(
       { column in
         switch column {
-        case .event: return call.call.eventName
+        case .event: return call.call.kind.name
         case .family:
           return call.family.map { short(SocketNames.familyLabel($0), "AF_", known: SocketNames.family($0) != nil) }
             ?? "-"
@@ -308,7 +308,7 @@ public struct TextTable {
     }
     return row { column in
       switch column {
-      case .event: return socket.source.eventName
+      case .event: return socket.source.kind.name
       case .family:
         return short(SocketNames.familyLabel(socket.family), "AF_", known: SocketNames.family(socket.family) != nil)
       case .type: return short(SocketNames.typeLabel(socket.type), "SOCK_", known: SocketNames.type(socket.type) != nil)

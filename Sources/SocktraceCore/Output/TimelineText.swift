@@ -124,7 +124,7 @@ public enum TimelineText {
   static func socketLine(_ socket: TimelineSocket, in process: ProcessTimeline) -> String {
     let record = socket.record
     let atStart = record.openAtStart
-    var line = atStart ? "open at start  " : padRight(record.source.eventName, 10) + "  "
+    var line = atStart ? "open at start  " : padRight(record.source.kind.name, 10) + "  "
     line += [record.family, record.type, record.protocol].map(clean).joined(separator: " ")
     if !record.flags.isEmpty { line += "  flags " + record.flags.map(clean).joined(separator: "|") }
     if record.header.tid != process.pid { line += "  tid \(record.header.tid)" }

@@ -43,6 +43,24 @@ public enum RecordKind: Int, CaseIterable, Sendable {
   public var name: String { staticName.description }
 }
 
+/// Which call gave birth to a socket.
+public enum SocketSource: Int, Sendable {
+  /// The raw value is the record kind's number (`RecordKind`).
+  case socket = 1
+  case socketpair, accept
+
+  public var kind: RecordKind { RecordKind(rawValue: rawValue) ?? .socket }
+}
+
+/// A call on an existing socket: what it became.
+public enum SocketCall: Int, Sendable, CaseIterable {
+  /// The raw value is the record kind's number (`RecordKind`).
+  case bind = 8
+  case connect, listen, shutdown
+
+  public var kind: RecordKind { RecordKind(rawValue: rawValue) ?? .shutdown }
+}
+
 /// shutdown(2)'s `how` argument by its `<sys/socket.h>` name.
 public enum ShutdownHow {
   /// `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`; nil for any other number.

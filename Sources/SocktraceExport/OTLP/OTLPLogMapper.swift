@@ -133,7 +133,7 @@ struct OTLPLogMapper {
       attributes.append(.int("socktrace.sock_map_fd_ns", stages.sockMapFD))
     }
     if let probe = socket.probe { attributes.append(.text("socktrace.probe", probe.rawValue)) }
-    var body = "\(socket.source.eventName) \(family) \(type) \(proto)"
+    var body = "\(socket.source.kind.name) \(family) \(type) \(proto)"
     if socket.succeeded {
       if let fd = socket.fd { body += " fd \(fd)" }
     } else {
@@ -172,7 +172,7 @@ struct OTLPLogMapper {
       }
     }
     if let type = call.type { attributes.append(.text("socktrace.type", SocketNames.typeLabel(type))) }
-    var body = "\(call.call.eventName) fd \(call.fd)"
+    var body = "\(call.call.kind.name) fd \(call.fd)"
     if let address = call.address {
       let side = call.call == .bind ? "network.local" : "network.peer"
       attributes.append(.string(side + ".address", address.text))
