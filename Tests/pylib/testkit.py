@@ -1,4 +1,4 @@
-"""What the Python test suites share (Tests/export, Tests/fleet): a free
+"""What the Python test suites share (Tests/exporters-live, Tests/fleet): a free
 loopback port, waiting for a condition, and the runner that ends a suite on
 "N passed, N failed" (the line scripts/test.sh and Tests/fleet/run.sh count).
 
