@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # icount.sh [--tracer PATH] [--baseline PATH] [--rounds N] [--iters N] [--rungs a,b] [--profile]
-# The function-hook rungs measured: every VM kernel of Tests/kernels (Debian
+# The function-hook rungs measured: every VM kernel of Tests/vm-suite (Debian
 # 5.10, 6.1, 6.12, newest) booted under qemu TCG with one vCPU and
 # `-icount shift=0,sleep=off`, so guest time is instructions executed (stable
 # to about 1% whatever the host does; TCG's wall-clock timings are not).
@@ -21,7 +21,7 @@
 # Env: ICOUNT_JSON (also write every configuration's median there as JSON:
 # run.sh --icount hands it to bench.py for issue 20's targets table),
 # ICOUNT_WORK (initramfs and serial logs, default $KERNEL_CACHE/icount),
-# KERNEL_CACHE, KERNELS (Tests/kernels/fetch-kernels.sh), VM_TIMEOUT
+# KERNEL_CACHE, KERNELS (Tests/vm-suite/fetch-kernels.sh), VM_TIMEOUT
 # (seconds per VM, default 3600), VM_PARALLEL (default 1: all kernels at once).
 set -euo pipefail
 
@@ -58,8 +58,8 @@ if [ -n "$baseline" ]; then
 	cp "$baseline" "$work/socktrace-base"
 	extra="$extra $work/socktrace-base"
 fi
-kernels=$("$repo/Tests/kernels/fetch-kernels.sh" "$cache")
-EXTRA_BINS="$extra" "$repo/Tests/kernels/build-initramfs.sh" "$work/initramfs.cpio.gz" \
+kernels=$("$repo/Tests/vm-suite/fetch-kernels.sh" "$cache")
+EXTRA_BINS="$extra" "$repo/Tests/vm-suite/build-initramfs.sh" "$work/initramfs.cpio.gz" \
 	"$here/icount-init.sh" "$work/socket-storm" "$tracer"
 
 append="st.rounds=$rounds st.iters=$iters st.rungs=$rungs"

@@ -35,9 +35,12 @@ clang -O1 -fPIC -c -I Sources/CSocktrace/include Sources/CSocktrace/probes.c -o 
 }
 sources=(
   Fuzz/RecordingReaderFuzz.swift Fuzz/Shims.swift
-  Sources/SocktraceCore/Join/*.swift
-  Sources/SocktraceCore/Export/{TimelineText,TimelineRendering,ChromeTraceWriter,TextTable,JSONBuffer}.swift
-  Sources/SocktraceCore/Decode/{TraceEvent,Cgroups,ErrnoNames,SocketNames,BootClock,SocketAddress,FailureCause}.swift
+  Sources/SocktraceCore/Recording/*.swift
+  Sources/SocktraceCore/Records/{TraceEvent,RecordedEvent,RecordKind,ErrnoNames,SocketNames}.swift
+  Sources/SocktraceCore/Output/{TimelineText,TimelineRendering,ChromeTraceWriter,TextTable,JSONBuffer}.swift
+  Sources/SocktraceCore/Context/Cgroups.swift
+  Sources/SocktraceCore/Decode/{BootClock,SocketAddress,FailureCause}.swift
+  Sources/SocktraceCore/Files.swift
   Sources/SocktraceCore/Attach/{AttachPlan,KernelProbes}.swift
   Sources/SocktraceCore/Load/{TraceError,Privileges}.swift
 )

@@ -3,9 +3,9 @@
 #   1. swift test: unit tests, CLI tests, and the kernel tests that load the
 #      real BPF programs into this kernel (they need root; with CI=true they
 #      fail rather than skip without it);
-#   2. Tests/export/test_export.py: --metrics scraped by Debian's prometheus,
+#   2. Tests/exporters-live/test_export.py: --metrics scraped by Debian's prometheus,
 #      --otlp into a receiver decoding with PyPI's opentelemetry-proto, rotation;
-#   3. Tests/kernels/run.sh: the tracer inside Debian's 5.10, 6.1, 6.12 and
+#   3. Tests/vm-suite/run.sh: the tracer inside Debian's 5.10, 6.1, 6.12 and
 #      7.2 kernels under qemu, on the fentry, kprobe and tracepoint rungs, and
 #      the BPF object built for arm64 in Debian's arm64 kernel;
 #   4. packaging/test-deb.sh: the .deb built, linted, installed with apt-get,
@@ -29,7 +29,7 @@ swift_passed=$(grep -E '^✔ Test ' "$logs/swift-test.log" | grep -vc '^✔ Test
 swift_failed=$(grep -E '^✘ Test ' "$logs/swift-test.log" | grep -vc '^✘ Test run' || true)
 swift_skipped=$(grep -cE '^➜ Test ' "$logs/swift-test.log" || true)
 
-python3 Tests/export/test_export.py .build/debug/socktrace .build/debug/socktrace-workload 2>&1 |
+python3 Tests/exporters-live/test_export.py .build/debug/socktrace .build/debug/socktrace-workload 2>&1 |
   tee "$logs/export.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 read -r export_passed export_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/export.log" | tail -n 1)
@@ -43,7 +43,7 @@ read -r fuzz_passed fuzz_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed
 fuzz_passed=${fuzz_passed:-0}
 fuzz_failed=${fuzz_failed:-1}
 
-bash Tests/kernels/run.sh .build/debug/socktrace 2>&1 | tee "$logs/vm.log"
+bash Tests/vm-suite/run.sh .build/debug/socktrace 2>&1 | tee "$logs/vm.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 read -r vm_passed vm_failed < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logs/vm.log" | tail -n 1)
 vm_passed=${vm_passed:-0}

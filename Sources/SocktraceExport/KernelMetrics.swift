@@ -45,8 +45,8 @@ extension TracerMetrics {
     commTotals = comms
     publishBirths()
 
-    for kind in EventKind.allCases where kind.rawValue + 1 < now.records.count {
-      countedByKind[kind.rawValue] = now.records[kind.rawValue + 1]  // st_kind = EventKind + 1
+    for kind in RecordKind.allCases where kind.number < now.records.count {
+      countedByKind[kind.slot] = now.records[kind.number]
     }
     publishCounted()
     if now.acceptWouldBlock > before.acceptWouldBlock {
@@ -76,7 +76,7 @@ extension TracerMetrics {
         let histogram = counts.histograms[source.index][stage.rawValue]
         let total = histogram.count
         guard stage == .total || total > 0 else { continue }
-        let labels = #"event="\#(source.eventName)",stage="\#(stage.name)""#
+        let labels = #"event="\#(source.kind.name)",stage="\#(stage.name)""#
         var cumulative: UInt64 = 0
         for (index, edge) in durationBuckets.enumerated() {
           cumulative &+= histogram.counts[index]

@@ -39,11 +39,11 @@ public final class TracerMetrics: @unchecked Sendable {
   private var labeled: Set<Comm> = []
   private var series: [SeriesKey: Series] = [:]
   private var lastPublish: UInt64 = 0
-  private var readByKind = [UInt64](repeating: 0, count: EventKind.allCases.count)
-  private var readPublished = [UInt64](repeating: 0, count: EventKind.allCases.count)
+  private var readByKind = [UInt64](repeating: 0, count: RecordKind.allCases.count)
+  private var readPublished = [UInt64](repeating: 0, count: RecordKind.allCases.count)
   /// Records made, by kind: read, or counted in the kernel (metrics only).
-  var countedByKind = [UInt64](repeating: 0, count: EventKind.allCases.count)
-  private var countedPublished = [UInt64](repeating: 0, count: EventKind.allCases.count)
+  var countedByKind = [UInt64](repeating: 0, count: RecordKind.allCases.count)
+  private var countedPublished = [UInt64](repeating: 0, count: RecordKind.allCases.count)
   private var lostPublished: [String: UInt64] = [:]
   private var writtenPublished: UInt64 = 0
   private var decodeErrorsPublished: UInt64 = 0
@@ -95,12 +95,12 @@ public final class TracerMetrics: @unchecked Sendable {
     self.registry = registry
     self.commLimit = max(commLimit, 0)
     trackedCommLimit = max(4096, 16 * commLimit)
-    read = EventKind.allCases.map { kind in
+    read = RecordKind.allCases.map { kind in
       registry.makeCounter(
         descriptor: .socktrace("records_read", "total", "Records read from the ring buffer, by kind."),
         labels: [("event", kind.name)])
     }
-    counted = EventKind.allCases.map { kind in
+    counted = RecordKind.allCases.map { kind in
       registry.makeCounter(
         descriptor: .socktrace(
           "records_counted", "total",
@@ -148,7 +148,7 @@ public final class TracerMetrics: @unchecked Sendable {
   ) -> ValueHistogram {
     registry.makeValueHistogram(
       descriptor: .socktrace("socket_creation_duration", "seconds", durationHelp),
-      labels: [("event", source.eventName), ("stage", stage.name)], buckets: durationBuckets)
+      labels: [("event", source.kind.name), ("stage", stage.name)], buckets: durationBuckets)
   }
 
   /// Labels from the session: the probe in use, the version, the kernel.
@@ -175,18 +175,13 @@ public final class TracerMetrics: @unchecked Sendable {
     // A socket open at start (the snapshot) was born before: no birth, no record read.
     case .socket(let socket) where socket.via == .snapshot: return
     case .socket(let socket): countSocket(socket)
-    case .release: readByKind[EventKind.release.rawValue] &+= 1
-    case .fork: readByKind[EventKind.fork.rawValue] &+= 1
-    case .exec: readByKind[EventKind.exec.rawValue] &+= 1
-    case .exit: readByKind[EventKind.exit.rawValue] &+= 1
-    case .socketCall(let call): readByKind[EventKind(call.call).rawValue] &+= 1
-    case .connectResult: readByKind[EventKind.connectResult.rawValue] &+= 1
+    case .release, .fork, .exec, .exit, .socketCall, .connectResult: readByKind[event.kind.slot] &+= 1
     }
   }
 
   private func countSocket(_ socket: SocketEvent) {
     let source = socket.source
-    readByKind[EventKind(source).rawValue] &+= 1
+    readByKind[source.kind.slot] &+= 1
     if source == .accept && socket.errno == EAGAIN {
       acceptWouldBlock.increment()
       return
@@ -220,7 +215,7 @@ public final class TracerMetrics: @unchecked Sendable {
         "socket_failures", "total",
         "Sockets that could not be made, by event and cause: the kernel check that refused them "
           + "(unknown: the probe could not tell)."),
-      labels: [("event", source.eventName), ("cause", cause.name)])
+      labels: [("event", source.kind.name), ("cause", cause.name)])
     failures[source.index][index] = counter
     return counter
   }
@@ -442,42 +437,9 @@ final class Series {
   }
 }
 
-enum EventKind: Int, CaseIterable {
-  case socket, socketpair, accept, release, fork, exec, exit, bind, connect, listen, shutdown, connectResult
-
-  init(_ call: SocketCall) {
-    switch call {
-    case .bind: self = .bind
-    case .connect: self = .connect
-    case .listen: self = .listen
-    case .shutdown: self = .shutdown
-    }
-  }
-
-  init(_ source: SocketSource) {
-    switch source {
-    case .socket: self = .socket
-    case .socketpair: self = .socketpair
-    case .accept: self = .accept
-    }
-  }
-
-  var name: String {
-    switch self {
-    case .socket: return "socket"
-    case .socketpair: return "socketpair"
-    case .accept: return "accept"
-    case .release: return "release"
-    case .fork: return "fork"
-    case .exec: return "exec"
-    case .exit: return "exit"
-    case .bind: return "bind"
-    case .connect: return "connect"
-    case .listen: return "listen"
-    case .shutdown: return "shutdown"
-    case .connectResult: return "connect_result"
-    }
-  }
+extension RecordKind {
+  /// Its slot in the per-kind counters: `st_kind` numbers are dense from 1.
+  var slot: Int { number - 1 }
 }
 
 enum DurationStage: Int, CaseIterable {

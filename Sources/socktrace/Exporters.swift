@@ -69,16 +69,7 @@ final class Exporters {
   func close() { server?.close() }
 
   /// The end record's OTLP counts.
-  var otlpCounts: EndRecord.OTLPCounts? {
-    guard let counts = otlp?.snapshot else { return nil }
-    var end = EndRecord.OTLPCounts()
-    end.sent = counts.sent
-    end.queueFull = counts.queueFull
-    end.failed = counts.failed
-    end.rejected = counts.rejected
-    end.shutdown = counts.shutdown
-    return end
-  }
+  var otlpCounts: OTLPCounts? { otlp?.snapshot }
 
   /// "\notlp: N sent, M unsent (causes), R requests, T retries" for the summary.
   var summary: String {

@@ -105,17 +105,8 @@ struct Record: ParsableCommand {
       }
       let code = try tracer.run(command: runner)
       if code != 0 { throw ExitCode(code) }
-    } catch let error as TraceError {
-      printError("socktrace: \(error)")
-      throw ExitCode(1)
-    } catch let error as ExportError {
-      printError("socktrace: \(error)")
-      throw ExitCode(1)
-    } catch let error as CommandError {
-      printError("socktrace: \(error)")
-      if case .notFound = error { throw ExitCode(127) }
-      if case .notExecutable = error { throw ExitCode(126) }
-      throw ExitCode(1)
+    } catch {
+      throw runFailure(error)
     }
   }
 }

@@ -77,12 +77,8 @@ struct Serve: ParsableCommand {
       // of the service: non-zero, so Restart=on-failure restarts it.
       let code = try tracer.run()
       if code != 0 { throw ExitCode(code) }
-    } catch let error as TraceError {
-      printError("socktrace: \(error)")
-      throw ExitCode(1)
-    } catch let error as ExportError {
-      printError("socktrace: \(error)")
-      throw ExitCode(1)
+    } catch {
+      throw runFailure(error)
     }
   }
 }

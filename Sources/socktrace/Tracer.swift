@@ -59,9 +59,26 @@ final class Tracer {
     self.clock = clock
   }
 
-  /// A stop was asked for and the loop waits for the command to end: keep
-  /// reading at full speed (pausing per batch only).
-  private var stopping = false
+  /// Where a run is. It only moves forward: starting, tracing, then either
+  /// straight to draining or through commandExited or stopping (a run with a
+  /// command), then draining. `run` is one function per phase.
+  enum Phase: Equatable {
+    /// Opening the output, loading and attaching, writing the start record.
+    case starting
+    /// Reading records until a stop (a signal, -d, a failed write), the
+    /// command's end, or the end of every -p process.
+    case tracing
+    /// The command ended; the processes it left running are still traced
+    /// until they end too, or a stop.
+    case commandExited
+    /// A stop came with the command still running: it was asked to end and
+    /// is traced while it does, at full speed, until `killAt` or a second stop
+    /// signal, when it is killed.
+    case stopping(killAt: UInt64, killed: Bool)
+    /// Detached: reading what is still queued, then the end record.
+    case draining
+  }
+  private(set) var phase = Phase.starting
   /// What the last `lost` record reported, so the next says what is new.
   private var reportedLosses = LossCounts()
   /// The sum of every loss counter when `reportedLosses` was taken.
@@ -78,6 +95,7 @@ final class Tracer {
   /// traced while it shuts down, for up to 10 s; then, or at a second stop
   /// signal, it is killed (SIGKILL).
   func run(command: CommandRunner? = nil) throws(TraceError) -> Int32 {
+    phase = .starting
     // Checked before attaching (a bad path costs nothing), emptied only once tracing starts.
     let output = try OutputFile(
       path: outputPath, rotation: fileMode.rotation, append: fileMode.append, mode: fileMode.permissions)
@@ -89,24 +107,11 @@ final class Tracer {
         throw error
       }
     }
-    Signals.hangupStops = !fileMode.reopenOnHangup
-    if fileMode.reopenOnHangup { Signals.hangupStops = false }  // SIGHUP reopens the file instead
-    Signals.installStopHandlers()
+    // SIGHUP reopens the file in a service's modes, else it stops like the others.
+    Signals.installStopHandlers(hangupStops: !fileMode.reopenOnHangup)
     if fileMode.reopenOnHangup { Signals.installReopenHandler() }
     defer { exporters.close() }
-    var options = self.options
-    if let command {
-      commandLine = command.command
-      options.pids = [command.pid]
-      options.follow = true
-      options.snapshot = false  // all it holds now is inherited from socktrace
-    }
-    // --metrics and nothing else that needs records: the kernel counts, the
-    // ring buffer carries nothing (bpf/lib/kmetrics.bpf.h), one page is enough.
-    if format == .none && !timeline && exporters.metrics != nil && exporters.otlp == nil {
-      options.metricsOnly = true
-      if options.countsInKernel { options.ringBufferBytes = UInt32(sysconf(Int32(_SC_PAGESIZE))) }
-    }
+    let options = sessionOptions(command: command)
     let encoder = JSONLinesEncoder(clock: clock, cgroups: CgroupResolver())
     let table = TextTable(
       clock: clock, utcOffsetSeconds: localUTCOffset(), width: tableWidth(outputPath), wide: tableWide,
@@ -125,13 +130,10 @@ final class Tracer {
       pipeline.onRecord = { event, bytes in exporters.record(event, bytes: bytes) }
     }
 
-    // A read pauses after a batch (the pipeline) or for a stop, not while
-    // draining, nor while waiting for the command to end.
     let session: TraceSession
     do {
       session = try TraceSession(options: options) { [unowned self] bytes in
-        pipeline.consume(bytes)
-          && (pipeline.finalDrain || !(Signals.stopRequested && !self.stopping) && !Signals.forced)
+        pipeline.consume(bytes) && self.readsOn()
       }
       try output.begin()
     } catch {
@@ -140,6 +142,59 @@ final class Tracer {
     }
     exporters.started(session: session)
     let started = BootClock.now(CLOCK_MONOTONIC)
+    writeOpening(session: session, options: options, encoder: encoder, table: table, pipeline: pipeline)
+    printError(tracingLine(session, options: options, command: command))
+    command?.release()
+
+    phase = .tracing
+    let deadline = duration.map { started + UInt64($0 * 1e9) }
+    while true {
+      phase = nextPhase(command: command, session: session, pipeline: pipeline, stopAt: deadline)
+      if phase == .draining { break }
+      try readOnce(session: session, pipeline: pipeline, output: output, encoder: encoder, command: command)
+    }
+    try drain(session: session, pipeline: pipeline, encoder: encoder)
+    return finish(
+      session: session, pipeline: pipeline, output: output, encoder: encoder, started: started,
+      command: command, spill: spill)
+  }
+
+  /// The options the session is started with: a command is traced by its
+  /// pid, with its children.
+  private func sessionOptions(command: CommandRunner?) -> TraceOptions {
+    var options = self.options
+    if let command {
+      commandLine = command.command
+      options.pids = [command.pid]
+      options.follow = true
+      options.snapshot = false  // all it holds now is inherited from socktrace
+    }
+    // --metrics and nothing else that needs records: the kernel counts, the
+    // ring buffer carries nothing (bpf/lib/kmetrics.bpf.h), one page is enough.
+    if format == .none && !timeline && exporters.metrics != nil && exporters.otlp == nil {
+      options.metricsOnly = true
+      if options.countsInKernel { options.ringBufferBytes = UInt32(sysconf(Int32(_SC_PAGESIZE))) }
+    }
+    return options
+  }
+
+  /// Whether a read goes on after a record. It pauses for a stop, so the
+  /// loop sees it; not while draining (everything queued is read), nor while
+  /// a stopping command is traced at full speed (pausing per batch only).
+  private func readsOn() -> Bool {
+    switch phase {
+    case .draining: return true
+    case .stopping: return !Signals.forced
+    case .starting, .tracing, .commandExited: return !Signals.stopRequested && !Signals.forced
+    }
+  }
+
+  /// The starting phase's records: the table header, the `start` record,
+  /// `exec` records from /proc for -p processes, and the sockets open at start.
+  private func writeOpening(
+    session: TraceSession, options: TraceOptions, encoder: JSONLinesEncoder, table: TextTable,
+    pipeline: RecordPipeline
+  ) {
     if format == .table { pipeline.appendRaw(table.header) }
     writeOwnRecords {
       writeStart(session: session, options: options, encoder: encoder)
@@ -156,73 +211,107 @@ final class Tracer {
       _ = withUnsafeBytes(of: &record) { pipeline.consume($0) }
     }
     try? pipeline.flush()
-    printError(tracingLine(session, options: options, command: command))
-    command?.release()
+  }
 
-    let deadline = duration.map { started + UInt64($0 * 1e9) }
-    var commandDeadline: UInt64?
-    var killed = false
-    var saidTreeIsRunning = false
-    while true {
-      let now = BootClock.now(CLOCK_MONOTONIC)
-      let stopAsked = Signals.stopRequested || pipeline.writeFailure != nil || deadline.map { now >= $0 } == true
-      if let command {
-        if command.hasExited() {
-          // The whole tree: until the last traced descendant is gone too.
-          if stopAsked || session.tracedProcessCount() == 0 { break }
-          if !saidTreeIsRunning {
-            saidTreeIsRunning = true
-            printError(
-              "socktrace: \(command.command[0]) exited (\(command.exitCode)); still tracing the "
-                + "\(session.tracedProcessCount()) process(es) it left running until they exit (Ctrl-C to stop)")
-          }
-        } else if stopAsked {
-          if commandDeadline == nil {
-            stopping = true
-            commandDeadline = now + Self.commandStopSeconds * 1_000_000_000
-            if !Signals.stopRequested {
-              command.signal(SIGTERM)
-            } else if stopSignalWasSent.load(ordering: .relaxed) {
-              command.signal(Signals.signalNumber)
-            }
-          } else if !killed, Signals.forced || now >= commandDeadline ?? 0 {
-            killed = true
-            command.signal(SIGKILL)
-          }
-        }
-      } else if stopAsked {
-        break
-      } else if !options.pids.isEmpty && exporters.metrics == nil && !tracedAlive(session) {
+  /// The phase after one more look at what can end tracing: a stop (a
+  /// signal, -d, a failed write), the command, the -p processes.
+  private func nextPhase(
+    command: CommandRunner?, session: TraceSession, pipeline: RecordPipeline, stopAt deadline: UInt64?
+  ) -> Phase {
+    let now = BootClock.now(CLOCK_MONOTONIC)
+    // Each of these stays true once true: a stop is never taken back.
+    let stopAsked = Signals.stopRequested || pipeline.writeFailure != nil || deadline.map { now >= $0 } == true
+    switch phase {
+    case .starting, .draining:
+      return phase
+    case .tracing:
+      guard let command else {
         // -p: like strace, once every traced process (with -f, descendant) is
         // gone; a /metrics endpoint stays up (its last counts still to be scraped).
-        break
+        let tracedGone = !options.pids.isEmpty && exporters.metrics == nil && !tracedAlive(session)
+        return stopAsked || tracedGone ? .draining : .tracing
       }
-      do {
-        if pipeline.takePause() {
-          try session.drain()  // more is queued: read on without waiting
-        } else if case let read = try session.poll(interval: Self.pollIntervalMilliseconds), read > 0 {
-          try? pipeline.flush()  // what was woken goes out now
-          if !pipeline.pausedForBatch { RingBufferReader.coalesce(afterReading: read) }  // then let a storm gather
-        }
-        reportLosses(session, encoder: encoder)
-        try? pipeline.flush()
-        if Signals.takeReopenRequest() { try output.reopen() }  // flushed: between whole lines
-      } catch {
-        command?.signal(SIGKILL)
-        throw error
+      if command.hasExited() { return commandEnded(command, session: session, stopAsked: stopAsked) }
+      return stopAsked ? stop(command, now: now) : .tracing
+    case .commandExited:
+      return stopAsked || session.tracedProcessCount() == 0 ? .draining : .commandExited
+    case .stopping(let killAt, let killed):
+      guard let command, !command.hasExited() else { return .draining }
+      if !killed && (Signals.forced || now >= killAt) {
+        command.signal(SIGKILL)
+        return .stopping(killAt: killAt, killed: true)
       }
-      if exporters.enabled { tickExporters(session, pipeline) }
+      return phase
     }
+  }
 
-    // Nothing recorded is lost: detach, then read everything still queued
-    // (a second stop signal counts what is left as lost instead of writing it).
+  /// The command ended: tracing ends too, unless it left processes running
+  /// (the whole tree is traced until the last traced descendant is gone).
+  private func commandEnded(_ command: CommandRunner, session: TraceSession, stopAsked: Bool) -> Phase {
+    if stopAsked || session.tracedProcessCount() == 0 { return .draining }
+    printError(
+      "socktrace: \(command.command[0]) exited (\(command.exitCode)); still tracing the "
+        + "\(session.tracedProcessCount()) process(es) it left running until they exit (Ctrl-C to stop)")
+    return .commandExited
+  }
+
+  /// A stop with the command still running: ask it to end, and trace it while
+  /// it does. -d or a failed write sends SIGTERM; a stop signal sent to
+  /// socktrace alone (kill) is passed on; a Ctrl-C from the terminal reached
+  /// the command already.
+  private func stop(_ command: CommandRunner, now: UInt64) -> Phase {
+    if !Signals.stopRequested {
+      command.signal(SIGTERM)
+    } else if Signals.stopWasSent {
+      command.signal(Signals.signalNumber)
+    }
+    return .stopping(killAt: now + Self.commandStopSeconds * 1_000_000_000, killed: false)
+  }
+
+  /// One read of the ring buffer (or of what a full batch left queued), then
+  /// what follows every read: write out, report new losses, reopen the file
+  /// if SIGHUP asked, tick the exporters. A failed read kills the command.
+  private func readOnce(
+    session: TraceSession, pipeline: RecordPipeline, output: OutputFile, encoder: JSONLinesEncoder,
+    command: CommandRunner?
+  ) throws(TraceError) {
+    do {
+      if pipeline.takePause() {
+        try session.drain()  // more is queued: read on without waiting
+      } else if case let read = try session.poll(interval: Self.pollIntervalMilliseconds), read > 0 {
+        try? pipeline.flush()  // what was woken goes out now
+        if !pipeline.pausedForBatch { RingBufferReader.coalesce(afterReading: read) }  // then let a storm gather
+      }
+      reportLosses(session, encoder: encoder)
+      try? pipeline.flush()
+      if Signals.takeReopenRequest() { try output.reopen() }  // flushed: between whole lines
+    } catch {
+      command?.signal(SIGKILL)
+      throw error
+    }
+    if exporters.enabled { tickExporters(session, pipeline) }
+  }
+
+  /// The draining phase: nothing recorded is lost. Detach, then read
+  /// everything still queued (a second stop signal counts what is left as
+  /// lost instead of writing it), and report the last losses.
+  private func drain(session: TraceSession, pipeline: RecordPipeline, encoder: JSONLinesEncoder) throws(TraceError) {
+    phase = .draining
     session.detach()
-    pipeline.finalDrain = true
+    if pipeline.mode == .tracing { pipeline.mode = .draining }  // a failed write keeps counting
     while try session.drain() > 0 {
-      if Signals.forced && pipeline.countOnly == nil { pipeline.countOnly = .stopForced }
+      if Signals.forced && pipeline.mode == .draining { pipeline.mode = .counting(.stopForced) }
     }
     try? pipeline.flush()
     reportLosses(session, encoder: encoder)
+  }
+
+  /// After the drain: the last exports, the `end` record, the summary, the
+  /// timelines; the exit code (the command's when there is one).
+  private func finish(
+    session: TraceSession, pipeline: RecordPipeline, output: OutputFile, encoder: JSONLinesEncoder,
+    started: UInt64, command: CommandRunner?, spill: TimelineSpill?
+  ) -> Int32 {
     summary.losses = pipeline.losses.withKernelCounts(from: session.kernelLosses)
     summary.lost = summary.losses.total
     if exporters.enabled {
@@ -264,7 +353,7 @@ final class Tracer {
     reportedLossSum = sum
     let now = pipeline.losses.withKernelCounts(from: session.kernelLosses)
     let delta = now.since(reportedLosses)
-    guard delta.total > 0 && pipeline.countOnly != .outputFailed else { return }
+    guard delta.total > 0 && pipeline.mode != .counting(.outputFailed) else { return }
     reportedLosses = now
     writeOwnRecords {
       encoder.encode(

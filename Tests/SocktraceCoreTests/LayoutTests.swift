@@ -1,4 +1,5 @@
 import CSocktrace
+import SocktraceCore
 import Testing
 
 /// socktrace.h is compiled by clang -target bpf and by the host compiler; the
@@ -18,6 +19,18 @@ import Testing
     #expect(MemoryLayout<st_config>.size == 56)
     #expect(MemoryLayout<st_net_key>.size == 24)
     #expect(MemoryLayout<st_path_key>.size == Int(ST_UNIX_PATH_LEN))
+  }
+
+  /// RecordKind numbers its cases from 1 in order: the header's kinds, in the same order.
+  @Test func recordKindsAreTheHeadersKinds() {
+    let header = [
+      ST_KIND_SOCKET, ST_KIND_SOCKETPAIR, ST_KIND_ACCEPT, ST_KIND_RELEASE, ST_KIND_FORK, ST_KIND_EXEC, ST_KIND_EXIT,
+      ST_KIND_BIND, ST_KIND_CONNECT, ST_KIND_LISTEN, ST_KIND_SHUTDOWN, ST_KIND_CONNECTED,
+    ]
+    #expect(RecordKind.allCases.map(\.number) == header.map { Int($0.rawValue) })
+    #expect(RecordKind.allCases.count < Int(ST_KIND_SLOTS))
+    #expect([SocketSource.socket, .socketpair, .accept].map(\.kind) == [.socket, .socketpair, .accept])
+    #expect(SocketCall.allCases.map(\.kind) == [.bind, .connect, .listen, .shutdown])
   }
 
   @Test func headerFieldsAreWhereTheBPFSideWritesThem() {

@@ -57,7 +57,7 @@ import Testing
     #expect(pipeline.summary.sockets == UInt64(RecordPipeline.recordsPerBatch))
     #expect(pipeline.takePause())
     #expect(!pipeline.takePause())
-    pipeline.finalDrain = true
+    pipeline.mode = .draining
     for _ in 0..<RecordPipeline.recordsPerBatch + 1 {
       #expect(record.withUnsafeBytes { pipeline.consume($0) })
     }

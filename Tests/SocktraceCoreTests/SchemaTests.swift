@@ -299,7 +299,7 @@ import Testing
       epochNanoseconds: 1_795_000_000_000_000_200, bootNanoseconds: time(19), events: 17, sockets: 5, failed: 2,
       lost: 3, decodeErrors: 1, durationNanoseconds: 19)
     end.losses = losses
-    end.otlp = EndRecord.OTLPCounts()
+    end.otlp = OTLPCounts()
     end.file = (rotations: 1, reopens: 2)
     sample.write("end") { encoder, out in encoder.encode(end, into: &out) }
     sample.expected.append(

@@ -147,6 +147,8 @@ func socketEvent(
     let failed = mapper.logRecord(socketEvent(comm: "c", family: 255, ret: -97), observedAt: 9)
     #expect(failed.severityText == "WARN")
     #expect(failed.attributes.first { $0.key == "error.type" }?.value.stringValue == "EAFNOSUPPORT")
+    // A family with no name is named as in JSON and the metrics.
+    #expect(failed.attributes.first { $0.key == "socktrace.family" }?.value.stringValue == "AF_255")
   }
 }
 

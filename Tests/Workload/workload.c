@@ -850,7 +850,7 @@ static void *causes_thread(void *unused) {
 	cause_socket("protocol_unsupported", AF_INET, SOCK_STREAM, IPPROTO_UDP);
 	cause_emfile();
 	if (pthread_create(&t, NULL, cause_permission_thread, NULL) == 0) pthread_join(t, NULL);
-	/* Refused by the VM suite's BPF LSM program (Tests/kernels/lsm) where it
+	/* Refused by the VM suite's BPF LSM program (Tests/vm-suite/lsm) where it
 	 * runs: EPERM from security_socket_create; elsewhere EPROTONOSUPPORT. */
 	errno = 0;
 	int lsm = socket(AF_INET, SOCK_DGRAM, 254);

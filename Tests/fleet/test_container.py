@@ -26,6 +26,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "pylib"))
+from testkit import free_port, wait_for  # noqa: E402
+
 IMAGE = sys.argv[1] if len(sys.argv) > 1 else "localhost/socktrace:0.1.0"
 SECCOMP = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "deploy", "seccomp", "socktrace.json")
 WORKLOAD_IMAGE = "localhost/socktrace-test-workload:latest"
@@ -52,22 +55,6 @@ def podman(*args, check=True, timeout=120, **kwargs):
 
 def inspect(name, template):
     return podman("inspect", "--format", template, name).stdout.strip()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def tracer_args(name, logs, metrics_port, privileges=None):
@@ -104,8 +91,8 @@ class Tracer:
                     return response.status == 200 and b"socktrace_info" in response.read()
             except OSError:
                 return False
-        wait_for(ready, 60, "the tracer's metrics endpoint")
-        wait_for(lambda: "Tracing" in podman("logs", self.name).stderr, 30, "the Tracing line")
+        wait_for(ready, 60, "the tracer's metrics endpoint", interval=0.1)
+        wait_for(lambda: "Tracing" in podman("logs", self.name).stderr, 30, "the Tracing line", interval=0.1)
         self.ids = bpf_ids_held_by(self.pid)
 
     def stop(self):

@@ -23,6 +23,9 @@ import tempfile
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "pylib"))
+from testkit import run_tests  # noqa: E402
+
 KUBECTL = sys.argv[1] if len(sys.argv) > 1 else "kubectl"
 SOCKTRACE = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, ".build", "debug", "socktrace")
 MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "daemonset.yaml")
@@ -191,19 +194,7 @@ def test_seccomp_profile_is_the_default_plus_bpf_for_cap_bpf():
 
 
 def main():
-    passed = failed = 0
-    for name, fn in [(n, f) for n, f in globals().items() if n.startswith("test_")]:
-        try:
-            fn()
-            print("PASS " + name)
-            passed += 1
-        except Exception as error:  # noqa: BLE001
-            import traceback
-            traceback.print_exc()
-            print("FAIL %s: %s" % (name, error))
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests(globals())
 
 
 if __name__ == "__main__":

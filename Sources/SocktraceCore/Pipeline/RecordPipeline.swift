@@ -10,6 +10,21 @@ public final class RecordPipeline {
   /// `none`: records go only to the per-record hook (--metrics, --otlp).
   public enum Format: Sendable { case table, jsonLines, none }
 
+  /// What `consume` does with a record; the run moves through them in order
+  /// (`tracing`, then `draining`), and to `counting` from either.
+  public enum Mode: Equatable, Sendable {
+    /// Write every record; pause the read after a full batch, so a flood
+    /// cannot keep the caller from checking for a stop.
+    case tracing
+    /// Detached, reading what is still queued: write every record, pause for
+    /// nothing but a write error.
+    case draining
+    /// Write nothing, count every record as lost for this cause: after a
+    /// failed write (`outputFailed`), or when a second stop signal cuts the
+    /// drain short (`stopForced`). It never pauses.
+    case counting(LossCause)
+  }
+
   /// Write to the output once this much is buffered (and after every read).
   public static let flushBytes = 256 << 10
   /// How many records one read may take before `consume` pauses it, so a
@@ -43,20 +58,16 @@ public final class RecordPipeline {
   /// Records read but not written, by cause and kind: after a failed write
   /// (output_failed) or when a forced stop cuts the drain short (stop_forced).
   public var losses: LossCounts { state.losses }
-  /// From now on every record is only counted as lost, for this cause.
-  public var countOnly: LossCause? {
-    get { state.countOnly }
-    set { state.countOnly = newValue }
+  /// Tracing, draining, or counting records as lost: set by the caller as
+  /// the run moves on, and to `counting(.outputFailed)` by a failed write.
+  public var mode: Mode {
+    get { state.mode }
+    set { state.mode = newValue }
   }
   /// A failed write to the output: `consume` pauses and the caller raises it.
   public var writeFailure: TraceError? { state.writeFailure }
   /// The last read paused after a full batch: records are waiting.
   public var pausedForBatch: Bool { state.pausedForBatch }
-  /// Set once detached: read to the end, pause for nothing but a write error.
-  public var finalDrain: Bool {
-    get { state.finalDrain }
-    set { state.finalDrain = newValue }
-  }
   /// Bytes written to the output so far.
   public var bytesWritten: UInt64 { state.bytesWritten }
   /// Records written to the output so far (not the tracer's own).
@@ -105,13 +116,12 @@ public final class RecordPipeline {
     var recording = JSONBuffer(capacity: 0)
     var spill: TimelineSpill?
     var losses = LossCounts()
-    var countOnly: LossCause?
+    var mode = Mode.tracing
     var summary = Summary()
     var writeFailure: TraceError?
     /// Records taken since the last pause for a batch.
     var readSinceBatch = 0
     var pausedForBatch = false
-    var finalDrain = false
     var bytesWritten: UInt64 = 0
     var onRecord: ((TraceEvent, UnsafeRawBufferPointer) -> Void)?
     var peers: PeerJoin?
@@ -128,7 +138,7 @@ public final class RecordPipeline {
     }
 
     mutating func consume(_ bytes: UnsafeRawBufferPointer) -> Bool {
-      if let cause = countOnly {
+      if case .counting(let cause) = mode {
         losses[cause, bytes.count >= 2 ? Int(bytes.load(as: UInt16.self)) : 0] += 1
         return true
       }
@@ -165,7 +175,7 @@ public final class RecordPipeline {
       if buffer.count >= RecordPipeline.flushBytes {
         do { try flush() } catch { writeFailure = error }
       }
-      if finalDrain { return writeFailure == nil }
+      if case .draining = mode { return writeFailure == nil }
       readSinceBatch += 1
       if readSinceBatch >= RecordPipeline.recordsPerBatch {
         readSinceBatch = 0
@@ -193,7 +203,7 @@ public final class RecordPipeline {
 
     mutating func flush() throws(TraceError) {
       guard buffer.count > 0 else { return }
-      if countOnly == .outputFailed {
+      if mode == .counting(.outputFailed) {
         buffer.removeAll()
         return
       }
@@ -201,7 +211,7 @@ public final class RecordPipeline {
         try output.write(buffer)
       } catch {
         writeFailure = writeFailure ?? error
-        countOnly = .outputFailed
+        mode = .counting(.outputFailed)
         countUnwritten(from: output.lastWriteCount)
         buffer.removeAll()
         recordsBuffered = 0

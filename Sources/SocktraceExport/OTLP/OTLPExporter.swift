@@ -35,25 +35,6 @@ public final class OTLPExporter: @unchecked Sendable {
     public init() {}
   }
 
-  /// What happened to the records given to the exporter.
-  public struct Counts: Sendable, Equatable {
-    public var sent: UInt64 = 0
-    public var queueFull: UInt64 = 0
-    public var failed: UInt64 = 0
-    public var rejected: UInt64 = 0
-    public var shutdown: UInt64 = 0
-    public var requests: UInt64 = 0
-    public var retries: UInt64 = 0
-    public var queued: UInt64 = 0
-
-    public var unsent: UInt64 { queueFull + failed + rejected + shutdown }
-
-    /// The causes, for the summary and the end record.
-    public var unsentByCause: [(cause: String, count: UInt64)] {
-      [("queue_full", queueFull), ("failed", failed), ("rejected", rejected), ("shutdown", shutdown)]
-    }
-  }
-
   public let endpoint: OTLPEndpoint
   public let configuration: Configuration
   private let mapper: OTLPLogMapper
@@ -70,7 +51,7 @@ public final class OTLPExporter: @unchecked Sendable {
   private var pending = RecordBatch()
   private var stopping = false
   private var shutdownDeadline: UInt64 = 0
-  private let counts = Mutex(Counts())
+  private let counts = Mutex(OTLPCounts())
   private var thread: pthread_t?
   private let lastError = Mutex<String?>(nil)
   /// Records queued (staging and pending), for the metrics: written by the reader.
@@ -195,7 +176,7 @@ public final class OTLPExporter: @unchecked Sendable {
   }
 
   /// Counts so far (any thread).
-  public var snapshot: Counts {
+  public var snapshot: OTLPCounts {
     var copy = counts.withLock { $0 }
     copy.queued = UInt64(queuedCount.load(ordering: .relaxed))
     copy.queueFull = queueFull.load(ordering: .relaxed)
@@ -352,7 +333,7 @@ public final class OTLPExporter: @unchecked Sendable {
     let registry = metrics.registry
     let sent = registry.makeCounter(
       descriptor: .socktrace("otlp_records_sent", "total", "Records the OTLP collector accepted."))
-    let unsent = Counts().unsentByCause.map { cause in
+    let unsent = OTLPCounts().unsentByCause.map { cause in
       registry.makeCounter(
         descriptor: .socktrace("otlp_records_unsent", "total", "Records never sent to the OTLP collector, by cause."),
         labels: [("cause", cause.cause)])
@@ -361,7 +342,7 @@ public final class OTLPExporter: @unchecked Sendable {
     let retries = registry.makeCounter(descriptor: .socktrace("otlp_retries", "total", "OTLP/HTTP requests retried."))
     let queued = registry.makeGauge(
       descriptor: .socktrace("otlp_queue", "records", "Records waiting for the OTLP exporter."))
-    let published = Mutex(Counts())
+    let published = Mutex(OTLPCounts())
     metrics.onScrape { [self] _ in
       let now = snapshot
       published.withLock { last in

@@ -27,8 +27,6 @@ struct OTLPLogMapper {
     let header = event.header
     record.timeUnixNano = clock.epochNanoseconds(boot: header.bootTimeNanoseconds)
     record.observedTimeUnixNano = now
-    record.severityNumber = .info
-    record.severityText = "INFO"
     var attributes: [KeyValue] = [
       .int("process.pid", header.pid), .int("process.parent_pid", header.ppid), .int("thread.id", header.tid),
       .string("process.executable.name", header.comm), .int("process.real_user.id", header.uid),
@@ -43,43 +41,32 @@ struct OTLPLogMapper {
       }
       if let pod = CgroupNames.podUID(inPath: path) { attributes.append(.text("k8s.pod.uid", pod)) }
     }
-    let kind: String
+    let kind = event.kind.name
     var body: String
+    var failed = false
     switch event {
     case .socket(let socket):
-      kind = socket.source.eventName
       body = socketAttributes(socket, into: &attributes)
-      if !socket.succeeded {
-        record.severityNumber = .warn
-        record.severityText = "WARN"
-      }
+      failed = !socket.succeeded
     case .release(let release):
-      kind = "release"
       attributes.append(.int("socktrace.inode", release.inode))
       if let family = release.family { attributes.append(.text("socktrace.family", familyName(family))) }
       let how = release.how?.rawValue ?? "unknown"
       attributes.append(.text("socktrace.how", how))
       body = "release inode \(release.inode) (\(how))"
     case .fork(let fork):
-      kind = "fork"
       attributes.append(.int("socktrace.child_pid", fork.childPID))
       attributes.append(.int("socktrace.child_tid", fork.childTID))
       body = "fork child pid \(fork.childPID)"
     case .exec(let exec):
-      kind = "exec"
       attributes.append(.string("process.executable.path", exec.filename))
       attributes.append(KeyValue(key: "process.command_args", array: exec.arguments.map(AnyValue.init(bytes:))))
       attributes.append(.bool("socktrace.argv_truncated", exec.argumentsTruncated))
       body = "exec " + utf8OrEscaped(exec.filename)
     case .socketCall(let call):
-      kind = call.call.eventName
       body = socketCallAttributes(call, into: &attributes)
-      if !call.succeeded {
-        record.severityNumber = .warn
-        record.severityText = "WARN"
-      }
+      failed = !call.succeeded
     case .connectResult(let result):
-      kind = "connect_result"
       attributes.append(.int("socktrace.inode", result.inode))
       attributes.append(.text("socktrace.result", result.established ? "established" : "failed"))
       attributes.append(.int("socktrace.duration_ns", result.durationNanoseconds))
@@ -89,15 +76,16 @@ struct OTLPLogMapper {
         attributes.append(.text("error.type", name))
         attributes.append(.int("socktrace.errno", result.errno))
         body += " " + name
-        record.severityNumber = .warn
-        record.severityText = "WARN"
+        failed = true
       }
     case .exit(let exit):
-      kind = "exit"
       attributes.append(.int("process.exit.code", exit.exitCode))
       attributes.append(.int("socktrace.signal", exit.signal))
       body = exit.signal != 0 ? "exit by signal \(exit.signal)" : "exit \(exit.exitCode)"
     }
+    // A failed call is a warning, every other record information.
+    record.severityNumber = failed ? .warn : .info
+    record.severityText = failed ? "WARN" : "INFO"
     attributes.append(.text("socktrace.event", kind))
     record.eventName = "socktrace." + kind
     record.body = AnyValue(text: body)
@@ -108,8 +96,8 @@ struct OTLPLogMapper {
   /// A socket birth's attributes; returns the body.
   private func socketAttributes(_ socket: SocketEvent, into attributes: inout [KeyValue]) -> String {
     let family = familyName(socket.family)
-    let type = SocketNames.type(socket.type) ?? "\(socket.type)"
-    let proto = SocketNames.protocol(socket.protocol, family: socket.family) ?? "\(socket.protocol)"
+    let type = SocketNames.typeLabel(socket.type)
+    let proto = SocketNames.protocolLabel(socket.protocol, family: socket.family)
     let result = socket.succeeded ? "ok" : ErrnoNames.name(socket.errno) ?? "E\(socket.errno)"
     if let transport = Self.transport(family: socket.family, type: socket.type, protocol: socket.protocol) {
       attributes.append(.text("network.transport", transport))
@@ -145,7 +133,7 @@ struct OTLPLogMapper {
       attributes.append(.int("socktrace.sock_map_fd_ns", stages.sockMapFD))
     }
     if let probe = socket.probe { attributes.append(.text("socktrace.probe", probe.rawValue)) }
-    var body = "\(socket.source.eventName) \(family) \(type) \(proto)"
+    var body = "\(socket.source.kind.name) \(family) \(type) \(proto)"
     if socket.succeeded {
       if let fd = socket.fd { body += " fd \(fd)" }
     } else {
@@ -183,8 +171,8 @@ struct OTLPLogMapper {
         attributes.append(.text("network.transport", transport))
       }
     }
-    if let type = call.type { attributes.append(.text("socktrace.type", SocketNames.type(type) ?? "\(type)")) }
-    var body = "\(call.call.eventName) fd \(call.fd)"
+    if let type = call.type { attributes.append(.text("socktrace.type", SocketNames.typeLabel(type))) }
+    var body = "\(call.call.kind.name) fd \(call.fd)"
     if let address = call.address {
       let side = call.call == .bind ? "network.local" : "network.peer"
       attributes.append(.string(side + ".address", address.text))
@@ -205,7 +193,8 @@ struct OTLPLogMapper {
     return body
   }
 
-  private func familyName(_ family: Int32) -> String { SocketNames.family(family) ?? "\(family)" }
+  /// As JSON and the metrics name it: `AF_INET`, or `AF_255` for a family with no name.
+  private func familyName(_ family: Int32) -> String { SocketNames.familyLabel(family) }
 
   /// OpenTelemetry's network.transport values that a socket's numbers name.
   static func transport(family: Int32, type: Int32, protocol: Int32) -> String? {

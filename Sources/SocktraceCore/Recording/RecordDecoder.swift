@@ -26,38 +26,42 @@ enum RecordDecoder {
   static func kindName(_ flat: FlatObject) -> [UInt8]? { try? Fields(flat: flat).optionalBytes("event") }
 
   private static func decode(_ fields: Fields, line: Int) throws(FieldError) -> RecordedEvent? {
-    let kind = try fields.string("event")
-    switch kind {
+    let name = try fields.string("event")
+    switch name {
     case "start": return .start(try start(fields, line: line))
     case "end": return .end(try end(fields, line: line))
-    case "socket": return .socket(try socket(fields, header: try header(fields, line: line), source: .socket))
-    case "socketpair":
+    default: break
+    }
+    guard let kind = RecordKind(name: name.utf8) else { return nil }
+    switch kind {
+    case .socket: return .socket(try socket(fields, header: try header(fields, line: line), source: .socket))
+    case .socketpair:
       return .socket(try socket(fields, header: try header(fields, line: line), source: .socketpair))
-    case "accept": return .socket(try socket(fields, header: try header(fields, line: line), source: .accept))
-    case "release":
+    case .accept: return .socket(try socket(fields, header: try header(fields, line: line), source: .accept))
+    case .release:
       return .release(
         RecordedRelease(
           header: try header(fields, line: line), inode: try fields.uint64("inode"),
           how: try fields.optionalEnum("how", ReleaseKind.self) ?? .release))
-    case "fork":
+    case .fork:
       let childPID = try fields.uint32("child_pid")
       return .fork(
         RecordedFork(
           header: try header(fields, line: line), childPID: childPID,
           childTID: try fields.optionalUInt32("child_tid") ?? childPID))
-    case "exec":
+    case .exec:
       return .exec(
         RecordedExec(
           header: try header(fields, line: line), exe: try fields.optionalBytes("exe") ?? [],
           argv: try fields.byteStrings("argv"), argvTruncated: try fields.optionalBool("argv_truncated") ?? false))
-    case "exit":
+    case .exit:
       return .exit(
         RecordedExit(
           header: try header(fields, line: line), exitCode: try fields.optionalInt64("exit_code") ?? 0,
           signal: try fields.optionalInt64("signal") ?? 0))
-    default:
-      guard let kind = RecordedCall.Kind(rawValue: kind) else { return nil }
-      return .call(try call(fields, header: try header(fields, line: line), kind: kind))
+    case .bind, .connect, .listen, .shutdown, .connectResult:
+      guard let call = RecordedCall.Kind(kind) else { return nil }
+      return .call(try self.call(fields, header: try header(fields, line: line), kind: call))
     }
   }
 

@@ -106,20 +106,12 @@ public struct LossCounts: Equatable, Sendable {
     return merged
   }
 
-  /// The name of a record kind for loss reports: the `event` of its records.
-  public static func kindName(_ kind: Int) -> String {
-    let names = [
-      "other", "socket", "socketpair", "accept", "release", "fork", "exec", "exit", "bind", "connect", "listen",
-      "shutdown", "connect_result",
-    ]
-    return kind >= 0 && kind < names.count ? names[kind] : "other"
-  }
+  /// The name of a record kind for loss reports: the `event` of its records,
+  /// `other` for a slot no kind has.
+  public static func kindName(_ kind: Int) -> String { RecordKind(number: kind)?.name ?? "other" }
 
   /// The kind number of a record kind's name ("socket" -> 1), 0 if none.
-  public static func kind(named name: some Collection<UInt8>) -> Int {
-    for kind in 1..<kindSlots where kindName(kind).utf8.elementsEqual(name) { return kind }
-    return 0
-  }
+  public static func kind(named name: some Collection<UInt8>) -> Int { RecordKind(name: name)?.number ?? 0 }
 
   /// "ring_full: socket 10, release 2; births_full: release 6528"
   public var text: String {

@@ -29,24 +29,11 @@ from otlp_receiver import Receiver  # noqa: E402
 SOCKTRACE = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else ".build/debug/socktrace"
 WORKLOAD = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else ".build/debug/socktrace-workload"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "pylib"))
+from testkit import free_port, wait_for  # noqa: E402
+
 WORK = tempfile.mkdtemp(prefix="socktrace-export-")
 STORM = os.path.join(WORK, "socket-storm")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
 
 
 class Tracer:

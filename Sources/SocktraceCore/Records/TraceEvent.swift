@@ -13,6 +13,19 @@ public enum TraceEvent {
   case socketCall(SocketCallEvent)
   case connectResult(ConnectResultEvent)
 
+  /// The record's kind, as the kernel numbered it.
+  public var kind: RecordKind {
+    switch self {
+    case .socket(let event): return event.source.kind
+    case .release: return .release
+    case .fork: return .fork
+    case .exec: return .exec
+    case .exit: return .exit
+    case .socketCall(let event): return event.call.kind
+    case .connectResult: return .connectResult
+    }
+  }
+
   public var header: EventHeader {
     switch self {
     case .socketCall(let event): return event.header
@@ -148,19 +161,6 @@ public enum ReleaseKind: String, Sendable, CaseIterable {
   }
 }
 
-/// Which call gave birth to a socket.
-public enum SocketSource: Sendable {
-  case socket, socketpair, accept
-
-  public var eventName: String {
-    switch self {
-    case .socket: return "socket"
-    case .socketpair: return "socketpair"
-    case .accept: return "accept"
-    }
-  }
-}
-
 /// One socket birth — socket(), socketpair() or accept() — joined in the kernel.
 public struct SocketEvent {
   var raw: st_socket
@@ -169,13 +169,7 @@ public struct SocketEvent {
 
   public var header: EventHeader { EventHeader(raw: raw.h) }
 
-  public var source: SocketSource {
-    switch Int(raw.h.kind) {
-    case Int(ST_KIND_SOCKETPAIR.rawValue): return .socketpair
-    case Int(ST_KIND_ACCEPT.rawValue): return .accept
-    default: return .socket
-    }
-  }
+  public var source: SocketSource { SocketSource(rawValue: Int(raw.h.kind)) ?? .socket }
 
   public var family: Int32 { raw.family }
   /// The type argument as passed, flags included.
@@ -226,16 +220,12 @@ extension SocketEvent {
   /// The socket's own address as the kernel left it (accept: the server's
   /// address the connection came in on; snapshot: its bound address).
   public var localAddress: SocketAddress? {
-    withUnsafeBytes(of: raw.local) { SocketAddress.parse($0, length: Int(raw.local_len)) }
+    readAddress(raw.local, length: raw.local_len)
   }
   /// accept: the process at the other end (the one that connected), if known.
   public var peerPID: UInt32? { raw.peer_pid != 0 ? raw.peer_pid : nil }
   /// peerPID's command name, when it was read with it.
-  public var peerComm: [UInt8]? {
-    guard raw.peer_pid != 0 else { return nil }
-    let comm = withUnsafeBytes(of: raw.peer_comm) { Array($0.prefix { $0 != 0 }) }
-    return comm.isEmpty ? nil : comm
-  }
+  public var peerComm: [UInt8]? { readPeerComm(raw.peer_comm, pid: raw.peer_pid) }
   /// accept (unix): the connecting socket's inode.
   public var peerInode: UInt64? { raw.peer_inode != 0 ? raw.peer_inode : nil }
   /// snapshot: the TCP state (1 ESTABLISHED … 10 LISTEN …), else nil.
@@ -249,20 +239,6 @@ extension SocketEvent {
   }
 }
 
-/// A call on an existing socket: what it became.
-public enum SocketCall: Sendable, CaseIterable {
-  case bind, connect, listen, shutdown
-
-  public var eventName: String {
-    switch self {
-    case .bind: return "bind"
-    case .connect: return "connect"
-    case .listen: return "listen"
-    case .shutdown: return "shutdown"
-    }
-  }
-}
-
 /// bind(2), connect(2), listen(2) or shutdown(2) on a socket, keyed by its
 /// inode (the join key to its birth record).
 public struct SocketCallEvent {
@@ -271,14 +247,7 @@ public struct SocketCallEvent {
   public init(raw: st_sockop) { self.raw = raw }
   public var header: EventHeader { EventHeader(raw: raw.h) }
 
-  public var call: SocketCall {
-    switch UInt32(raw.h.kind) {
-    case ST_KIND_BIND.rawValue: return .bind
-    case ST_KIND_CONNECT.rawValue: return .connect
-    case ST_KIND_LISTEN.rawValue: return .listen
-    default: return .shutdown
-    }
-  }
+  public var call: SocketCall { SocketCall(rawValue: Int(raw.h.kind)) ?? .shutdown }
 
   public var fd: Int32 { raw.fd }
   /// The socket's inode; nil when the fd held no socket (ENOTSOCK, EBADF).
@@ -306,16 +275,12 @@ public struct SocketCallEvent {
   /// bind/connect/listen: the socket's own address after the call (the port
   /// bind(0) got, a connect's source); nil for a failed call or none.
   public var localAddress: SocketAddress? {
-    withUnsafeBytes(of: raw.local) { SocketAddress.parse($0, length: Int(raw.local_len)) }
+    readAddress(raw.local, length: raw.local_len)
   }
   /// connect: the process holding the other end, if known (unix: the
   /// kernel's peer credentials; TCP/UDP: joined by address in user space).
   public var peerPID: UInt32? { raw.peer_pid != 0 ? raw.peer_pid : nil }
-  public var peerComm: [UInt8]? {
-    guard raw.peer_pid != 0 else { return nil }
-    let comm = withUnsafeBytes(of: raw.peer_comm) { Array($0.prefix { $0 != 0 }) }
-    return comm.isEmpty ? nil : comm
-  }
+  public var peerComm: [UInt8]? { readPeerComm(raw.peer_comm, pid: raw.peer_pid) }
   /// connect: the inode of the socket reached, if known.
   public var peerInode: UInt64? { raw.peer_inode != 0 ? raw.peer_inode : nil }
 }
@@ -337,7 +302,7 @@ public struct ConnectResultEvent {
   public var state: Int32 { raw.state }
   /// The source address and port the connect got.
   public var localAddress: SocketAddress? {
-    withUnsafeBytes(of: raw.local) { SocketAddress.parse($0, length: Int(raw.local_len)) }
+    readAddress(raw.local, length: raw.local_len)
   }
 }
 
@@ -398,4 +363,16 @@ public struct ExitEvent {
   public var status: Int32 { raw.exit_code }
   public var exitCode: Int32 { (raw.exit_code >> 8) & 0xff }
   public var signal: Int32 { raw.exit_code & 0x7f }
+}
+
+/// A sockaddr the kernel copied into a record's fixed array: its first `length` bytes.
+private func readAddress<Bytes>(_ bytes: Bytes, length: UInt16) -> SocketAddress? {
+  withUnsafeBytes(of: bytes) { SocketAddress.parse($0, length: Int(length)) }
+}
+
+/// A peer's comm up to its NUL; nil when there is no peer (pid 0) or no name.
+private func readPeerComm<Bytes>(_ bytes: Bytes, pid: UInt32) -> [UInt8]? {
+  guard pid != 0 else { return nil }
+  let comm = withUnsafeBytes(of: bytes) { Array($0.prefix { $0 != 0 }) }
+  return comm.isEmpty ? nil : comm
 }

@@ -72,12 +72,12 @@ public enum TimelineText {
         text += "exec        " + printable(exec.exe)
         if !exec.argv.isEmpty { text += "  argv: " + exec.argv.map(argument).joined(separator: " ") }
       case .call(let call):
-        text += padRight(call.kind.rawValue, 10) + "  " + callText(call, named: false)
+        text += padRight(call.kind.name, 10) + "  " + callText(call, named: false)
         if let fd = call.fd { text += "  fd \(fd)" }
         if let inode = call.inode { text += "  inode \(inode)" }
         if call.bornBeforeTrace { text += "  (socket born before tracing)" }
       case .inheritedCall(let call, let owner):
-        text += padRight(call.kind.rawValue, 10) + "  " + callText(call, named: false)
+        text += padRight(call.kind.name, 10) + "  " + callText(call, named: false)
         if let fd = call.fd { text += "  fd \(fd)" }
         if let inode = call.inode { text += "  inode \(inode)" }
         text += "  (socket of pid \(owner))"
@@ -124,7 +124,7 @@ public enum TimelineText {
   static func socketLine(_ socket: TimelineSocket, in process: ProcessTimeline) -> String {
     let record = socket.record
     let atStart = record.openAtStart
-    var line = atStart ? "open at start  " : padRight(record.source.eventName, 10) + "  "
+    var line = atStart ? "open at start  " : padRight(record.source.kind.name, 10) + "  "
     line += [record.family, record.type, record.protocol].map(clean).joined(separator: " ")
     if !record.flags.isEmpty { line += "  flags " + record.flags.map(clean).joined(separator: "|") }
     if record.header.tid != process.pid { line += "  tid \(record.header.tid)" }
@@ -199,7 +199,7 @@ public enum TimelineText {
   /// One call of a socket's story: `connect 127.0.0.1:8765 ok 0.31ms`,
   /// `connect 127.0.0.1:9 EINPROGRESS`, `failed ECONNREFUSED after 71us`.
   static func callText(_ call: RecordedCall, named: Bool) -> String {
-    var text = named ? call.kind.rawValue + " " : ""
+    var text = named ? call.kind.name + " " : ""
     switch call.kind {
     case .bind:
       text += call.address.map(printable) ?? "(unnamed)"

@@ -253,7 +253,7 @@ public struct TextTable {
       if let first = what.utf8.first, first == UInt8(ascii: "/") || first == UInt8(ascii: "@") { path = what }
     case .listen: what = "backlog \(call.raw.arg)"
     case .shutdown:
-      what = [0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"][call.raw.arg] ?? "how \(call.raw.arg)"
+      what = ShutdownHow.name(call.raw.arg) ?? "how \(call.raw.arg)"
     }
     let outcome = call.succeeded ? " ok" : " " + (ErrnoNames.name(call.errno) ?? "errno \(call.errno)")
     what += outcome
@@ -265,7 +265,7 @@ public struct TextTable {
     return row(
       { column in
         switch column {
-        case .event: return call.call.eventName
+        case .event: return call.call.kind.name
         case .family:
           return call.family.map { short(SocketNames.familyLabel($0), "AF_", known: SocketNames.family($0) != nil) }
             ?? "-"
@@ -308,7 +308,7 @@ public struct TextTable {
     }
     return row { column in
       switch column {
-      case .event: return socket.source.eventName
+      case .event: return socket.source.kind.name
       case .family:
         return short(SocketNames.familyLabel(socket.family), "AF_", known: SocketNames.family(socket.family) != nil)
       case .type: return short(SocketNames.typeLabel(socket.type), "SOCK_", known: SocketNames.type(socket.type) != nil)

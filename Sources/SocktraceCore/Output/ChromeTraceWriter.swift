@@ -308,7 +308,7 @@ private struct Emitter: ~Copyable {
     let record = socket.record
     let pid = record.header.pid
     let tid = record.header.tid
-    var name = Array(record.source.eventName.utf8) + Array(" ".utf8) + Array(record.family.utf8)
+    var name = Array(record.source.kind.name.utf8) + Array(" ".utf8) + Array(record.family.utf8)
     if let error = record.error {
       name += Array(" ✗ ".utf8) + Array(error.utf8)
     } else {
@@ -371,7 +371,7 @@ private struct Emitter: ~Copyable {
         if let local = call.localAddress { connectsByLocal[local] = call }
       }
     }
-    var name = Array(call.kind.rawValue.utf8)
+    var name = Array(call.kind.name.utf8)
     if let address = call.address { name += Array(" ".utf8) + address }
     if let error = call.error { name += Array(" ✗ ".utf8) + Array(error.utf8) }
     let end = call.header.timestamp

@@ -38,7 +38,7 @@ public struct JSONLinesEncoder {
     switch event {
     case .socket(let socket): encodeSocket(socket, into: &out)
     case .release(let release):
-      encodeHeader("release", release.raw.h, into: &out)
+      encodeHeader(.release, release.raw.h, into: &out)
       out.appendRaw(",\"inode\":")
       out.appendUIntString(release.inode)
       appendOptionalFamily(release.family, into: &out)
@@ -49,13 +49,13 @@ public struct JSONLinesEncoder {
         out.appendUnnamed("how_", Int32(bitPattern: release.raw.how))
       }
     case .fork(let fork):
-      encodeHeader("fork", fork.raw.h, into: &out)
+      encodeHeader(.fork, fork.raw.h, into: &out)
       out.appendRaw(",\"child_pid\":")
       out.appendUInt(UInt64(fork.childPID))
       out.appendRaw(",\"child_tid\":")
       out.appendUInt(UInt64(fork.childTID))
     case .exec(let exec):
-      encodeHeader("exec", exec.raw.h, into: &out)
+      encodeHeader(.exec, exec.raw.h, into: &out)
       out.appendRaw(",\"exe\":")
       out.appendString(exec.filename)
       out.appendRaw(",\"argv\":")
@@ -64,14 +64,14 @@ public struct JSONLinesEncoder {
       out.appendBool(exec.argumentsTruncated)
       out.appendRaw(",\"from_proc\":false")
     case .exit(let exit):
-      encodeHeader("exit", exit.raw.h, into: &out)
+      encodeHeader(.exit, exit.raw.h, into: &out)
       out.appendRaw(",\"exit_code\":")
       out.appendInt(Int64(exit.exitCode))
       out.appendRaw(",\"signal\":")
       out.appendInt(Int64(exit.signal))
     case .socketCall(let call): encodeSocketCall(call, into: &out)
     case .connectResult(let result):
-      encodeHeader("connect_result", result.raw.h, into: &out)
+      encodeHeader(.connectResult, result.raw.h, into: &out)
       out.appendRaw(",\"inode\":")
       out.appendUIntString(result.inode)
       out.appendRaw(",\"result\":")
@@ -91,40 +91,65 @@ public struct JSONLinesEncoder {
     out.appendRaw("}\n")
   }
 
-  private func encodeHeader(_ kind: StaticString, _ header: st_header, into out: inout JSONBuffer) {
-    out.appendRaw("{\"event\":\"")
-    out.appendRaw(kind)
-    out.append(UInt8(ascii: "\""))
-    out.appendRaw(",\"time\":")
-    out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: header.ts_ns))
-    out.appendRaw(",\"ts_ns\":")
-    out.appendUIntString(header.ts_ns)
+  private func encodeHeader(_ kind: RecordKind, _ header: st_header, into out: inout JSONBuffer) {
+    appendOpening(kind.staticName, boot: header.ts_ns, into: &out)
     headerFields.append(header, generation: cgroups?.generation ?? 0, into: &out) { header, out in
-      encodeThreadFields(header, into: &out)
+      withUnsafeBytes(of: header.comm) { comm in
+        appendProcessFields(
+          pid: Int64(header.pid), tid: Int64(header.tid), ppid: Int64(header.ppid), uid: header.uid,
+          gid: header.gid, comm: comm.prefix { $0 != 0 }, cgroupID: header.cgroup_id, netns: UInt64(header.netns),
+          into: &out)
+      }
     }
   }
 
-  /// `pid` … the cgroup fields: what depends only on the thread (HeaderFieldsCache).
-  private func encodeThreadFields(_ header: st_header, into out: inout JSONBuffer) {
+  /// The fields every process's record opens with, in schema order, whether
+  /// the kernel wrote the record or /proc told (`exec` with `from_proc`):
+  /// `{"event":…,"time":…,"ts_ns":…,"pid":…,…,"netns":…` and the cgroup fields.
+  @inline(__always)
+  private func appendHeader(
+    _ kind: StaticString, boot: UInt64, pid: Int64, tid: Int64, ppid: Int64, uid: UInt32, gid: UInt32,
+    comm: some Collection<UInt8>, cgroupID: UInt64?, netns: UInt64?, into out: inout JSONBuffer
+  ) {
+    appendOpening(kind, boot: boot, into: &out)
+    appendProcessFields(
+      pid: pid, tid: tid, ppid: ppid, uid: uid, gid: gid, comm: comm, cgroupID: cgroupID, netns: netns, into: &out)
+  }
+
+  /// `{"event":…,"time":…,"ts_ns":…`.
+  @inline(__always)
+  private func appendOpening(_ kind: StaticString, boot: UInt64, into out: inout JSONBuffer) {
+    out.appendRaw("{\"event\":\"")
+    out.appendRaw(kind)
+    out.appendRaw("\",\"time\":")
+    out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: boot))
+    out.appendRaw(",\"ts_ns\":")
+    out.appendUIntString(boot)
+  }
+
+  /// `,"pid":…` … the cgroup fields: what depends only on the thread (a
+  /// kernel record's are kept encoded per thread: HeaderFieldsCache).
+  private func appendProcessFields(
+    pid: Int64, tid: Int64, ppid: Int64, uid: UInt32, gid: UInt32, comm: some Collection<UInt8>, cgroupID: UInt64?,
+    netns: UInt64?, into out: inout JSONBuffer
+  ) {
     out.appendRaw(",\"pid\":")
-    out.appendUInt(UInt64(header.pid))
+    out.appendInt(pid)
     out.appendRaw(",\"tid\":")
-    out.appendUInt(UInt64(header.tid))
+    out.appendInt(tid)
     out.appendRaw(",\"ppid\":")
-    out.appendUInt(UInt64(header.ppid))
+    out.appendInt(ppid)
     out.appendRaw(",\"uid\":")
-    out.appendUInt(UInt64(header.uid))
+    out.appendUInt(UInt64(uid))
     out.appendRaw(",\"gid\":")
-    out.appendUInt(UInt64(header.gid))
+    out.appendUInt(UInt64(gid))
     out.appendRaw(",\"comm\":")
-    withUnsafeBytes(of: header.comm) { bytes in
-      out.appendString(bytes.prefix { $0 != 0 })
-    }
+    out.appendString(comm)
     out.appendRaw(",\"cgroup_id\":")
-    out.appendUIntString(header.cgroup_id)
+    appendOptionalString(cgroupID, into: &out)
     out.appendRaw(",\"netns\":")
-    out.appendUInt(UInt64(header.netns))
-    appendCgroupFields(header.cgroup_id, into: &out)
+    if let netns { out.appendUInt(netns) } else { out.appendNull() }
+    appendCgroupFields(cgroupID, into: &out)
   }
 
   /// `cgroup_path`, `container_id`, `container_runtime`, `pod_uid`.
@@ -138,11 +163,7 @@ public struct JSONLinesEncoder {
   }
 
   private func encodeSocket(_ event: SocketEvent, into out: inout JSONBuffer) {
-    switch event.source {
-    case .socket: encodeHeader("socket", event.raw.h, into: &out)
-    case .socketpair: encodeHeader("socketpair", event.raw.h, into: &out)
-    case .accept: encodeHeader("accept", event.raw.h, into: &out)
-    }
+    encodeHeader(event.source.kind, event.raw.h, into: &out)
     out.appendRaw(",\"family\":")
     out.appendName(SocketNames.familyName(event.family), orPrefix: "AF_", event.family)
     out.appendRaw(",\"family_num\":")
@@ -289,12 +310,7 @@ public struct JSONLinesEncoder {
   /// bind, connect, listen, shutdown: the socket (by inode, the join key to
   /// its birth), the call's own argument, and how it ended.
   private func encodeSocketCall(_ event: SocketCallEvent, into out: inout JSONBuffer) {
-    switch event.call {
-    case .bind: encodeHeader("bind", event.raw.h, into: &out)
-    case .connect: encodeHeader("connect", event.raw.h, into: &out)
-    case .listen: encodeHeader("listen", event.raw.h, into: &out)
-    case .shutdown: encodeHeader("shutdown", event.raw.h, into: &out)
-    }
+    encodeHeader(event.call.kind, event.raw.h, into: &out)
     out.appendRaw(",\"fd\":")
     out.appendInt(Int64(event.fd))
     out.appendRaw(",\"inode\":")
@@ -329,12 +345,7 @@ public struct JSONLinesEncoder {
       appendLocal(event.raw.local, length: event.raw.local_len, into: &out)
     case .shutdown:
       out.appendRaw(",\"how\":")
-      switch event.raw.arg {
-      case 0: out.appendRaw("\"SHUT_RD\"")
-      case 1: out.appendRaw("\"SHUT_WR\"")
-      case 2: out.appendRaw("\"SHUT_RDWR\"")
-      default: out.appendUnnamed("SHUT_", event.raw.arg)
-      }
+      out.appendName(ShutdownHow.staticName(event.raw.arg), orPrefix: "SHUT_", event.raw.arg)
       out.appendRaw(",\"how_num\":")
       out.appendInt(Int64(event.raw.arg))
     }
@@ -408,119 +419,6 @@ public struct JSONLinesEncoder {
 
   private func appendOptionalString(_ value: UInt64?, into out: inout JSONBuffer) {
     if let value { out.appendUIntString(value) } else { out.appendNull() }
-  }
-}
-
-// MARK: - The tracer's own records
-
-/// What the `start` record says: how this recording is being made.
-public struct StartRecord: Sendable {
-  /// CLOCK_REALTIME and CLOCK_BOOTTIME when it was written.
-  public var epochNanoseconds: UInt64
-  public var bootNanoseconds: UInt64
-  public var version: String
-  /// The git commit the tracer was built from (BuildInfo.commit).
-  public var commit: String
-  public var kernel: String
-  public var host: String
-  public var rung: Rung
-  public var hooks: [AttachPlan.Hook]
-  /// Paths to a new socket the plan cannot see on this kernel (AttachPlan.blindSpots).
-  public var blindSpots: [BlindSpot]
-  public var pids: [Int32]
-  public var follow: Bool
-  /// The argv run with `-- CMD`, or nil.
-  public var command: [String]?
-  /// Every filter in force (empty lists when off).
-  public var filters = ActiveFilters()
-  /// The tracer's PID namespace: every pid of the recording is as it numbers them.
-  public var pidNamespace = PidNamespace(inode: PidNamespace.initialInode, level: 0)
-
-  public init(
-    epochNanoseconds: UInt64, bootNanoseconds: UInt64, version: String, kernel: String, host: String, rung: Rung,
-    hooks: [AttachPlan.Hook], blindSpots: [BlindSpot] = [], pids: [Int32], follow: Bool, command: [String]?,
-    commit: String = BuildInfo.commit
-  ) {
-    self.blindSpots = blindSpots
-    self.epochNanoseconds = epochNanoseconds
-    self.bootNanoseconds = bootNanoseconds
-    self.version = version
-    self.commit = commit
-    self.kernel = kernel
-    self.host = host
-    self.rung = rung
-    self.hooks = hooks
-    self.pids = pids
-    self.follow = follow
-    self.command = command
-  }
-}
-
-/// What the `end` record says: what the run wrote and what it could not.
-/// Losses seen since the last `lost` record.
-public struct LostRecord: Sendable {
-  public var epochNanoseconds: UInt64
-  public var bootNanoseconds: UInt64
-  /// Since the last `lost` record, by cause and kind.
-  public var losses: LossCounts
-  /// Every loss so far.
-  public var total: UInt64
-
-  public init(epochNanoseconds: UInt64, bootNanoseconds: UInt64, losses: LossCounts, total: UInt64) {
-    self.epochNanoseconds = epochNanoseconds
-    self.bootNanoseconds = bootNanoseconds
-    self.losses = losses
-    self.total = total
-  }
-}
-
-public struct EndRecord: Sendable {
-  public var epochNanoseconds: UInt64
-  public var bootNanoseconds: UInt64
-  /// Records written, socket births among them, failed calls among those.
-  public var events: UInt64
-  public var sockets: UInt64
-  public var failed: UInt64
-  /// Records not made or not written, every cause.
-  public var lost: UInt64
-  public var decodeErrors: UInt64
-  public var durationNanoseconds: UInt64
-  /// --otlp: what the exporter sent and what it could not, by cause.
-  public var otlp: OTLPCounts?
-  /// -o FILE with rotation, or `serve`: files rotated away, reopens (SIGHUP).
-  public var file: (rotations: UInt64, reopens: UInt64)?
-
-  /// Records given to the OTLP exporter: `sent` + every cause == `events`.
-  public struct OTLPCounts: Sendable, Equatable {
-    public var sent: UInt64 = 0
-    /// Dropped at once: the queue between the reader and the exporter was full.
-    public var queueFull: UInt64 = 0
-    /// Every retry failed (no collector, timeouts, 429/502/503/504).
-    public var failed: UInt64 = 0
-    /// The collector refused them (another status, or OTLP partial success).
-    public var rejected: UInt64 = 0
-    /// Still queued when the stop's deadline for sending passed.
-    public var shutdown: UInt64 = 0
-
-    public init() {}
-
-    public var unsent: UInt64 { queueFull + failed + rejected + shutdown }
-  }
-  /// `lost` by cause (docs/schema.md, "Losses").
-  public var losses = LossCounts()
-
-  public init(
-    epochNanoseconds: UInt64, bootNanoseconds: UInt64, events: UInt64, sockets: UInt64, failed: UInt64,
-    lost: UInt64, decodeErrors: UInt64, durationNanoseconds: UInt64
-  ) {
-    self.epochNanoseconds = epochNanoseconds
-    self.bootNanoseconds = bootNanoseconds
-    self.events = events
-    self.sockets = sockets
-    self.failed = failed
-    self.lost = lost
-    self.decodeErrors = decodeErrors
-    self.durationNanoseconds = durationNanoseconds
   }
 }
 
@@ -701,27 +599,10 @@ extension JSONLinesEncoder {
   /// An `exec` record for a process that was running before tracing began,
   /// marked `"from_proc":true`: its context read from /proc/PID.
   public func encode(_ process: ProcContext, into out: inout JSONBuffer) {
-    out.appendRaw("{\"event\":\"exec\",\"time\":")
-    out.appendTimestamp(epochNanoseconds: clock.epochNanoseconds(boot: process.startBootNanoseconds))
-    out.appendRaw(",\"ts_ns\":")
-    out.appendUIntString(process.startBootNanoseconds)
-    out.appendRaw(",\"pid\":")
-    out.appendInt(Int64(process.pid))
-    out.appendRaw(",\"tid\":")
-    out.appendInt(Int64(process.pid))
-    out.appendRaw(",\"ppid\":")
-    out.appendInt(Int64(process.ppid))
-    out.appendRaw(",\"uid\":")
-    out.appendUInt(UInt64(process.uid))
-    out.appendRaw(",\"gid\":")
-    out.appendUInt(UInt64(process.gid))
-    out.appendRaw(",\"comm\":")
-    out.appendString(process.comm)
-    out.appendRaw(",\"cgroup_id\":")
-    appendOptionalString(process.cgroupID, into: &out)
-    out.appendRaw(",\"netns\":")
-    if let netns = process.netns { out.appendUInt(UInt64(netns)) } else { out.appendNull() }
-    appendCgroupFields(process.cgroupID, into: &out)
+    appendHeader(
+      RecordKind.exec.staticName, boot: process.startBootNanoseconds, pid: Int64(process.pid),
+      tid: Int64(process.pid), ppid: Int64(process.ppid), uid: process.uid, gid: process.gid, comm: process.comm,
+      cgroupID: process.cgroupID, netns: process.netns, into: &out)
     out.appendRaw(",\"exe\":")
     out.appendString(process.exe)
     out.appendRaw(",\"argv\":")

@@ -118,9 +118,27 @@ public struct RecordedSocket: Equatable, Sendable {
 /// non-blocking connect ended (`connect_result`). Joined to the socket's birth
 /// by `inode`.
 public struct RecordedCall: Equatable, Sendable {
-  public enum Kind: String, CaseIterable, Sendable {
-    case bind, connect, listen, shutdown
-    case connectResult = "connect_result"
+  public enum Kind: CaseIterable, Sendable {
+    case bind, connect, listen, shutdown, connectResult
+
+    public var recordKind: RecordKind {
+      switch self {
+      case .bind: return .bind
+      case .connect: return .connect
+      case .listen: return .listen
+      case .shutdown: return .shutdown
+      case .connectResult: return .connectResult
+      }
+    }
+
+    /// The call a record kind is; nil for a socket birth or a process record.
+    public init?(_ kind: RecordKind) {
+      guard let call = Self.allCases.first(where: { $0.recordKind == kind }) else { return nil }
+      self = call
+    }
+
+    /// Its `event` name.
+    public var name: String { recordKind.name }
   }
 
   public var header: RecordedHeader

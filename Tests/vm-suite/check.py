@@ -303,7 +303,7 @@ def check_cause(name, op, recs, probe, version):
     if op["cause"] == "permission":
         want["capability"] = "CAP_NET_RAW"
     if op["cause"] == "lsm":
-        # The BPF LSM program (Tests/kernels/lsm) refused it: named on the
+        # The BPF LSM program (Tests/vm-suite/lsm) refused it: named on the
         # fentry rung (fexit on bpf_lsm_socket_create sees its verdict); the
         # kprobe and tracepoint rungs declare cause:lsm blind and leave it out.
         want["lsm"] = "bpf" if probe == "fentry" else None
