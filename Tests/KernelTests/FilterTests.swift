@@ -184,7 +184,8 @@ extension KernelTests {
         // Nothing of an excluded socket: no bind, connect, listen or release of
         // one, and nothing of a kept one said to be born before tracing.
         let ofSockets = run.records(of: truth).filter { $0[field] is Int }
-        #expect(ofSockets.allSatisfy { values.contains($0[field] as? Int ?? -1) }, "\(ofSockets.map { $0["event"] ?? "" })")
+        #expect(
+          ofSockets.allSatisfy { values.contains($0[field] as? Int ?? -1) }, "\(ofSockets.map { $0["event"] ?? "" })")
         #expect(run.records(of: truth).allSatisfy { $0["born_before_trace"] as? Bool != true })
         // Releases only for sockets whose birth was recorded.
         let inodes = Set(births.flatMap { [$0.u64("inode"), $0.u64("peer_inode")].compactMap { $0 } })

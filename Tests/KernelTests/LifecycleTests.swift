@@ -165,7 +165,6 @@ extension KernelTests {
       }
     }
 
-
     /// `--port` and `--address` keep exactly the sockets whose address matched
     /// (their births held in the kernel until then), and nothing of the others
     /// the same process made at the same time.

@@ -162,7 +162,9 @@ enum HostileRecording {
     let recording = try RecordingReader.parse(bytes)
     #expect(recording.warnings == [.cutOffLastLine(line: 4)])
     let text = TimelineText.render(TimelineBuilder.build(recording))
-    #expect(text.contains("inode 11  took 17.473us (sock_create 9.000us, sock_map_fd 6.000us)  lived 1.000ms (released at close)"))
+    #expect(
+      text.contains(
+        "inode 11  took 17.473us (sock_create 9.000us, sock_map_fd 6.000us)  lived 1.000ms (released at close)"))
     #expect(!text.contains("inode 12"))
   }
 
