@@ -213,16 +213,7 @@ public struct JSONLinesEncoder {
       appendLocal(event.raw.local, length: event.raw.local_len, into: &out)
       appendPeer(pid: event.peerPID, comm: event.peerComm, inode: event.peerInode, into: &out)
     }
-    out.appendRaw(",\"ret\":")
-    out.appendInt(Int64(event.returnValue))
-    out.appendRaw(",\"errno\":")
-    out.appendInt(Int64(event.errno))
-    out.appendRaw(",\"error\":")
-    if event.succeeded {
-      out.appendNull()
-    } else {
-      out.appendName(ErrnoNames.staticName(event.errno), orPrefix: "E", event.errno)
-    }
+    appendResult(event.returnValue, errno: event.errno, into: &out)
     out.appendRaw(",\"failed_stage\":")
     if event.succeeded || event.raw.failed_stage == 0 {
       out.appendNull()  // a success, or the rung cannot tell
@@ -349,16 +340,7 @@ public struct JSONLinesEncoder {
       out.appendRaw(",\"how_num\":")
       out.appendInt(Int64(event.raw.arg))
     }
-    out.appendRaw(",\"ret\":")
-    out.appendInt(Int64(event.returnValue))
-    out.appendRaw(",\"errno\":")
-    out.appendInt(Int64(event.errno))
-    out.appendRaw(",\"error\":")
-    if event.succeeded {
-      out.appendNull()
-    } else {
-      out.appendName(ErrnoNames.name(event.errno), orPrefix: "E", event.errno)
-    }
+    appendResult(event.returnValue, errno: event.errno, into: &out)
     out.appendRaw(",\"duration_ns\":")
     out.appendUIntString(event.durationNanoseconds)
   }
@@ -373,6 +355,21 @@ public struct JSONLinesEncoder {
     case SocketNames.nonblock | SocketNames.cloexec: out.appendRaw("[\"SOCK_NONBLOCK\",\"SOCK_CLOEXEC\"]")
     default:
       out.appendStringArray(SocketNames.flags(ofType: type).map { Array($0.utf8) })
+    }
+  }
+
+  /// `,"ret":…,"errno":…,"error":…`: a call's return value, its errno and
+  /// the errno's name (null on success).
+  private func appendResult(_ ret: Int32, errno: Int32, into out: inout JSONBuffer) {
+    out.appendRaw(",\"ret\":")
+    out.appendInt(Int64(ret))
+    out.appendRaw(",\"errno\":")
+    out.appendInt(Int64(errno))
+    out.appendRaw(",\"error\":")
+    if ret >= 0 {
+      out.appendNull()
+    } else {
+      out.appendName(ErrnoNames.staticName(errno), orPrefix: "E", errno)
     }
   }
 
