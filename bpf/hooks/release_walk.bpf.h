@@ -53,6 +53,14 @@ static __always_inline void note_socket(struct fd_walk *walk, struct file *file)
 	note->count = slot + 1;
 }
 
+/*
+ * An empty note, to start one in its map: a read-only global, not a 264-byte
+ * local, since the walk's call chain (bpf_loop callbacks, release_file_if_last,
+ * the header's global function) shares BPF's 512-byte stack with it (6.1
+ * refused execve's program at 544 bytes with the pid-namespace path).
+ */
+static const struct exec_closing empty_note = {};
+
 /* One fd of a non-empty bitmap word: its file, if the fd is open and in range. */
 static long walk_bit(u32 bit, void *ctx)
 {
@@ -141,11 +149,10 @@ static __always_inline void exec_note_closing(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct exec_closing fresh = {};
 	struct fd_walk walk = { .first = 0, .last = ~0U, .how = ST_RELEASE_EXEC };
 	u64 key = (u64)task;
 
-	if (bpf_map_update_elem(&exec_closing, &key, &fresh, BPF_ANY) != 0) {
+	if (bpf_map_update_elem(&exec_closing, &key, &empty_note, BPF_ANY) != 0) {
 		count_drop(ST_LOSS_WALK_FULL, ST_KIND_RELEASE);
 		return;
 	}
@@ -207,12 +214,11 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_release_walk, struct task_struct *task)
 {
 	struct fd_walk walk = { .first = 0, .last = ~0U, .how = ST_RELEASE_EXIT };
-	struct exec_closing fresh = {};
 	u64 key = (u64)task;
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	if (bpf_map_update_elem(&exit_shared, &key, &fresh, BPF_ANY) == 0)
+	if (bpf_map_update_elem(&exit_shared, &key, &empty_note, BPF_ANY) == 0)
 		walk.note = bpf_map_lookup_elem(&exit_shared, &key);
 	else
 		walk.full = 1;
