@@ -25,7 +25,7 @@ public final class RingBufferReader {
   /// hundreds: fewer wakeups, context switches and write(2)s per record. The
   /// ring holds far more than a window's records at any rate measured.
   public static let coalesceMicroseconds = 1000
-  public static let stormMicroseconds = 4000
+  public static let stormMicroseconds = 8000
   public static let stormRecords = 32
 
   /// Sleeps the coalescing window for a read of `records` (a signal ends it early).
