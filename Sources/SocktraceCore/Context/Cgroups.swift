@@ -148,8 +148,10 @@ public final class CgroupResolver {
   private var fragments: [UInt64: [UInt8]] = [:]
   /// Bumped whenever a fragment is learnt: what was written for an id before may differ now.
   public private(set) var generation: UInt64 = 0
-  private var lastID: UInt64 = .max
-  private var lastFragment: [UInt8] = []
+  // Read for every record, from the one thread that encodes: not checked
+  // for exclusive access at run time.
+  @exclusivity(unchecked) private var lastID: UInt64 = .max
+  @exclusivity(unchecked) private var lastFragment: [UInt8] = []
   private var lastWalk: UInt64 = 0
   /// How often an id still unknown may cause a new walk.
   static let missInterval: UInt64 = 1_000_000_000

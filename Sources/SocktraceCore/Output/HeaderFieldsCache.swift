@@ -34,9 +34,9 @@ final class HeaderFieldsCache {
   /// escapes) is written every time instead.
   static let slotBytes = 512
 
-  private var identities = [Identity?](repeating: nil, count: slots)
-  private var generations = [UInt64](repeating: 0, count: slots)
-  private var lengths = [Int](repeating: 0, count: slots)
+  @exclusivity(unchecked) private var identities = [Identity?](repeating: nil, count: slots)
+  @exclusivity(unchecked) private var generations = [UInt64](repeating: 0, count: slots)
+  @exclusivity(unchecked) private var lengths = [Int](repeating: 0, count: slots)
   private let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: slots * slotBytes)
 
   deinit { storage.deallocate() }

@@ -31,9 +31,9 @@ public final class RecordPipeline {
   /// flood cannot keep the caller from checking for a stop.
   public static let recordsPerBatch = 65536
 
-  /// Everything `consume` changes, in one struct: one exclusive access of
-  /// the class's storage per record, not one per field.
-  private var state: State
+  /// Everything `consume` changes, in one struct, used from the one thread
+  /// that reads the ring: not checked for exclusive access at run time.
+  @exclusivity(unchecked) private var state: State
 
   public init(format: Format, encoder: JSONLinesEncoder, table: TextTable, output: OutputFile, keepRecording: Bool) {
     state = State(format: format, encoder: encoder, table: table, output: output, keepRecording: keepRecording)
