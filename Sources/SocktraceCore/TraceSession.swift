@@ -200,15 +200,15 @@ public final class TraceSession {
 
   /// The hash maps this run's settings never use: without --port/--address
   /// the held births and matched sockets (11 MB preallocated otherwise);
-  /// without lifecycle records the births, call and connect slots; exec's
-  /// closing sockets off the tracepoint rung;
+  /// without lifecycle records the births, call and connect slots; the
+  /// notes of the release walks and second looks off the tracepoint rung;
   /// kernel-socket slots on the tracepoint rung; io_uring ops without io_uring;
   /// the metrics-only birth counts unless the kernel counts.
   static func unusedMaps(options: TraceOptions, plan: AttachPlan) -> [String] {
     var unused: [String] = []
     if options.ports.isEmpty && options.addresses.isEmpty { unused += ["held", "matched", "matched_procs"] }
     if !options.lifecycle { unused += ["births", "opflight", "pending_connects"] }
-    if !plan.releasesByReference { unused.append("exec_closing") }
+    if !plan.releasesByReference { unused += ["exec_closing", "exit_shared", "shared_closes"] }
     if plan.rung == .tracepoint { unused.append("kcreate") }
     if plan.ioUring == nil { unused.append("uring_ops") }
     if !options.countsInKernel { unused += ["km_births", "km_births_other"] }

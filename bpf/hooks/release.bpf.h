@@ -106,17 +106,24 @@ static __always_inline long file_refs(struct file *file)
 /*
  * A file leaves an fd table of this process: a socket born under tracing
  * whose only reference that entry held is released now, by this process.
+ * Returns the inode of a socket born under tracing that another fd, process
+ * or message still holds (for a second look: see note_shared_close), else 0.
  * A global function: verified once, whatever walk calls it.
  */
-__attribute__((noinline)) int release_file_if_last(u64 file_ptr, u32 how)
+__attribute__((noinline)) u64 release_file_if_last(u64 file_ptr, u32 how)
 {
 	struct file *file = (struct file *)file_ptr;
 	struct socket *sock = file_socket(file);
+	u64 inode;
 
-	if (!sock || file_refs(file) != 1)
-		return 0; /* no socket, or another fd, process or message holds it */
-	emit_release(socket_inode(sock), how);
-	return 1;
+	if (!sock)
+		return 0;
+	inode = socket_inode(sock);
+	if (file_refs(file) == 1) {
+		emit_release(inode, how);
+		return 0;
+	}
+	return bpf_map_lookup_elem(&births, &inode) ? inode : 0;
 }
 
 /*
@@ -127,29 +134,28 @@ __attribute__((noinline)) int release_file_if_last(u64 file_ptr, u32 how)
  * is looked at again at sys_exit_close: a count of 0 there means the last
  * reference went during the call (fput's __fput, and the file with it, waits
  * for the task work of whoever dropped last). Noted only for a socket born
- * under tracing, the only kind a release is made for.
+ * under tracing (release_file_if_last's inode), the only kind a release is
+ * made for.
  */
-static __always_inline void note_shared_close(struct file *file)
+static __always_inline void note_shared_close(struct file *file, u64 inode)
 {
-	struct socket *sock = file_socket(file);
-	struct shared_close note;
+	struct shared_close note = { .file = (u64)file, .inode = inode };
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 
-	if (!sock)
-		return;
-	note.file = (u64)file;
-	note.inode = socket_inode(sock);
-	if (bpf_map_lookup_elem(&births, &note.inode))
-		bpf_map_update_elem(&shared_closes, &tid, &note, BPF_ANY);
+	bpf_map_update_elem(&shared_closes, &tid, &note, BPF_ANY);
 }
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int tp_enter_close(struct syscall_enter_ctx *ctx)
 {
 	struct file *file = fd_file(ctx->args[0]);
+	u64 shared;
 
-	if (file && !release_file_if_last((u64)file, ST_RELEASE_CLOSE))
-		note_shared_close(file);
+	if (!file)
+		return 0;
+	shared = release_file_if_last((u64)file, ST_RELEASE_CLOSE);
+	if (shared)
+		note_shared_close(file, shared);
 	return 0;
 }
 
@@ -194,21 +200,27 @@ int tp_enter_dup3(struct syscall_enter_ctx *ctx)
 }
 
 /*
- * An exec went through (sched_process_exec): the close-on-exec sockets its
- * call noted (release_walk.bpf.h) whose count fell to 0 were released by it.
+ * The sockets a task's note in `notes` holds (an exec's close-on-exec ones,
+ * an exit's shared ones: release_walk.bpf.h) whose file's count fell to 0
+ * were released by that task, the current one; the note goes.
  */
-static __always_inline void release_at_exec(void)
+static __always_inline void release_noted(void *notes, u64 task, u32 how)
 {
-	u64 key = bpf_get_current_task();
-	struct exec_closing *note = bpf_map_lookup_elem(&exec_closing, &key);
+	struct exec_closing *note = bpf_map_lookup_elem(notes, &task);
 
 	if (!note)
 		return;
 	for (u32 i = 0; i < ST_EXEC_SLOTS && i < note->count; i++) {
 		if (file_refs((struct file *)note->file[i]) == 0)
-			emit_release(note->inode[i], ST_RELEASE_EXEC);
+			emit_release(note->inode[i], how);
 	}
-	bpf_map_delete_elem(&exec_closing, &key);
+	bpf_map_delete_elem(notes, &task);
+}
+
+/* An exec went through (sched_process_exec): what its call noted. */
+static __always_inline void release_at_exec(void)
+{
+	release_noted(&exec_closing, bpf_get_current_task(), ST_RELEASE_EXEC);
 }
 
 #endif /* __ST_RELEASE_BPF_H */

@@ -27,21 +27,28 @@ struct fd_walk {
 	struct exec_closing *note; /* execve: its sockets; exit: the shared ones */
 };
 
-/*
- * execve: remember a close-on-exec socket born under tracing; exit: one
- * another holder still shares.
- */
-static __always_inline void note_socket(struct fd_walk *walk, struct file *file)
+/* The inode of the socket behind `file` if it was born under tracing, else 0. */
+static __always_inline u64 traced_socket_inode(struct file *file)
 {
 	struct socket *sock = file_socket(file);
-	struct exec_closing *note = walk->note;
 	u64 inode;
+
+	if (!sock)
+		return 0;
+	inode = socket_inode(sock);
+	return bpf_map_lookup_elem(&births, &inode) ? inode : 0;
+}
+
+/*
+ * Remember a socket born under tracing (`inode`, 0 for none) in the walk's
+ * note: execve's close-on-exec ones, an exit's shared ones.
+ */
+static __always_inline void note_socket(struct fd_walk *walk, struct file *file, u64 inode)
+{
+	struct exec_closing *note = walk->note;
 	u32 slot;
 
-	if (!sock || !note)
-		return;
-	inode = socket_inode(sock);
-	if (!bpf_map_lookup_elem(&births, &inode))
+	if (!inode || !note)
 		return;
 	slot = note->count;
 	if (slot >= ST_EXEC_SLOTS) {
@@ -74,9 +81,9 @@ static long walk_bit(u32 bit, void *ctx)
 	if (!file)
 		return 0;
 	if (walk->how == ST_RELEASE_EXEC)
-		note_socket(walk, file);
-	else if (!release_file_if_last((u64)file, walk->how) && walk->note)
-		note_socket(walk, file); /* exit: shared, looked at again (exit_release_recheck) */
+		note_socket(walk, file, traced_socket_inode(file));
+	else /* exit: a shared one is looked at again (exit_release_recheck) */
+		note_socket(walk, file, release_file_if_last((u64)file, walk->how));
 	return 0;
 }
 
@@ -245,19 +252,8 @@ int BPF_PROG(exit_release_walk, struct task_struct *task)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(exit_release_recheck, bool preempt, struct task_struct *prev)
 {
-	struct exec_closing *note;
-	u64 key = (u64)prev;
-
-	if (!(BPF_CORE_READ(prev, flags) & PF_EXITING) || !BPF_CORE_READ(prev, exit_state))
-		return 0;
-	note = bpf_map_lookup_elem(&exit_shared, &key);
-	if (!note)
-		return 0;
-	for (u32 i = 0; i < ST_EXEC_SLOTS && i < note->count; i++) {
-		if (file_refs((struct file *)note->file[i]) == 0)
-			emit_release(note->inode[i], ST_RELEASE_EXIT);
-	}
-	bpf_map_delete_elem(&exit_shared, &key);
+	if (BPF_CORE_READ(prev, flags) & PF_EXITING && BPF_CORE_READ(prev, exit_state))
+		release_noted(&exit_shared, (u64)prev, ST_RELEASE_EXIT);
 	return 0;
 }
 
