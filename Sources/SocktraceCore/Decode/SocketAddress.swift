@@ -81,7 +81,9 @@ public struct SocketAddress: Equatable, Sendable {
     return SocketAddress(family: unix, text: Array(path.prefix { $0 != 0 }), port: nil)
   }
 
-  private static func bigEndianPort(_ view: UnsafeRawBufferPointer) -> UInt16 {
+  /// The port of a `sockaddr_in`/`sockaddr_in6` (network order at offset 2),
+  /// for every reader of the kernel's sockaddr bytes.
+  static func bigEndianPort(_ view: UnsafeRawBufferPointer) -> UInt16 {
     UInt16(bigEndian: view.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
   }
 

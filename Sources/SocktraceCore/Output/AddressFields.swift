@@ -11,7 +11,7 @@ extension JSONBuffer {
   ) {
     let count = min(max(length, 0), sockaddr.count)
     if count >= 8, sockaddr.loadUnaligned(as: UInt16.self) == UInt16(SocketAddress.inet) {
-      let port = UInt16(bigEndian: sockaddr.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+      let port = SocketAddress.bigEndianPort(sockaddr)
       appendIPv4Fields(addressKey, portKey, sockaddr, at: 4, port: port)
       return
     }

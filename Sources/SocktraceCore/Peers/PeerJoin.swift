@@ -277,7 +277,7 @@ public final class PeerJoin {
     let count = min(max(length, 0), sockaddr.count)
     guard count >= 8 else { return nil }
     let family = Int32(sockaddr.loadUnaligned(as: UInt16.self))
-    let port = UInt16(bigEndian: sockaddr.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+    let port = SocketAddress.bigEndianPort(sockaddr)
     switch family {
     case SocketAddress.inet:
       return Endpoint(netns: netns, type: type, address: Address(sockaddr, at: 4, v4: true), port: port)
